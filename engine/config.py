@@ -1,0 +1,42 @@
+"""Engine settings: which model, how to classify, how to sample replies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from engine.packaged_models import DEFAULT_MODEL
+
+Backend = Literal["local", "openai"]
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    max_new_tokens: int = 120
+    temperature: float = 0.7
+    top_p: float = 0.9
+    top_k: int = 40
+    repetition_penalty: float = 1.1
+    # The customer's earlier turns are trimmed (oldest first) to fit this many prompt tokens.
+    history_tokens: int = 768
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    # A packaged model name (see engine.packaged_models), a local HF model directory or a hub id.
+    model: str = DEFAULT_MODEL
+    cache_dir: Path | None = None
+    backend: Backend = "local"
+    # Only for backend = "openai": the server's base URL (".../v1"), its model name and API key.
+    api_base: str = ""
+    api_model: str = ""
+    api_key: str = ""
+    # CPU threads for torch; 0 keeps torch's default (all cores).
+    threads: int = 0
+    # Below this top probability a message is neutral.
+    neutral_threshold: float = 0.75
+    # Requests the worker folds into one batched forward pass at most.
+    max_batch: int = 8
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)

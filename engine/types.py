@@ -1,0 +1,38 @@
+"""Value types shared by the engine and its callers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+MoodLabel = Literal["positive", "negative", "neutral"]
+MOOD_LABELS: tuple[MoodLabel, ...] = ("positive", "negative", "neutral")
+MOOD_EMOJI: dict[str, str] = {"positive": "😄", "negative": "😢", "neutral": "😐"}
+
+Role = Literal["user", "assistant"]
+
+
+@dataclass(frozen=True)
+class Mood:
+    """The mood of one message.
+
+    `probabilities` holds the model's softmax over its polar label words (positive, negative);
+    `label` is `neutral` when neither clears the configured threshold, and `confidence` is the
+    probability that backs the label (for neutral: 1 - |p+ - p-|, high when the two are close).
+    """
+
+    label: MoodLabel
+    confidence: float
+    probabilities: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def emoji(self) -> str:
+        return MOOD_EMOJI[self.label]
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One earlier message of a conversation."""
+
+    role: Role
+    text: str

@@ -1,0 +1,190 @@
+"""One thread owns the model; async callers reach it through a queue.
+
+Torch releases the GIL inside its kernels, so the event loop keeps serving Telegram while the
+worker computes. Requests waiting together are batched: all pending mood requests go through
+one forward pass, and up to `max_batch` replies are generated side by side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from engine.types import Mood
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ClassifyRequest:
+    texts: list[str]
+    future: Future[list[Mood]] = field(default_factory=Future)
+
+
+@dataclass
+class ReplyRequest:
+    """A reply to generate; `payload` is whatever the backend's generate step needs."""
+
+    payload: object
+    on_delta: Callable[[str], None]
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    future: Future[str] = field(default_factory=Future)
+
+
+class Backend(Protocol):
+    """What the worker thread drives."""
+
+    def classify_many(self, texts: Sequence[str]) -> list[Mood]: ...
+
+    def generate(self, requests: Sequence[ReplyRequest]) -> list[str]: ...
+
+
+_STOP = object()
+
+
+class InferenceWorker:
+    def __init__(self, backend: Backend, max_batch: int) -> None:
+        self._backend = backend
+        self._max_batch = max(1, max_batch)
+        self._queue: queue.Queue[object] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="moodbot-inference", daemon=True)
+        self._thread.start()
+
+    def submit_classify(self, texts: Sequence[str]) -> Future[list[Mood]]:
+        request = ClassifyRequest(list(texts))
+        self._queue.put(request)
+        return request.future
+
+    def submit_reply(self, request: ReplyRequest) -> None:
+        self._queue.put(request)
+
+    def close(self, timeout: float | None = None) -> None:
+        """Stop after the work already queued; queued replies that are cancelled end at once."""
+        self._queue.put(_STOP)
+        self._thread.join(timeout)
+
+    def _take(self, block: bool) -> tuple[list[ClassifyRequest], list[ReplyRequest], bool]:
+        """Everything queued now (waiting for the first item when `block`), sorted by kind."""
+        classify: list[ClassifyRequest] = []
+        replies: list[ReplyRequest] = []
+        stop = False
+        try:
+            item = self._queue.get(block=block)
+            while True:
+                if item is _STOP:
+                    stop = True
+                elif isinstance(item, ClassifyRequest):
+                    classify.append(item)
+                elif isinstance(item, ReplyRequest):
+                    replies.append(item)
+                item = self._queue.get_nowait()
+        except queue.Empty:
+            pass
+        return classify, replies, stop
+
+    def _run(self) -> None:
+        backlog: list[ReplyRequest] = []
+        stopping = False
+        while True:
+            classify, replies, stop = self._take(block=not backlog and not stopping)
+            stopping = stopping or stop
+            backlog.extend(replies)
+            # Moods first: they are quick, and every waiting reply needs its mood first.
+            self._run_classify(classify)
+            if not backlog:
+                if stopping:
+                    return
+                continue
+            batch, backlog = backlog[: self._max_batch], backlog[self._max_batch :]
+            self._run_replies(batch)
+
+    def _run_classify(self, requests: list[ClassifyRequest]) -> None:
+        live = [request for request in requests if request.future.set_running_or_notify_cancel()]
+        if not live:
+            return
+        texts = [text for request in live for text in request.texts]
+        try:
+            moods: list[Mood] = []
+            for start in range(0, len(texts), self._max_batch):
+                moods.extend(self._backend.classify_many(texts[start : start + self._max_batch]))
+        except Exception as exc:  # the caller decides what a failed request means
+            log.exception("mood classification failed")
+            for request in live:
+                request.future.set_exception(exc)
+            return
+        offset = 0
+        for request in live:
+            request.future.set_result(moods[offset : offset + len(request.texts)])
+            offset += len(request.texts)
+
+    def _run_replies(self, requests: list[ReplyRequest]) -> None:
+        live = []
+        for request in requests:
+            if request.cancelled.is_set():
+                request.future.cancel()
+            if request.future.set_running_or_notify_cancel():
+                live.append(request)
+        if not live:
+            return
+        try:
+            texts = self._backend.generate(live)
+        except Exception as exc:
+            log.exception("reply generation failed")
+            for request in live:
+                request.future.set_exception(exc)
+            return
+        for request, text in zip(live, texts, strict=True):
+            request.future.set_result(text)
+
+
+class ReplyStream:
+    """The reply to one message: iterate for text deltas as they are generated, then `await
+    stream.text()` for the finished reply; `cancel()` stops the generation."""
+
+    def __init__(self, submit: Callable[[ReplyRequest], None], payload: object) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._deltas: asyncio.Queue[str | None] = asyncio.Queue()
+        self._request = ReplyRequest(payload=payload, on_delta=self._from_worker)
+        self._request.future.add_done_callback(
+            lambda _: self._loop.call_soon_threadsafe(self._deltas.put_nowait, None)
+        )
+        submit(self._request)
+
+    def _from_worker(self, delta: str) -> None:
+        self._loop.call_soon_threadsafe(self._deltas.put_nowait, delta)
+
+    def cancel(self) -> None:
+        self._request.cancelled.set()
+        self._request.future.cancel()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._request.cancelled.is_set()
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        while (delta := await self._deltas.get()) is not None:
+            yield delta
+
+    async def text(self) -> str:
+        """The finished reply; raises ReplyCancelled if `cancel()` stopped it."""
+        try:
+            text = await asyncio.wrap_future(self._request.future)
+        except asyncio.CancelledError:
+            if self.cancelled:
+                raise ReplyCancelled from None
+            # The awaiting task itself was cancelled: nobody wants this reply any more.
+            self.cancel()
+            raise
+        if self.cancelled:
+            raise ReplyCancelled
+        return text
+
+
+class ReplyCancelled(Exception):
+    """The reply was stopped before it was finished."""

@@ -1,0 +1,109 @@
+"""The engine through its async front door, on the tiny model."""
+
+import asyncio
+import threading
+
+import pytest
+
+from engine.mood_engine import MoodEngine
+from engine.reply_text import FALLBACKS
+from engine.types import Mood, Turn
+from engine.worker import ReplyCancelled
+
+
+async def test_classify_returns_valid_moods(tiny_engine: MoodEngine) -> None:
+    moods = await tiny_engine.classify_many(["great!", "糟糕透了", "", "x" * 5000])
+    assert len(moods) == 4
+    for mood in moods:
+        assert mood.label in {"positive", "negative", "neutral"}
+        assert 0.0 <= mood.confidence <= 1.0
+        assert set(mood.probabilities) == {"positive", "negative"}
+
+
+async def test_concurrent_requests_each_get_their_own_answer(tiny_engine: MoodEngine) -> None:
+    texts = [f"message number {i}" for i in range(12)]
+    singles = [await tiny_engine.classify(text) for text in texts]
+    together = await asyncio.gather(*(tiny_engine.classify(text) for text in texts))
+    for one, other in zip(singles, together, strict=True):
+        assert one.label == other.label
+        assert one.probabilities["positive"] == pytest.approx(
+            other.probabilities["positive"], abs=2e-2
+        )
+
+
+async def test_classify_does_not_block_the_event_loop(tiny_engine: MoodEngine) -> None:
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.001)
+
+    task = asyncio.create_task(ticker())
+    await tiny_engine.classify_many(["some text " * 50] * 16)
+    task.cancel()
+    assert ticks > 1
+
+
+async def test_reply_streams_and_finishes(tiny_engine: MoodEngine) -> None:
+    mood = Mood("negative", 0.9, {"positive": 0.1, "negative": 0.9})
+    stream = tiny_engine.reply(
+        [Turn("user", "hello"), Turn("assistant", "hi!")], "my order is late", mood
+    )
+    deltas = [delta async for delta in stream]
+    text = await stream.text()
+    assert text.strip()
+    # A random tiny model writes noise, which the engine must replace by the fallback.
+    assert (
+        text == FALLBACKS["en"]["negative"]
+        or "".join(deltas).strip() in text
+        or text in "".join(deltas)
+    )
+
+
+async def test_replies_for_several_customers_run_together(tiny_engine: MoodEngine) -> None:
+    mood = Mood("neutral", 0.5, {})
+    streams = [tiny_engine.reply([], f"question {i}", mood) for i in range(5)]
+    texts = await asyncio.gather(*(stream.text() for stream in streams))
+    assert all(text for text in texts)
+
+
+async def test_cancel_stops_a_reply(tiny_engine: MoodEngine) -> None:
+    mood = Mood("neutral", 0.5, {})
+    stream = tiny_engine.reply([], "tell me a long story", mood)
+    stream.cancel()
+    with pytest.raises(ReplyCancelled):
+        await stream.text()
+    # The worker is still healthy afterwards.
+    assert (await tiny_engine.classify("fine")).label in {"positive", "negative", "neutral"}
+
+
+async def test_cancel_mid_generation_ends_early(tiny_model_dir) -> None:
+    from engine.config import SamplingConfig
+    from tests.model_fixtures import tiny_engine_config
+
+    config = tiny_engine_config(tiny_model_dir)
+    config = type(config)(
+        model=config.model,
+        sampling=SamplingConfig(max_new_tokens=4000, temperature=1.0, history_tokens=64),
+    )
+    engine = MoodEngine.load(config)
+    try:
+        stream = engine.reply([], "hello", Mood("neutral", 0.5, {}))
+        received = 0
+        async for _ in stream:
+            received += 1
+            if received == 3:
+                stream.cancel()
+        with pytest.raises(ReplyCancelled):
+            await stream.text()
+        assert engine.backend.last_stats.new_tokens < 4000
+    finally:
+        engine.close()
+
+
+def test_sync_classification_for_batch_tools(tiny_engine: MoodEngine) -> None:
+    assert threading.current_thread() is threading.main_thread()
+    moods = tiny_engine.classify_many_sync(["a", "b", "c"])
+    assert len(moods) == 3
