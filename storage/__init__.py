@@ -1,0 +1,30 @@
+"""Persistence for moodbot: customers, messages, moods and resets, on SQLite or PostgreSQL."""
+
+from storage.database import Database, redact_url
+from storage.errors import ConstraintError, MessageNotFoundError, StorageError
+from storage.records import (
+    MOOD_LABELS,
+    CustomerInfo,
+    HistoryTurn,
+    MoodLabel,
+    Role,
+    Status,
+    StoredMessage,
+)
+from storage.store import Store
+
+__all__ = [
+    "MOOD_LABELS",
+    "ConstraintError",
+    "CustomerInfo",
+    "Database",
+    "HistoryTurn",
+    "MessageNotFoundError",
+    "MoodLabel",
+    "Role",
+    "Status",
+    "StorageError",
+    "Store",
+    "StoredMessage",
+    "redact_url",
+]

@@ -1,0 +1,144 @@
+"""The connection to one database: engine, sessions and schema, SQLite or PostgreSQL by URL."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, event, insert, select
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from storage.errors import StorageError
+from storage.models import SCHEMA_VERSION, Base, SchemaInfo
+
+SQLITE_PRAGMAS = ("journal_mode=WAL", "busy_timeout=5000", "foreign_keys=ON")
+
+# Greedy up to the last "@": a password with an unescaped "@" is hidden whole, where a URL
+# parser would take its tail for the host name and print it.
+_PASSWORD = re.compile(r"(://[^:/@]*:).*@")
+
+
+def redact_url(url: str) -> str:
+    """`url` with its password replaced by ***, fit for logs and error messages."""
+    return _PASSWORD.sub(r"\1***@", url, count=1)
+
+
+class Database:
+    """One database reached through an async SQLAlchemy engine.
+
+    `sqlite+aiosqlite:///path.db` by default; `postgresql+asyncpg://user:password@host/db` works
+    the same, as nothing here or in the schema is specific to one backend.
+    """
+
+    def __init__(self, url: str, *, connect_timeout: float = 10.0) -> None:
+        self.url = url
+        self._connect_timeout = connect_timeout
+        self._engine: AsyncEngine | None = None
+        self._sessions: async_sessionmaker[AsyncSession] | None = None
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The connected engine; raises StorageError before `connect()`."""
+        if self._engine is None:
+            raise StorageError(f"database {redact_url(self.url)} is not connected")
+        return self._engine
+
+    async def connect(self) -> None:
+        """Create the engine and check that the database answers; raise StorageError if not."""
+        if self._engine is not None:
+            return
+        engine = _create_engine(self.url)
+        try:
+            async with asyncio.timeout(self._connect_timeout), engine.connect():
+                pass
+        except TimeoutError as exc:
+            await engine.dispose()
+            raise StorageError(
+                f"database {redact_url(self.url)} did not answer within {self._connect_timeout} s"
+            ) from exc
+        # Drivers raise their own exception types on connect (refused, bad password, no such
+        # database); each of them means the same to the caller.
+        except Exception as exc:
+            await engine.dispose()
+            raise StorageError(f"cannot connect to database {redact_url(self.url)}: {exc}") from exc
+        self._engine = engine
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    async def create_schema(self) -> None:
+        """Create the missing tables and record the schema version; safe at every start."""
+        try:
+            async with self.engine.begin() as connection:
+                await connection.run_sync(Base.metadata.create_all)
+                version = await connection.scalar(select(SchemaInfo.version))
+                if version is None:
+                    await connection.execute(
+                        insert(SchemaInfo).values(id=1, version=SCHEMA_VERSION)
+                    )
+                elif version != SCHEMA_VERSION:
+                    raise StorageError(
+                        f"database {redact_url(self.url)} has schema version {version}, "
+                        f"this moodbot uses version {SCHEMA_VERSION}"
+                    )
+        except SQLAlchemyError as exc:
+            raise StorageError(
+                f"cannot create the schema in {redact_url(self.url)}: {exc}"
+            ) from exc
+
+    def session(self) -> AsyncSession:
+        """A new session, for `async with`; loaded objects stay readable after commit."""
+        if self._sessions is None:
+            raise StorageError(f"database {redact_url(self.url)} is not connected")
+        return self._sessions()
+
+    async def close(self) -> None:
+        """Close every pooled connection; `connect()` may be called again afterwards."""
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None
+            self._sessions = None
+
+
+def _create_engine(url: str) -> AsyncEngine:
+    try:
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            return _create_sqlite_engine(parsed)
+        # Long-lived bots outlive server restarts; a dead pooled connection is replaced unseen.
+        return create_async_engine(parsed, pool_pre_ping=True)
+    except (SQLAlchemyError, ImportError, OSError) as exc:
+        raise StorageError(f"unusable database URL {redact_url(url)}: {exc}") from exc
+
+
+def _create_sqlite_engine(url: URL) -> AsyncEngine:
+    database = url.database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url)
+    event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
+    event.listen(engine.sync_engine, "begin", _begin_immediate)
+    return engine
+
+
+def _configure_sqlite_connection(dbapi_connection: Any, _connection_record: Any) -> None:
+    # The driver would open transactions lazily on its own; _begin_immediate does it instead.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    for pragma in SQLITE_PRAGMAS:
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+def _begin_immediate(connection: Connection) -> None:
+    # A deferred transaction that reads and then writes cannot wait for the write lock: SQLite
+    # fails it at once with "database is locked". Taking the lock up front lets busy_timeout
+    # queue concurrent writers, and makes read-then-write sequences serializable.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,0 +1,121 @@
+"""The relational schema: customers, their messages and moods, conversation resets, corrections."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from storage.records import MOOD_LABELS, ROLES, STATUSES, MoodLabel, Role, Status
+from storage.utc_datetime import UTCDateTime, utc_now
+
+# Bump together with a migration step in Database.create_schema.
+SCHEMA_VERSION = 1
+
+
+def _one_of(column: str, values: Iterable[str]) -> str:
+    quoted = ", ".join(f"'{value}'" for value in values)
+    return f"{column} IN ({quoted})"
+
+
+class Base(DeclarativeBase):
+    # Deterministic constraint names, so that a later migration can name them on every backend.
+    metadata = MetaData(
+        naming_convention={
+            "pk": "pk_%(table_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        }
+    )
+
+
+class SchemaInfo(Base):
+    """A single row holding the version of the schema the database was created or migrated to."""
+
+    __tablename__ = "schema_info"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    version: Mapped[int]
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+
+    # The Telegram user id; those exceed 32 bits.
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(255))
+    username: Mapped[str | None] = mapped_column(String(64))
+    language: Mapped[str | None] = mapped_column(String(16))
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        # Telegram re-delivers an update it thinks was not received; it is stored once.
+        UniqueConstraint("chat_id", "telegram_message_id"),
+        # A customer's message gets one answer, however often answering is retried.
+        UniqueConstraint("reply_to_id"),
+        CheckConstraint(_one_of("role", ROLES), name="role"),
+        CheckConstraint(_one_of("status", STATUSES), name="status"),
+        CheckConstraint(_one_of("mood_label", MOOD_LABELS), name="mood_label"),
+        Index("ix_messages_customer_id_created_at", "customer_id", "created_at"),
+        Index("ix_messages_status", "status"),
+        Index("ix_messages_mood_label_created_at", "mood_label", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    role: Mapped[Role] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    mood_label: Mapped[MoodLabel | None] = mapped_column(String(16))
+    mood_confidence: Mapped[float | None]
+    status: Mapped[Status] = mapped_column(String(16))
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class ConversationReset(Base):
+    """A /reset: the customer's earlier turns in that chat no longer reach the model."""
+
+    __tablename__ = "conversation_resets"
+    __table_args__ = (
+        Index("ix_conversation_resets_customer_id_chat_id", "customer_id", "chat_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
+class MoodCorrection(Base):
+    """An operator's label for a message, kept beside the model's so both can be compared."""
+
+    __tablename__ = "mood_corrections"
+    __table_args__ = (CheckConstraint(_one_of("label", MOOD_LABELS), name="label"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), index=True
+    )
+    label: Mapped[MoodLabel] = mapped_column(String(16))
+    operator_id: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)

@@ -1,0 +1,49 @@
+"""Plain values that cross the storage boundary, so callers never hold ORM objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, get_args
+
+Role = Literal["user", "assistant"]
+Status = Literal["pending", "answered", "failed"]
+MoodLabel = Literal["positive", "negative", "neutral"]
+
+ROLES: tuple[Role, ...] = get_args(Role)
+STATUSES: tuple[Status, ...] = get_args(Status)
+MOOD_LABELS: tuple[MoodLabel, ...] = get_args(MoodLabel)
+
+
+@dataclass(frozen=True)
+class CustomerInfo:
+    """Who wrote a message, as the chat platform describes them right now."""
+
+    id: int
+    name: str
+    username: str | None = None
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """One persisted message: a customer's (role "user") or the bot's answer (role "assistant")."""
+
+    id: int
+    chat_id: int
+    customer_id: int
+    role: Role
+    text: str
+    telegram_message_id: int | None
+    created_at: datetime
+    mood_label: MoodLabel | None
+    mood_confidence: float | None
+    status: Status
+
+
+@dataclass(frozen=True)
+class HistoryTurn:
+    """One earlier turn of a conversation, ready for a chat template."""
+
+    role: Role
+    text: str

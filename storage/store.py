@@ -1,0 +1,288 @@
+"""The operations the bot needs, each one short transaction, returning plain records."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import delete, func, or_, select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from storage.database import Database
+from storage.errors import ConstraintError, MessageNotFoundError, StorageError
+from storage.models import ConversationReset, Customer, Message, MoodCorrection
+from storage.records import MOOD_LABELS, CustomerInfo, HistoryTurn, MoodLabel, StoredMessage
+from storage.utc_datetime import utc_now
+
+
+class Store:
+    """Customers, their messages, the mood log and conversation resets.
+
+    Every method is its own transaction and raises StorageError (or a subclass) when the
+    database fails, so a caller never sees a driver's exception.
+    """
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def record_incoming(
+        self,
+        chat_id: int,
+        customer: CustomerInfo,
+        text: str,
+        telegram_message_id: int | None,
+    ) -> tuple[StoredMessage, bool]:
+        """Store a customer's message as pending and refresh what we know of the customer.
+
+        Returns the message and True, or, when this (chat_id, telegram_message_id) is already
+        stored because Telegram delivered the update again, the stored message and False.
+        """
+        try:
+            return await self._record_incoming_once(chat_id, customer, text, telegram_message_id)
+        except ConstraintError:
+            # A concurrent transaction stored the same update, or the same new customer, between
+            # our check and our insert; a second attempt finds its rows.
+            return await self._record_incoming_once(chat_id, customer, text, telegram_message_id)
+
+    async def set_mood(self, message_id: int, label: MoodLabel, confidence: float) -> None:
+        """Record the model's mood for a message (the mood log)."""
+        _check_label(label)
+        if not 0.0 <= confidence <= 1.0:
+            raise ValueError(f"mood confidence {confidence} is outside [0, 1]")
+        async with self._transaction() as session:
+            message = await _get(session, message_id)
+            message.mood_label = label
+            message.mood_confidence = confidence
+
+    async def correct_mood(self, message_id: int, label: MoodLabel, operator_id: int) -> None:
+        """Record an operator's mood label for a message; the model's label is kept beside it."""
+        _check_label(label)
+        async with self._transaction() as session:
+            await _get(session, message_id)
+            session.add(MoodCorrection(message_id=message_id, label=label, operator_id=operator_id))
+
+    async def history(
+        self, chat_id: int, customer_id: int, before_message_id: int, limit: int = 50
+    ) -> list[HistoryTurn]:
+        """The customer's last `limit` turns in this chat before a message, oldest first.
+
+        Only answered messages and their answers count, and only those since the customer's
+        last reset in this chat. An answer belongs where its question is, so an answer written
+        after `before_message_id` arrived (pending messages answered after a restart) still
+        comes right after the message it answers.
+        """
+        question = aliased(Message)
+        anchor_id = func.coalesce(Message.reply_to_id, Message.id)
+        anchor_created_at = func.coalesce(question.created_at, Message.created_at)
+        last_reset = (
+            select(func.max(ConversationReset.created_at))
+            .where(
+                ConversationReset.chat_id == chat_id,
+                ConversationReset.customer_id == customer_id,
+            )
+            .scalar_subquery()
+        )
+        query = (
+            select(Message.role, Message.text)
+            .outerjoin(question, Message.reply_to_id == question.id)
+            .where(
+                Message.chat_id == chat_id,
+                Message.customer_id == customer_id,
+                or_(Message.role == "assistant", Message.status == "answered"),
+                anchor_id < before_message_id,
+                or_(last_reset.is_(None), anchor_created_at > last_reset),
+            )
+            .order_by(anchor_id.desc(), Message.id.desc())
+            .limit(limit)
+        )
+        async with self._transaction() as session:
+            rows = (await session.execute(query)).all()
+        return [HistoryTurn(role=role, text=text) for role, text in reversed(rows)]
+
+    async def record_answer(
+        self, message_id: int, text: str, telegram_message_id: int | None
+    ) -> StoredMessage:
+        """Store the answer to a customer's message and mark that message answered.
+
+        Idempotent: if the message already has an answer, that answer is returned unchanged.
+        """
+        async with self._transaction() as session:
+            question = await _get(session, message_id, for_update=True)
+            if question.role != "user":
+                raise ValueError(f"message {message_id} is an answer, not a customer's message")
+            earlier = await session.scalar(select(Message).where(Message.reply_to_id == message_id))
+            if earlier is not None:
+                return _stored(earlier)
+            answer = Message(
+                chat_id=question.chat_id,
+                customer_id=question.customer_id,
+                role="assistant",
+                text=text,
+                telegram_message_id=telegram_message_id,
+                reply_to_id=message_id,
+                created_at=utc_now(),
+                status="answered",
+            )
+            session.add(answer)
+            question.status = "answered"
+            question.failure_reason = None
+            await session.flush()
+            return _stored(answer)
+
+    async def mark_failed(self, message_id: int, reason: str) -> None:
+        """Mark a customer's message as not answered, with the reason for operators.
+
+        A message that was answered stays answered: a late failure report cannot undo that.
+        """
+        async with self._transaction() as session:
+            message = await _get(session, message_id, for_update=True)
+            if message.status != "answered":
+                message.status = "failed"
+                message.failure_reason = reason
+
+    async def pending_messages(self) -> list[StoredMessage]:
+        """Customers' messages stored but neither answered nor failed, oldest first."""
+        query = (
+            select(Message)
+            .where(Message.role == "user", Message.status == "pending")
+            .order_by(Message.id)
+        )
+        async with self._transaction() as session:
+            return [_stored(message) for message in await session.scalars(query)]
+
+    async def reset_conversation(self, chat_id: int, customer_id: int) -> None:
+        """Start the customer's conversation in this chat afresh: earlier turns leave history.
+
+        A customer we have never stored has no history, so there is nothing to reset.
+        """
+        async with self._transaction() as session:
+            if await session.get(Customer, customer_id) is None:
+                return
+            session.add(
+                ConversationReset(chat_id=chat_id, customer_id=customer_id, created_at=utc_now())
+            )
+
+    async def recent_moods(self, customer_id: int, limit: int = 10) -> list[StoredMessage]:
+        """The customer's last `limit` messages that have a mood, newest first, in any chat."""
+        query = (
+            select(Message)
+            .where(
+                Message.customer_id == customer_id,
+                Message.role == "user",
+                Message.mood_label.is_not(None),
+            )
+            .order_by(Message.created_at.desc(), Message.id.desc())
+            .limit(limit)
+        )
+        async with self._transaction() as session:
+            return [_stored(message) for message in await session.scalars(query)]
+
+    async def forget_customer(self, customer_id: int) -> int:
+        """Delete the customer and everything about them; returns how many messages went."""
+        count_messages = (
+            select(func.count()).select_from(Message).where(Message.customer_id == customer_id)
+        )
+        async with self._transaction() as session:
+            deleted = await session.scalar(count_messages) or 0
+            # The foreign keys cascade to messages, their answers, resets and mood corrections.
+            await session.execute(delete(Customer).where(Customer.id == customer_id))
+        return deleted
+
+    async def get_message(self, message_id: int) -> StoredMessage | None:
+        """The message with this id, or None."""
+        async with self._transaction() as session:
+            message = await session.get(Message, message_id)
+            return None if message is None else _stored(message)
+
+    async def _record_incoming_once(
+        self,
+        chat_id: int,
+        info: CustomerInfo,
+        text: str,
+        telegram_message_id: int | None,
+    ) -> tuple[StoredMessage, bool]:
+        async with self._transaction() as session:
+            if telegram_message_id is not None:
+                existing = await session.scalar(
+                    select(Message).where(
+                        Message.chat_id == chat_id,
+                        Message.telegram_message_id == telegram_message_id,
+                    )
+                )
+                if existing is not None:
+                    return _stored(existing), False
+            await _upsert_customer(session, info)
+            message = Message(
+                chat_id=chat_id,
+                customer_id=info.id,
+                role="user",
+                text=text,
+                telegram_message_id=telegram_message_id,
+                created_at=utc_now(),
+                status="pending",
+            )
+            session.add(message)
+            await session.flush()
+            return _stored(message), True
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[AsyncSession]:
+        try:
+            async with self._database.session() as session, session.begin():
+                yield session
+        except IntegrityError as exc:
+            raise ConstraintError(f"database constraint violated: {exc.orig}") from exc
+        except SQLAlchemyError as exc:
+            raise StorageError(f"database operation failed: {exc}") from exc
+
+
+async def _get(session: AsyncSession, message_id: int, *, for_update: bool = False) -> Message:
+    message = await session.get(Message, message_id, with_for_update=for_update)
+    if message is None:
+        raise MessageNotFoundError(message_id)
+    return message
+
+
+async def _upsert_customer(session: AsyncSession, info: CustomerInfo) -> None:
+    now = utc_now()
+    customer = await session.get(Customer, info.id)
+    if customer is None:
+        session.add(
+            Customer(
+                id=info.id,
+                name=info.name,
+                username=info.username,
+                language=info.language,
+                first_seen=now,
+                last_seen=now,
+            )
+        )
+        return
+    customer.name = info.name
+    customer.username = info.username
+    # An update without a language says nothing about it; the one we knew still holds.
+    if info.language is not None:
+        customer.language = info.language
+    customer.last_seen = now
+
+
+def _check_label(label: str) -> None:
+    if label not in MOOD_LABELS:
+        raise ValueError(f"mood label {label!r} is not one of {', '.join(MOOD_LABELS)}")
+
+
+def _stored(message: Message) -> StoredMessage:
+    return StoredMessage(
+        id=message.id,
+        chat_id=message.chat_id,
+        customer_id=message.customer_id,
+        role=message.role,
+        text=message.text,
+        telegram_message_id=message.telegram_message_id,
+        created_at=message.created_at,
+        mood_label=message.mood_label,
+        mood_confidence=message.mood_confidence,
+        status=message.status,
+    )
