@@ -37,8 +37,8 @@ class LocalBackend:
     def __init__(
         self, loaded: LoadedModel, neutral_threshold: float, sampling: SamplingConfig
     ) -> None:
-        self._model = loaded.model
-        self._tokenizer = loaded.tokenizer
+        self.model = loaded.model
+        self.tokenizer = loaded.tokenizer
         self._sampling = sampling
         self.classifier = MoodClassifier(loaded.model, loaded.tokenizer, neutral_threshold)
         self._banned = banned_token_ids(loaded.tokenizer)
@@ -56,7 +56,7 @@ class LocalBackend:
             payload = request.payload
             assert isinstance(payload, ReplyPayload)
             prompt_ids, language = build_reply_prompt(
-                self._tokenizer,
+                self.tokenizer,
                 payload.history,
                 payload.text,
                 payload.mood,
@@ -70,7 +70,7 @@ class LocalBackend:
             )
             contexts.append((language, payload.mood.label))
         results = generate_batch(
-            self._model, self._tokenizer, jobs, self._sampling, self._banned, self._stop_ids
+            self.model, self.tokenizer, jobs, self._sampling, self._banned, self._stop_ids
         )
         stats.new_tokens = sum(result.tokens for result in results)
         stats.total_seconds = time.perf_counter() - started

@@ -138,11 +138,17 @@ class MoodClassifier:
         probs = torch.softmax(logits, dim=-1).tolist()
         return [dict(zip(prepared.labels, row, strict=True)) for row in probs]
 
-    def decide(self, probabilities: dict[str, float]) -> Mood:
-        label, top = max(probabilities.items(), key=lambda item: item[1])
-        if top < self.neutral_threshold:
-            return Mood("neutral", 1.0 - abs(2.0 * top - 1.0), probabilities)
-        return Mood(label, top, probabilities)  # type: ignore[arg-type]
-
     def classify_many(self, texts: Sequence[str]) -> list[Mood]:
-        return [self.decide(probs) for probs in self.probabilities_many(texts)]
+        return [
+            decide_mood(probs, self.neutral_threshold) for probs in self.probabilities_many(texts)
+        ]
+
+
+def decide_mood(probabilities: dict[str, float], neutral_threshold: float) -> Mood:
+    """The most probable label, or neutral when it falls short of the threshold."""
+    label, top = max(probabilities.items(), key=lambda item: item[1])
+    if label == "neutral" or top < neutral_threshold:
+        return Mood(
+            "neutral", 1.0 - abs(2.0 * top - 1.0) if label != "neutral" else top, probabilities
+        )
+    return Mood(label, top, probabilities)  # type: ignore[arg-type]

@@ -36,3 +36,7 @@ class Turn:
 
     role: Role
     text: str
+
+
+class ReplyCancelled(Exception):
+    """The reply was stopped before it was finished."""

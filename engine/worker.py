@@ -16,7 +16,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from engine.types import Mood
+from engine.types import Mood, ReplyCancelled
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +184,3 @@ class ReplyStream:
         if self.cancelled:
             raise ReplyCancelled
         return text
-
-
-class ReplyCancelled(Exception):
-    """The reply was stopped before it was finished."""

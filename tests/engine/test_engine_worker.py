@@ -7,8 +7,7 @@ import pytest
 
 from engine.mood_engine import MoodEngine
 from engine.reply_text import FALLBACKS
-from engine.types import Mood, Turn
-from engine.worker import ReplyCancelled
+from engine.types import Mood, ReplyCancelled, Turn
 
 
 async def test_classify_returns_valid_moods(tiny_engine: MoodEngine) -> None:

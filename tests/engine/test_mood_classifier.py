@@ -4,7 +4,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from engine.mood import MoodClassifier
+from engine.mood import MoodClassifier, decide_mood
 from engine.prompts import CLASSIFICATION_PROMPTS, TEXT_SLOT
 from engine.types import Mood
 
@@ -50,12 +50,9 @@ def test_cached_prefix_batch_matches_plain_forward(tiny_model_dir) -> None:
 
 
 def test_neutral_band() -> None:
-    classifier = MoodClassifier.__new__(MoodClassifier)
-    classifier.neutral_threshold = 0.8
-    assert classifier.decide({"positive": 0.9, "negative": 0.1}) == Mood(
-        "positive", 0.9, {"positive": 0.9, "negative": 0.1}
-    )
-    low = classifier.decide({"positive": 0.3, "negative": 0.7})
+    probs = {"positive": 0.9, "negative": 0.1}
+    assert decide_mood(probs, 0.8) == Mood("positive", 0.9, probs)
+    low = decide_mood({"positive": 0.3, "negative": 0.7}, 0.8)
     assert low.label == "neutral"
     assert low.confidence == pytest.approx(0.6)
-    assert classifier.decide({"positive": 0.1, "negative": 0.9}).label == "negative"
+    assert decide_mood({"positive": 0.1, "negative": 0.9}, 0.8).label == "negative"

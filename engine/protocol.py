@@ -1,0 +1,38 @@
+"""What callers (the bot, the CLI) rely on, whichever backend runs the model."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Protocol
+
+from engine.config import EngineConfig
+from engine.types import Mood, Turn
+
+
+class ReplyStreamLike(Protocol):
+    """Iterate for text deltas; `await text()` for the finished reply (raises ReplyCancelled
+    after `cancel()`)."""
+
+    def __aiter__(self) -> AsyncIterator[str]: ...
+
+    async def text(self) -> str: ...
+
+    def cancel(self) -> None: ...
+
+    @property
+    def cancelled(self) -> bool: ...
+
+
+class Engine(Protocol):
+    config: EngineConfig
+    load_seconds: float
+
+    async def classify(self, text: str) -> Mood: ...
+
+    async def classify_many(self, texts: Sequence[str]) -> list[Mood]: ...
+
+    def classify_many_sync(self, texts: Sequence[str]) -> list[Mood]: ...
+
+    def reply(self, history: Sequence[Turn], text: str, mood: Mood) -> ReplyStreamLike: ...
+
+    def close(self) -> None: ...
