@@ -32,7 +32,7 @@ class EngineConfig:
     # Only for backend = "openai": the server's base URL (".../v1"), its model name and API key.
     api_base: str = ""
     api_model: str = ""
-    api_key: str = ""
+    api_key: str = field(default="", repr=False)
     # CPU threads for torch; 0 keeps torch's default (all cores).
     threads: int = 0
     # Below this top probability a message is neutral.

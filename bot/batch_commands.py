@@ -1,0 +1,75 @@
+"""`moodbot analyze` and `moodbot eval`: the mood classifier over whole files."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from tqdm import tqdm
+
+from bot.text_files import Row, read_rows, write_rows
+from engine.evaluation import EvalReport, evaluate
+from engine.protocol import Engine
+from engine.types import MOOD_LABELS, Mood
+
+
+def classify_rows(engine: Engine, rows: Sequence[Row], batch_size: int) -> list[Mood]:
+    moods: list[Mood] = []
+    with tqdm(total=len(rows), desc="tagging", unit="text", file=sys.stderr) as bar:
+        for start in range(0, len(rows), batch_size):
+            chunk = [row.text for row in rows[start : start + batch_size]]
+            moods.extend(engine.classify_many_sync(chunk))
+            bar.update(len(chunk))
+    return moods
+
+
+def analyze(engine: Engine, source: Path, target: Path, column: str, batch_size: int) -> int:
+    rows = read_rows(source, column)
+    moods = classify_rows(engine, rows, batch_size)
+    write_rows(
+        target,
+        [
+            {**row.fields, "mood": mood.label, "confidence": round(mood.confidence, 4)}
+            for row, mood in zip(rows, moods, strict=True)
+        ],
+    )
+    return len(rows)
+
+
+def run_eval(engine: Engine, source: Path, batch_size: int) -> EvalReport:
+    rows = read_rows(source, "text")
+    gold = []
+    for number, row in enumerate(rows, start=1):
+        label = row.fields.get("label")
+        if label not in MOOD_LABELS:
+            raise ValueError(
+                f"{source}: record {number} has label {label!r}; expected one of {MOOD_LABELS}"
+            )
+        gold.append(str(label))
+    moods = classify_rows(engine, rows, batch_size)
+    sources = [str(row.fields.get("source", "")) for row in rows]
+    return evaluate(gold, [mood.label for mood in moods], sources)
+
+
+def format_report(report: EvalReport) -> str:
+    lines = [
+        f"items     {report.count}",
+        f"accuracy  {report.accuracy:.3f}",
+        f"macro-F1  {report.macro_f1:.3f}  (over {', '.join(report.labels)})",
+        "",
+        "confusion (rows: gold, columns: predicted)",
+        "            " + "".join(f"{label:>10}" for label in MOOD_LABELS),
+    ]
+    for gold, row in report.confusion.items():
+        lines.append(f"{gold:>10}  " + "".join(f"{row[label]:>10}" for label in MOOD_LABELS))
+    if report.per_source_accuracy:
+        lines += ["", "accuracy per source"]
+        lines += [f"  {acc:.3f}  {source}" for source, acc in report.per_source_accuracy.items()]
+    return "\n".join(lines)
+
+
+def write_report(report: EvalReport, target: Path, model: str, threshold: float) -> None:
+    payload = {"model": model, "neutral_threshold": threshold, **report.as_dict()}
+    target.write_text(json.dumps(payload, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

@@ -1,0 +1,132 @@
+"""The `moodbot` command: run the bot, chat in the terminal, tag or score files."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bot.config import Config, ConfigError, load_config
+from bot.text_files import InputFileError
+from engine.packaged_models import PackagedModelError
+from engine.protocol import Engine
+
+log = logging.getLogger("moodbot")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="moodbot",
+        description="A Telegram customer-chat bot that tags each message's mood and replies.",
+    )
+    parser.add_argument("--config", type=Path, help="TOML config file (see config.example.toml)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    commands.add_parser("run", help="run the Telegram bot (long polling)")
+    chat = commands.add_parser("chat", help="talk to moodbot in the terminal")
+    chat.add_argument("--user", type=int, default=1, help="customer id to chat as (default 1)")
+
+    analyze = commands.add_parser(
+        "analyze", help="tag the mood of every text in a CSV/TSV/JSONL file"
+    )
+    analyze.add_argument("file", type=Path)
+    analyze.add_argument(
+        "--out", type=Path, help="output file (default: FILE with .moods before the suffix)"
+    )
+    analyze.add_argument(
+        "--column", default="text", help="the field holding the text (default: text)"
+    )
+    analyze.add_argument("--batch-size", type=int, default=8)
+
+    evaluate = commands.add_parser("eval", help="score the mood classifier on labelled JSONL")
+    evaluate.add_argument("file", type=Path)
+    evaluate.add_argument("--out", type=Path, help="JSON report (default: FILE with .eval.json)")
+    evaluate.add_argument("--batch-size", type=int, default=8)
+    return parser
+
+
+def load_engine(config: Config) -> Engine:
+    from engine import open_engine
+
+    print(f"loading model {config.engine.model} …", file=sys.stderr)
+    engine = open_engine(config.engine)
+    print(f"model ready in {engine.load_seconds:.1f} s", file=sys.stderr)
+    return engine
+
+
+def _analyze(config: Config, args: argparse.Namespace) -> int:
+    from bot.batch_commands import analyze
+
+    out = args.out or args.file.with_name(f"{args.file.stem}.moods{args.file.suffix}")
+    engine = load_engine(config)
+    try:
+        count = analyze(engine, args.file, out, args.column, args.batch_size)
+    finally:
+        engine.close()
+    print(f"tagged {count} texts → {out}")
+    return 0
+
+
+def _eval(config: Config, args: argparse.Namespace) -> int:
+    from bot.batch_commands import format_report, run_eval, write_report
+
+    out = args.out or args.file.with_name(f"{args.file.stem}.eval.json")
+    engine = load_engine(config)
+    try:
+        report = run_eval(engine, args.file, args.batch_size)
+    finally:
+        engine.close()
+    print(format_report(report))
+    write_report(report, out, config.engine.model, config.engine.neutral_threshold)
+    print(f"\nreport written to {out}")
+    return 0
+
+
+def _chat(config: Config, args: argparse.Namespace) -> int:
+    import asyncio
+
+    from bot.terminal_chat import chat
+
+    engine = load_engine(config)
+    try:
+        asyncio.run(chat(config, engine, args.user))
+    finally:
+        engine.close()
+    return 0
+
+
+def _run(config: Config, args: argparse.Namespace) -> int:
+    from bot.service import run_bot
+
+    engine = load_engine(config)
+    try:
+        return run_bot(config, engine)
+    finally:
+        engine.close()
+
+
+COMMANDS = {"run": _run, "chat": _chat, "analyze": _analyze, "eval": _eval}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        config = load_config(args.config, require_token=args.command == "run")
+        from bot.logging_setup import configure_logging
+
+        configure_logging(config.logging, config.telegram.token)
+        return COMMANDS[args.command](config, args)
+    except ConfigError as exc:
+        print(f"moodbot: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except (InputFileError, PackagedModelError, FileNotFoundError, ValueError) as exc:
+        print(f"moodbot: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,385 @@
+"""The bot's configuration: one TOML file plus two environment variables, validated at start.
+
+Every problem is reported as a ConfigError whose message names the offending key, so an
+operator can fix a broken deployment from the journal alone. Values that may carry secrets
+(the bot token, URLs with credentials, API keys) are never echoed in those messages.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
+
+from platformdirs import user_data_dir
+
+from engine.config import EngineConfig, SamplingConfig
+
+TOKEN_ENV = "MOODBOT_TELEGRAM_TOKEN"
+DATABASE_URL_ENV = "MOODBOT_DATABASE_URL"
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message names the key (or the file) at fault."""
+
+
+def default_database_url() -> str:
+    # appauthor=False: on Windows the default would nest the app directory twice.
+    path = Path(user_data_dir("moodbot", appauthor=False)) / "moodbot.db"
+    return f"sqlite+aiosqlite:///{path.as_posix()}"
+
+
+@dataclass(frozen=True)
+class TelegramConfig:
+    # Kept out of repr so a logged or printed config never leaks the bot's credentials.
+    token: str = field(repr=False)
+    base_url: str = "https://api.telegram.org/bot"
+    base_file_url: str = "https://api.telegram.org/file/bot"
+    # Empty means everyone may talk to the bot.
+    allowed_user_ids: frozenset[int] = frozenset()
+    operator_ids: frozenset[int] = frozenset()
+    # Seconds between draft/edit updates while a reply streams; Telegram throttles faster edits.
+    stream_edit_interval: float = 1.0
+    # getUpdates long-poll duration in seconds.
+    poll_timeout: int = 30
+    connect_timeout: float = 5.0
+    read_timeout: float = 5.0
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    url: str = field(default_factory=default_database_url)
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    level: str = "INFO"
+    # Customer texts are personal data: logs carry them only when an operator opts in.
+    log_message_text: bool = False
+
+
+@dataclass(frozen=True)
+class Config:
+    telegram: TelegramConfig
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+
+
+# --- value parsers -------------------------------------------------------------------------
+# Each takes the raw TOML (or environment) value and returns the typed value, or raises
+# _Invalid with a reason phrased without the key; the loader prefixes the key.
+
+
+class _Invalid(Exception):
+    pass
+
+
+_Parser = Callable[[object], object]
+_T = TypeVar("_T")
+
+_TOML_TYPES: tuple[tuple[type, str], ...] = (
+    # bool before int: bool is a subclass of int in Python but a distinct type in TOML.
+    (bool, "boolean"),
+    (int, "integer"),
+    (float, "float"),
+    (str, "string"),
+    (list, "array"),
+    (dict, "table"),
+    (datetime, "date-time"),
+    (date, "date"),
+    (time, "time"),
+)
+
+
+def _toml_type(value: object) -> str:
+    return next((name for kind, name in _TOML_TYPES if isinstance(value, kind)), "value")
+
+
+def _expect(value: object, kind: type[_T], name: str) -> _T:
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        raise _Invalid(f"expected {name}, got {_toml_type(value)}")
+    return value
+
+
+def _string(*, allow_empty: bool) -> Callable[[object], str]:
+    def parse(value: object) -> str:
+        text = _expect(value, str, "a string")
+        if not allow_empty and not text.strip():
+            raise _Invalid("must not be empty")
+        return text
+
+    return parse
+
+
+def _bounds_text(low: float, high: float | None, low_open: bool) -> str:
+    lower = f"> {low}" if low_open else f"≥ {low}"
+    return lower if high is None else f"{lower} and ≤ {high}"
+
+
+def _integer(low: int, high: int | None = None) -> _Parser:
+    def parse(value: object) -> int:
+        number = _expect(value, int, "an integer")
+        if number < low or (high is not None and number > high):
+            raise _Invalid(f"must be {_bounds_text(low, high, False)}, got {number}")
+        return number
+
+    return parse
+
+
+def _number(low: float, high: float, *, low_open: bool = False) -> _Parser:
+    def parse(value: object) -> float:
+        # TOML writes whole numbers as integers; `temperature = 1` is a perfectly good float.
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _Invalid(f"expected a number, got {_toml_type(value)}")
+        number = float(value)
+        # Written so that nan, which fails every comparison, is out of range too.
+        if not ((number > low if low_open else number >= low) and number <= high):
+            raise _Invalid(f"must be {_bounds_text(low, high, low_open)}, got {value}")
+        return number
+
+    return parse
+
+
+def _choice(*choices: str, fold_case: bool = False) -> _Parser:
+    def parse(value: object) -> str:
+        text = _expect(value, str, "a string")
+        normalised = text.upper() if fold_case else text
+        if normalised not in choices:
+            raise _Invalid(f"must be one of {', '.join(map(repr, choices))}, got {text!r}")
+        return normalised
+
+    return parse
+
+
+def _boolean(value: object) -> bool:
+    return _expect(value, bool, "true or false")
+
+
+def _user_ids(value: object) -> frozenset[int]:
+    items = _expect(value, list, "an array of Telegram user ids")
+    for index, item in enumerate(items):
+        if isinstance(item, bool) or not isinstance(item, int) or item <= 0:
+            raise _Invalid(f"item {index} must be a positive integer user id")
+    return frozenset(items)
+
+
+def _http_url(*, allow_empty: bool) -> _Parser:
+    # URLs are not echoed in errors: they may embed credentials, or a token pasted by mistake.
+    def parse(value: object) -> str:
+        url = _expect(value, str, "a string").strip()
+        if allow_empty and not url:
+            return url
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise _Invalid("must be an http:// or https:// URL")
+        return url
+
+    return parse
+
+
+_DATABASE_URL = re.compile(r"[A-Za-z][A-Za-z0-9]*(\+[A-Za-z0-9_]+)?://")
+_SQLITE_HOME_PATH = re.compile(r"(sqlite(?:\+\w+)?:///)(~.*)", re.DOTALL)
+
+
+def _database_url(value: object) -> str:
+    url = _expect(value, str, "a string").strip()
+    if not _DATABASE_URL.match(url):
+        raise _Invalid(
+            "must be a SQLAlchemy URL such as sqlite+aiosqlite:///path/to/moodbot.db "
+            "or postgresql+asyncpg://user:password@host/dbname"
+        )
+    home = _SQLITE_HOME_PATH.fullmatch(url)
+    return home[1] + os.path.expanduser(home[2]) if home else url
+
+
+def _path(value: object) -> Path:
+    return Path(_string(allow_empty=False)(value)).expanduser()
+
+
+def _model(value: object) -> str:
+    name = _string(allow_empty=False)(value)
+    # Hub ids and packaged names never start with "~"; a local directory may.
+    return os.path.expanduser(name) if name.startswith("~") else name
+
+
+# Bot API tokens are "<bot id>:<secret>"; checking the shape catches a wrongly pasted value at
+# start instead of as an opaque 401/404 from Telegram later.
+_TOKEN = re.compile(r"[0-9]+:[A-Za-z0-9_-]{30,}")
+
+
+def _token(value: object) -> str:
+    token = _expect(value, str, "a string").strip()
+    if not _TOKEN.fullmatch(token):
+        raise _Invalid(
+            "malformed (a bot token from @BotFather looks like 123456789:AAE…: digits, a colon "
+            "and at least 30 letters, digits, '_' or '-')"
+        )
+    return token
+
+
+# --- schema --------------------------------------------------------------------------------
+
+_Target = Literal["telegram", "database", "engine", "sampling", "logging"]
+
+
+@dataclass(frozen=True)
+class _Key:
+    parse: _Parser
+    # Which dataclass receives the value, and under which field name (default: the key's name).
+    target: _Target
+    attr: str | None = None
+
+
+# Defaults are not repeated here: a key absent from the file is simply not passed, so the
+# dataclasses above and in engine.config stay the single source of every default.
+_SCHEMA: dict[str, dict[str, _Key]] = {
+    "telegram": {
+        "token": _Key(_token, "telegram"),
+        "base_url": _Key(_http_url(allow_empty=False), "telegram"),
+        "base_file_url": _Key(_http_url(allow_empty=False), "telegram"),
+        "allowed_user_ids": _Key(_user_ids, "telegram"),
+        "operator_ids": _Key(_user_ids, "telegram"),
+        "stream_edit_interval": _Key(_number(0.1, 60.0), "telegram"),
+        "poll_timeout": _Key(_integer(0, 300), "telegram"),
+        "connect_timeout": _Key(_number(0.0, 300.0, low_open=True), "telegram"),
+        "read_timeout": _Key(_number(0.0, 300.0, low_open=True), "telegram"),
+    },
+    "database": {
+        "url": _Key(_database_url, "database"),
+    },
+    "model": {
+        "name": _Key(_model, "engine", "model"),
+        "cache_dir": _Key(_path, "engine"),
+        "backend": _Key(_choice("local", "openai"), "engine"),
+        "api_base": _Key(_http_url(allow_empty=True), "engine"),
+        "api_model": _Key(_string(allow_empty=True), "engine"),
+        "api_key": _Key(_string(allow_empty=True), "engine"),
+        "threads": _Key(_integer(0, 1024), "engine"),
+        "max_batch": _Key(_integer(1, 256), "engine"),
+    },
+    "mood": {
+        "neutral_threshold": _Key(_number(0.5, 1.0, low_open=True), "engine"),
+    },
+    "reply": {
+        "max_new_tokens": _Key(_integer(1, 8192), "sampling"),
+        "temperature": _Key(_number(0.0, 2.0), "sampling"),
+        "top_p": _Key(_number(0.0, 1.0, low_open=True), "sampling"),
+        "top_k": _Key(_integer(0), "sampling"),
+        "repetition_penalty": _Key(_number(0.0, 2.0, low_open=True), "sampling"),
+        "history_tokens": _Key(_integer(0, 32768), "sampling"),
+        # 32 bits: the widest seed every sampling backend (torch, numpy, OpenAI servers) accepts.
+        "seed": _Key(_integer(0, 2**32 - 1), "sampling"),
+    },
+    "logging": {
+        "level": _Key(
+            _choice("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", fold_case=True), "logging"
+        ),
+        "log_message_text": _Key(_boolean, "logging"),
+    },
+}
+
+# Environment variables win over the file: secrets belong in the service's environment file.
+_ENV_OVERRIDES: dict[str, tuple[str, str]] = {
+    TOKEN_ENV: ("telegram", "token"),
+    DATABASE_URL_ENV: ("database", "url"),
+}
+
+_ALL_KEYS = [*_SCHEMA, *(f"{section}.{name}" for section, keys in _SCHEMA.items() for name in keys)]
+
+
+def _unknown(dotted: str, what: str) -> ConfigError:
+    match = difflib.get_close_matches(dotted, _ALL_KEYS, n=1)
+    if not match:
+        # A key in the wrong place (`token` at the top level) is far from "telegram.token" as a
+        # string, but its last component gives it away.
+        leaf = dotted.rpartition(".")[2]
+        match = [key for key in _ALL_KEYS if key.rpartition(".")[2] == leaf][:1]
+    hint = f" (did you mean {match[0]}?)" if match else ""
+    return ConfigError(f"config key {dotted}: unknown {what}{hint}")
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path}: not found") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: cannot be read ({exc.strerror or exc})") from None
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path}: not UTF-8 text (byte {exc.start})") from None
+    except tomllib.TOMLDecodeError as exc:
+        # The parser's message carries the line and column but never the offending text.
+        raise ConfigError(f"config file {path}: invalid TOML: {exc}") from None
+
+
+def load_config(
+    path: Path | None,
+    *,
+    env: Mapping[str, str] = os.environ,
+    require_token: bool = True,
+) -> Config:
+    """Read and validate the configuration.
+
+    `path=None` means no file: defaults plus the environment (enough for `moodbot chat`).
+    `require_token=False` is for commands that never talk to Telegram.
+    """
+    document = _read_toml(path.expanduser()) if path is not None else {}
+    values: dict[_Target, dict[str, Any]] = {
+        "telegram": {},
+        "database": {},
+        "engine": {},
+        "sampling": {},
+        "logging": {},
+    }
+
+    def apply(label: str, spec: _Key, raw: object, name: str) -> None:
+        try:
+            values[spec.target][spec.attr or name] = spec.parse(raw)
+        except _Invalid as exc:
+            raise ConfigError(f"config key {label}: {exc}") from None
+
+    for section, table in document.items():
+        keys = _SCHEMA.get(section)
+        if keys is None:
+            raise _unknown(section, "section" if isinstance(table, dict) else "key")
+        if not isinstance(table, dict):
+            raise ConfigError(
+                f"config key {section}: expected a table ([{section}]), got {_toml_type(table)}"
+            )
+        for name, raw in table.items():
+            spec = keys.get(name)
+            if spec is None:
+                raise _unknown(f"{section}.{name}", "key")
+            apply(f"{section}.{name}", spec, raw, name)
+
+    for variable, (section, name) in _ENV_OVERRIDES.items():
+        # An empty variable counts as unset, as systemd environment files commonly leave them.
+        raw = env.get(variable, "")
+        if raw.strip():
+            apply(f"{section}.{name} (from {variable})", _SCHEMA[section][name], raw, name)
+
+    telegram = values["telegram"]
+    if require_token and "token" not in telegram:
+        raise ConfigError(
+            f"config key telegram.token: missing (set it in the config file or {TOKEN_ENV})"
+        )
+    engine = values["engine"]
+    if engine.get("backend") == "openai" and not engine.get("api_base"):
+        raise ConfigError('config key model.api_base: required when model.backend = "openai"')
+
+    return Config(
+        telegram=TelegramConfig(**{"token": "", **telegram}),
+        database=DatabaseConfig(**values["database"]),
+        engine=EngineConfig(**engine, sampling=SamplingConfig(**values["sampling"])),
+        logging=LoggingConfig(**values["logging"]),
+    )

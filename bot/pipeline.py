@@ -1,0 +1,100 @@
+"""The path of one message, independent of Telegram: persist, tag, persist, reply, persist.
+
+The bot and `moodbot chat` both drive this; they differ only in where the answer goes (the
+AnswerSink).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.formatting import format_answer
+from engine.protocol import Engine, ReplyStreamLike
+from engine.types import MOOD_EMOJI, Mood, Turn
+from storage import CustomerInfo, Store, StoredMessage
+
+log = logging.getLogger(__name__)
+
+HISTORY_TURNS = 40
+
+
+class AnswerSink(Protocol):
+    """Where an answer goes while it is written and once it is done."""
+
+    async def start(self, mood: Mood) -> None:
+        """The mood is known and the reply is about to be generated."""
+
+    async def partial(self, text: str) -> None:
+        """The reply so far (raw model text); may be called many times."""
+
+    async def finish(self, answer: str) -> int | None:
+        """Deliver the final answer; returns the id of the delivered message, if any."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    mood: Mood
+    reply: str
+    text: str  # "<emoji> <reply>", as delivered
+
+
+def strip_mood_emoji(answer: str) -> str:
+    """The reply inside a stored answer: the model should not learn to open with the emoji."""
+    for emoji in MOOD_EMOJI.values():
+        if answer.startswith(emoji):
+            return answer[len(emoji) :].lstrip()
+    return answer
+
+
+class MoodPipeline:
+    def __init__(self, engine: Engine, store: Store) -> None:
+        self.engine = engine
+        self.store = store
+
+    async def receive(
+        self, chat_id: int, customer: CustomerInfo, text: str, telegram_message_id: int | None
+    ) -> tuple[StoredMessage, bool]:
+        """Step 1: the message is committed before any model work; False for a re-delivery."""
+        return await self.store.record_incoming(chat_id, customer, text, telegram_message_id)
+
+    async def mood_of(self, message: StoredMessage) -> Mood:
+        """Steps 2 and 3: tag the message and log the mood (reused if it was tagged before)."""
+        if message.mood_label is not None and message.mood_confidence is not None:
+            return Mood(message.mood_label, message.mood_confidence)
+        mood = await self.engine.classify(message.text)
+        await self.store.set_mood(message.id, mood.label, mood.confidence)
+        return mood
+
+    async def start_reply(self, message: StoredMessage, mood: Mood) -> ReplyStreamLike:
+        """Step 4: start generating with the customer's history in this chat."""
+        history = await self.store.history(
+            message.chat_id, message.customer_id, before_message_id=message.id, limit=HISTORY_TURNS
+        )
+        turns = [Turn(turn.role, strip_mood_emoji(turn.text)) for turn in history]
+        return self.engine.reply(turns, message.text, mood)
+
+    async def answer(
+        self, message: StoredMessage, sink: AnswerSink, stream_started: StreamHook | None = None
+    ) -> Answer:
+        """Steps 2–5 for a stored message. Raises ReplyCancelled if the reply was cancelled
+        (the message then stays pending); delivery errors propagate and leave it pending too."""
+        mood = await self.mood_of(message)
+        await sink.start(mood)
+        stream = await self.start_reply(message, mood)
+        if stream_started is not None:
+            stream_started(stream)
+        so_far = ""
+        async for delta in stream:
+            so_far += delta
+            await sink.partial(so_far)
+        reply = await stream.text()
+        text = format_answer(mood.emoji, reply)
+        delivered_id = await sink.finish(text)
+        await self.store.record_answer(message.id, text, delivered_id)
+        return Answer(mood, reply, text)
+
+
+class StreamHook(Protocol):
+    def __call__(self, stream: ReplyStreamLike) -> None: ...

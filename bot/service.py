@@ -1,0 +1,133 @@
+"""The running bot: database, Telegram application, recovery of unanswered messages."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from itertools import groupby
+
+from telegram import BotCommand, Update
+from telegram.ext import Application, ApplicationBuilder
+
+from bot.chat_order import ChatLocks, PerChatUpdateProcessor
+from bot.config import Config
+from bot.handlers import MoodBotHandlers
+from bot.pipeline import MoodPipeline
+from bot.texts import COMMAND_MENU
+from engine.protocol import Engine
+from storage import Database, Store, StoredMessage
+
+log = logging.getLogger(__name__)
+
+
+def build_application(config: Config, locks: ChatLocks) -> Application:  # type: ignore[type-arg]
+    telegram = config.telegram
+    return (
+        ApplicationBuilder()
+        .token(telegram.token)
+        .base_url(telegram.base_url)
+        .base_file_url(telegram.base_file_url)
+        .concurrent_updates(PerChatUpdateProcessor(locks))
+        .connect_timeout(telegram.connect_timeout)
+        .read_timeout(telegram.read_timeout)
+        .write_timeout(telegram.read_timeout)
+        .get_updates_connect_timeout(telegram.connect_timeout)
+        .get_updates_read_timeout(telegram.poll_timeout + telegram.read_timeout)
+        # Answers stream into many chats at once; the default pool of 1 would serialise them.
+        .connection_pool_size(64)
+        .pool_timeout(30.0)
+        .build()
+    )
+
+
+class BotService:
+    """Start and stop the whole bot around an already loaded engine."""
+
+    def __init__(self, config: Config, engine: Engine) -> None:
+        self.config = config
+        self.database = Database(config.database.url)
+        self.store = Store(self.database)
+        self.locks = ChatLocks()
+        self.app = build_application(config, self.locks)
+        self.handlers = MoodBotHandlers(
+            MoodPipeline(engine, self.store), config.telegram, config.logging.log_message_text
+        )
+        self.handlers.register(self.app)
+        self._recovery: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        await self.database.connect()
+        await self.database.create_schema()
+        await self.app.initialize()
+        await self._set_commands()
+        await self._recover_pending()
+        await self.app.start()
+        assert self.app.updater is not None
+        await self.app.updater.start_polling(
+            timeout=self.config.telegram.poll_timeout,
+            allowed_updates=Update.ALL_TYPES,
+            bootstrap_retries=-1,
+        )
+        log.info("moodbot is running as @%s", self.app.bot.username)
+
+    async def stop(self) -> None:
+        """Stop taking updates, abandon answers in progress (they stay pending), close all."""
+        log.info("stopping: no new updates; answers in progress are abandoned and stay pending")
+        if self.app.updater is not None and self.app.updater.running:
+            await self.app.updater.stop()
+        self.handlers.cancel_all()
+        for task in self._recovery:
+            task.cancel()
+        await asyncio.gather(*self._recovery, return_exceptions=True)
+        if self.app.running:
+            await self.app.stop()
+        await self.app.shutdown()
+        await self.database.close()
+
+    async def _set_commands(self) -> None:
+        for language, commands in COMMAND_MENU.items():
+            await self.app.bot.set_my_commands(
+                [BotCommand(name, description) for name, description in commands],
+                language_code=language or None,
+            )
+
+    async def _recover_pending(self) -> None:
+        """Answer, in order, the messages stored but not answered before the last stop."""
+        pending = await self.store.pending_messages()
+        if not pending:
+            return
+        log.info("answering %d messages left pending by the last run", len(pending))
+        ordered = sorted(pending, key=lambda message: (message.chat_id, message.id))
+        for chat_id, messages in groupby(ordered, key=lambda message: message.chat_id):
+            # The chat's lock is taken before polling starts, so new messages queue behind these.
+            await self.locks.acquire(chat_id)
+            self._recovery.append(
+                asyncio.create_task(self._answer_in_order(chat_id, list(messages)))
+            )
+
+    async def _answer_in_order(self, chat_id: int, messages: list[StoredMessage]) -> None:
+        try:
+            for message in messages:
+                # Telegram gives private chats the user's (positive) id and groups negative ids.
+                await self.handlers.answer(self.app.bot, message, private=message.chat_id > 0)
+        finally:
+            self.locks.release(chat_id)
+
+
+async def serve(config: Config, engine: Engine) -> None:
+    service = BotService(config, engine)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await service.start()
+    try:
+        await stop.wait()
+    finally:
+        await service.stop()
+
+
+def run_bot(config: Config, engine: Engine) -> int:
+    asyncio.run(serve(config, engine))
+    return 0

@@ -1,0 +1,158 @@
+"""Streaming one answer into a Telegram chat while it is generated.
+
+Private chats see a live draft (sendMessageDraft); groups, and any chat where drafts fail, see a
+placeholder message that is edited at most once per interval. The final answer is always sent
+(or edited in) whole, split at 4096 characters. Typing stays visible until then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+from dataclasses import dataclass
+
+from telegram import Bot, Message, ReplyParameters
+from telegram.constants import ChatAction
+from telegram.error import BadRequest, NetworkError, RetryAfter
+
+from bot.delivery import deliver, retry_seconds
+from bot.formatting import TELEGRAM_LIMIT, split_message
+from engine.types import Mood
+
+log = logging.getLogger(__name__)
+
+TYPING_EVERY = 4.0  # Telegram shows "typing" for about five seconds per action
+_draft_ids = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class ChatTarget:
+    chat_id: int
+    private: bool
+    reply_to_message_id: int | None = None
+
+
+class TelegramSink:
+    def __init__(self, bot: Bot, target: ChatTarget, interval: float) -> None:
+        self._bot = bot
+        self._target = target
+        self._interval = interval
+        self._use_draft = target.private
+        self._draft_id = next(_draft_ids)
+        self._emoji = ""
+        self._shown = ""
+        self._last_push = 0.0
+        self._quiet_until = 0.0
+        self._placeholder: Message | None = None
+        self._typing: asyncio.Task[None] | None = None
+
+    async def start(self, mood: Mood) -> None:
+        self._emoji = mood.emoji
+        self._typing = asyncio.create_task(self._keep_typing())
+
+    async def partial(self, text: str) -> None:
+        now = time.monotonic()
+        if now - self._last_push < self._interval or now < self._quiet_until:
+            return
+        preview = f"{self._emoji} {text.strip()} …"
+        if not text.strip() or preview == self._shown or len(preview) > TELEGRAM_LIMIT:
+            return
+        self._last_push = now
+        try:
+            if self._use_draft:
+                await self._push_draft(preview)
+            else:
+                await self._push_edit(preview)
+            self._shown = preview
+        except RetryAfter as exc:
+            # Live updates are a courtesy: under flood control skip them, never the final answer.
+            self._quiet_until = now + retry_seconds(exc)
+        except NetworkError as exc:
+            log.info(
+                "chat %s: streaming update failed (%s); the final answer will follow",
+                self._target.chat_id,
+                exc,
+            )
+
+    async def _push_draft(self, preview: str) -> None:
+        try:
+            await self._bot.send_message_draft(self._target.chat_id, self._draft_id, preview)
+        except BadRequest as exc:
+            log.info(
+                "chat %s: drafts unavailable (%s); streaming by edits", self._target.chat_id, exc
+            )
+            self._use_draft = False
+            await self._push_edit(preview)
+
+    async def _push_edit(self, preview: str) -> None:
+        if self._placeholder is None:
+            self._placeholder = await self._bot.send_message(
+                self._target.chat_id, preview, reply_parameters=self._reply_parameters()
+            )
+            return
+        try:
+            await self._placeholder.edit_text(preview)
+        except BadRequest as exc:
+            if "not modified" not in str(exc).lower():
+                raise
+
+    def _reply_parameters(self) -> ReplyParameters | None:
+        if self._target.reply_to_message_id is None:
+            return None
+        return ReplyParameters(self._target.reply_to_message_id, allow_sending_without_reply=True)
+
+    async def finish(self, answer: str) -> int | None:
+        """Deliver the final answer; returns the id of its last message."""
+        await self._stop_typing()
+        chunks = split_message(answer)
+        last_id: int | None = None
+        if self._placeholder is not None:
+            first, chunks = chunks[0], chunks[1:]
+            last_id = await self._finish_placeholder(first)
+        for chunk in chunks:
+            sent = await deliver(
+                lambda chunk=chunk: self._bot.send_message(
+                    self._target.chat_id, chunk, reply_parameters=self._reply_parameters()
+                ),
+                f"chat {self._target.chat_id}: answer",
+            )
+            last_id = sent.message_id
+        return last_id
+
+    async def _finish_placeholder(self, text: str) -> int:
+        placeholder = self._placeholder
+        assert placeholder is not None
+        try:
+            await deliver(
+                lambda: placeholder.edit_text(text), f"chat {self._target.chat_id}: final edit"
+            )
+            return placeholder.message_id
+        except BadRequest as exc:
+            if "not modified" in str(exc).lower():
+                return placeholder.message_id
+            # The placeholder is gone (deleted by someone): the answer goes out as a new message.
+            sent = await deliver(
+                lambda: self._bot.send_message(self._target.chat_id, text),
+                f"chat {self._target.chat_id}: answer",
+            )
+            return sent.message_id
+
+    async def abandon(self) -> None:
+        """The answer will not come now (cancelled or shutting down): stop the typing status."""
+        await self._stop_typing()
+
+    async def _keep_typing(self) -> None:
+        while True:
+            with contextlib.suppress(NetworkError):
+                await self._bot.send_chat_action(self._target.chat_id, ChatAction.TYPING)
+            await asyncio.sleep(TYPING_EVERY)
+
+    async def _stop_typing(self) -> None:
+        if self._typing is not None:
+            self._typing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._typing
+            self._typing = None
