@@ -10,6 +10,10 @@ from engine.language import Language, detect_language
 from engine.prompts import reply_system_prompt
 from engine.types import Mood, Turn
 
+# A message beyond this is cut to its head: Telegram caps messages at 4096 characters, but other
+# front ends (or the API) may not, and the prompt's cost grows with every token.
+MAX_MESSAGE_TOKENS = 1024
+
 
 def reply_language(history: Sequence[Turn], text: str) -> Language:
     """The language of the new message, or of the customer's latest one when it has no words."""
@@ -31,7 +35,7 @@ def build_reply_prompt(
     """Token ids of the chat to continue, keeping the newest history that fits the budget."""
     language = reply_language(history, text)
     system = {"role": "system", "content": reply_system_prompt(language, mood.label)}
-    current = {"role": "user", "content": text}
+    current = {"role": "user", "content": _head(tokenizer, text, MAX_MESSAGE_TOKENS)}
     kept: list[dict[str, str]] = []
     used = 0
     for turn in reversed(history):
@@ -50,3 +54,10 @@ def build_reply_prompt(
     if not isinstance(ids, list):
         ids = list(ids["input_ids"])
     return ids, language
+
+
+def _head(tokenizer: PreTrainedTokenizerBase, text: str, limit: int) -> str:
+    ids = tokenizer.encode(text, add_special_tokens=False)
+    if len(ids) <= limit:
+        return text
+    return tokenizer.decode(ids[:limit]) + " …"

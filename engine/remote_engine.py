@@ -1,0 +1,270 @@
+"""The engine on an OpenAI-compatible server (vLLM, llama.cpp server, …) for scale-out.
+
+Same prompts, same mood rule and same reply clean-up as the model in this process; the server
+does the batching, so requests simply go out concurrently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import AsyncIterator, Sequence
+
+import httpx
+
+from engine.config import EngineConfig
+from engine.language import Language, detect_language
+from engine.mood import MAX_TEXT_TOKENS, decide_mood
+from engine.openai_client import Json, OpenAIServer, RemoteEngineError
+from engine.prompts import CLASSIFICATION_PROMPTS, TEXT_SLOT, reply_system_prompt
+from engine.reply_prompt import reply_language
+from engine.reply_text import finish_reply
+from engine.types import Mood, MoodLabel, ReplyCancelled, Turn
+
+__all__ = ["RemoteEngineError", "RemoteMoodEngine", "RemoteReplyStream"]
+
+log = logging.getLogger(__name__)
+
+# Mood requests of one batch in flight at once; the server batches whatever arrives together.
+CLASSIFY_CONCURRENCY = 8
+# OpenAI's and vLLM's default ceiling.
+TOP_LOGPROBS = 20
+# A label word missing from the top logprobs is less likely than every token listed; this far
+# below the least likely one stands in for its unknown logprob.
+MISSING_LABEL_PENALTY = 5.0
+# No tokenizer here, so token budgets become character budgets. A Han character is about a
+# token (a little less with Qwen's vocabulary, so the estimate errs on the short side).
+CHARS_PER_TOKEN: dict[Language, int] = {"en": 3, "zh": 1}
+# What a chat template adds around each turn, as the local engine counts it.
+TURN_OVERHEAD_TOKENS = 5
+
+
+def _clip(text: str, language: Language) -> str:
+    """Head and tail of a long message, as the local classifier cuts it."""
+    limit = MAX_TEXT_TOKENS * CHARS_PER_TOKEN[language]
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return text[:half] + text[-half:]
+
+
+def _label_of(token: str, label_words: dict[MoodLabel, str]) -> MoodLabel | None:
+    """The label whose word this token spells or begins (" Positive", "正" of "正面")."""
+    spelled = token.strip().casefold()
+    if not spelled:
+        return None
+    matches = [label for label, word in label_words.items() if word.casefold().startswith(spelled)]
+    return matches[0] if len(matches) == 1 else None
+
+
+def label_probabilities(
+    top_logprobs: Sequence[Json], label_words: dict[MoodLabel, str]
+) -> dict[str, float]:
+    """The softmax over the label words, from the first answer token's top logprobs."""
+    found: dict[MoodLabel, list[float]] = {label: [] for label in label_words}
+    for entry in top_logprobs:
+        label = _label_of(str(entry["token"]), label_words)
+        if label is not None:
+            found[label].append(float(entry["logprob"]))
+    floor = min(float(entry["logprob"]) for entry in top_logprobs) - MISSING_LABEL_PENALTY
+    # Every spelling of a label is one way of answering it, so their probabilities add up.
+    logits = {
+        label: math.log(sum(math.exp(value) for value in values)) if values else floor
+        for label, values in found.items()
+    }
+    peak = max(logits.values())
+    weights = {label: math.exp(value - peak) for label, value in logits.items()}
+    total = sum(weights.values())
+    return {label: weight / total for label, weight in weights.items()}
+
+
+def trim_history(history: Sequence[Turn], history_tokens: int) -> list[Turn]:
+    """The newest turns that fit the budget, opening with the customer's."""
+    kept: list[Turn] = []
+    used = 0
+    for turn in reversed(history):
+        cost = len(turn.text) / CHARS_PER_TOKEN[detect_language(turn.text)] + TURN_OVERHEAD_TOKENS
+        if used + cost > history_tokens:
+            break
+        kept.append(turn)
+        used += cost
+    kept.reverse()
+    # A chat template expects the history to open with the customer, not with an answer.
+    while kept and kept[0].role != "user":
+        kept.pop(0)
+    return kept
+
+
+class RemoteReplyStream:
+    """The reply to one message, streamed from the server: iterate for text deltas, then
+    `await stream.text()` for the finished reply; `cancel()` closes the HTTP stream."""
+
+    def __init__(self, server: OpenAIServer, body: Json, language: Language, mood: MoodLabel):
+        self._deltas: asyncio.Queue[str | None] = asyncio.Queue()
+        self._cancelled = False
+        self._task = asyncio.get_running_loop().create_task(
+            self._generate(server, body, language, mood), name="moodbot-remote-reply"
+        )
+        # On the task's end rather than in it: a task cancelled before it starts runs no code.
+        self._task.add_done_callback(lambda _: self._deltas.put_nowait(None))
+
+    async def _generate(
+        self, server: OpenAIServer, body: Json, language: Language, mood: MoodLabel
+    ) -> str:
+        pieces: list[str] = []
+        hit_limit = False
+        async with (
+            server.client() as client,
+            contextlib.aclosing(server.stream(client, body)) as chunks,
+        ):
+            async for chunk in chunks:
+                choices = chunk.get("choices") or []
+                if not choices:
+                    continue
+                delta = (choices[0].get("delta") or {}).get("content")
+                if delta:
+                    pieces.append(delta)
+                    self._deltas.put_nowait(delta)
+                hit_limit = hit_limit or choices[0].get("finish_reason") == "length"
+        return finish_reply("".join(pieces), language, mood, hit_limit)
+
+    def cancel(self) -> None:
+        self._cancelled = True
+        self._task.cancel()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        while (delta := await self._deltas.get()) is not None:
+            yield delta
+
+    async def text(self) -> str:
+        """The finished reply; raises ReplyCancelled if `cancel()` stopped it."""
+        try:
+            text = await self._task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if self._cancelled and not (current and current.cancelling()):
+                raise ReplyCancelled from None
+            # The awaiting task itself was cancelled: nobody wants this reply any more.
+            self.cancel()
+            raise
+        if self._cancelled:
+            raise ReplyCancelled
+        return text
+
+
+class RemoteMoodEngine:
+    """Tags moods and writes replies with a model on an OpenAI-compatible server.
+
+    Construction checks that the server answers and serves `api_model` (the first model it
+    lists when that is empty); `load_seconds` is how long that took. The server must return
+    logprobs (vLLM does): the mood is read from the label words' logprobs, never generated.
+    """
+
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+        self._server = OpenAIServer(config.api_base, config.api_key)
+        started = time.perf_counter()
+        self.model_name = self._pick_model(self._server.list_models())
+        self.load_seconds = time.perf_counter() - started
+        log.info("using model %s at %s", self.model_name, self._server.api_base)
+
+    def _pick_model(self, served: list[str]) -> str:
+        wanted = self.config.api_model
+        if wanted in served:
+            return wanted
+        if not wanted and served:
+            return served[0]
+        raise RemoteEngineError(
+            f"config key model.api_model: the inference server at {self._server.api_base} "
+            f"does not serve {wanted or 'any model'!r} (it lists: {', '.join(served) or 'none'})"
+        )
+
+    async def classify(self, text: str) -> Mood:
+        (mood,) = await self.classify_many([text])
+        return mood
+
+    async def classify_many(self, texts: Sequence[str]) -> list[Mood]:
+        if not texts:
+            return []
+        gate = asyncio.Semaphore(CLASSIFY_CONCURRENCY)
+        async with self._server.client() as client:
+
+            async def one(text: str) -> Mood:
+                async with gate:
+                    return await self._classify_with(client, text)
+
+            try:
+                async with asyncio.TaskGroup() as group:
+                    tasks = [group.create_task(one(text)) for text in texts]
+            except ExceptionGroup as failed:
+                # A failing server fails every request alike; the first one says why.
+                raise failed.exceptions[0] from None
+        return [task.result() for task in tasks]
+
+    def classify_many_sync(self, texts: Sequence[str]) -> list[Mood]:
+        """For callers without an event loop (batch tagging, evaluation)."""
+        return asyncio.run(self.classify_many(texts)) if texts else []
+
+    async def _classify_with(self, client: httpx.AsyncClient, text: str) -> Mood:
+        language = detect_language(text)
+        prompt = CLASSIFICATION_PROMPTS[language]
+        body = {
+            "model": self.model_name,
+            "messages": [
+                {"role": "system", "content": prompt.system},
+                {"role": "user", "content": prompt.user.replace(TEXT_SLOT, _clip(text, language))},
+            ],
+            "max_tokens": 1,
+            "temperature": 0,
+            "logprobs": True,
+            "top_logprobs": TOP_LOGPROBS,
+        }
+        answer = await self._server.complete(client, body)
+        choices = answer.get("choices") or [{}]
+        first = ((choices[0].get("logprobs") or {}).get("content") or [{}])[0]
+        top = first.get("top_logprobs")
+        if not top:
+            raise RemoteEngineError(
+                f"inference server at {self._server.api_base} returned no logprobs: moodbot "
+                "reads the mood from the label words' logprobs, so the server must support "
+                "`logprobs` and `top_logprobs` in chat completions (vLLM does)"
+            )
+        probabilities = label_probabilities(top, prompt.label_words)
+        return decide_mood(probabilities, self.config.neutral_threshold)
+
+    def reply(self, history: Sequence[Turn], text: str, mood: Mood) -> RemoteReplyStream:
+        """Start a reply; must be called from a running event loop."""
+        language = reply_language(history, text)
+        sampling = self.config.sampling
+        messages = [
+            {"role": "system", "content": reply_system_prompt(language, mood.label)},
+            *(
+                {"role": turn.role, "content": turn.text}
+                for turn in trim_history(history, sampling.history_tokens)
+            ),
+            {"role": "user", "content": text},
+        ]
+        body: Json = {
+            "model": self.model_name,
+            "messages": messages,
+            "stream": True,
+            "max_tokens": sampling.max_new_tokens,
+            "temperature": sampling.temperature,
+            "top_p": sampling.top_p,
+            # Not OpenAI's, but vLLM's sampling extensions, which the local engine also applies.
+            "top_k": sampling.top_k,
+            "repetition_penalty": sampling.repetition_penalty,
+        }
+        if sampling.seed is not None:
+            body["seed"] = sampling.seed
+        return RemoteReplyStream(self._server, body, language, mood.label)
+
+    def close(self) -> None:
+        """Nothing to release: every operation closes its own connections."""
