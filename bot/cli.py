@@ -10,6 +10,7 @@ from pathlib import Path
 
 from bot.config import Config, ConfigError, load_config
 from bot.text_files import InputFileError
+from engine.openai_client import RemoteEngineError
 from engine.packaged_models import PackagedModelError
 from engine.protocol import Engine
 
@@ -50,7 +51,12 @@ def _parser() -> argparse.ArgumentParser:
 def load_engine(config: Config) -> Engine:
     from engine import open_engine
 
-    print(f"loading model {config.engine.model} …", file=sys.stderr)
+    source = (
+        f"{config.engine.api_model or 'the served model'} at {config.engine.api_base}"
+        if config.engine.backend == "openai"
+        else config.engine.model
+    )
+    print(f"loading model {source} …", file=sys.stderr)
     engine = open_engine(config.engine)
     print(f"model ready in {engine.load_seconds:.1f} s", file=sys.stderr)
     return engine
@@ -121,7 +127,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"moodbot: configuration error: {exc}", file=sys.stderr)
         return 2
-    except (InputFileError, PackagedModelError, FileNotFoundError, ValueError) as exc:
+    except (
+        InputFileError,
+        PackagedModelError,
+        RemoteEngineError,
+        FileNotFoundError,
+        ValueError,
+    ) as exc:
         print(f"moodbot: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -94,8 +94,10 @@ class OpenAIServer:
             yield
         except httpx.TimeoutException as exc:
             raise self._error(f"timed out ({type(exc).__name__})") from exc
+        except httpx.ConnectError as exc:
+            raise self._error(f"is unreachable: {exc}") from exc
         except httpx.HTTPError as exc:
-            raise self._error(f"is unreachable: {exc or type(exc).__name__}") from exc
+            raise self._error(f"broke off the request: {str(exc) or type(exc).__name__}") from exc
 
     def _raise_for_status(self, response: httpx.Response) -> None:
         if response.is_success:

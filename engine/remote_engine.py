@@ -20,7 +20,12 @@ from engine.language import Language, detect_language
 from engine.mood import MAX_TEXT_TOKENS, decide_mood
 from engine.openai_client import Json, OpenAIServer, RemoteEngineError
 from engine.prompts import CLASSIFICATION_PROMPTS, TEXT_SLOT, reply_system_prompt
-from engine.reply_prompt import reply_language
+from engine.reply_prompt import (
+    MAX_MESSAGE_TOKENS,
+    TURN_OVERHEAD_TOKENS,
+    recent_turns,
+    reply_language,
+)
 from engine.reply_text import finish_reply
 from engine.types import Mood, MoodLabel, ReplyCancelled, Turn
 
@@ -38,8 +43,6 @@ MISSING_LABEL_PENALTY = 5.0
 # No tokenizer here, so token budgets become character budgets. A Han character is about a
 # token (a little less with Qwen's vocabulary, so the estimate errs on the short side).
 CHARS_PER_TOKEN: dict[Language, int] = {"en": 3, "zh": 1}
-# What a chat template adds around each turn, as the local engine counts it.
-TURN_OVERHEAD_TOKENS = 5
 
 
 def _clip(text: str, language: Language) -> str:
@@ -49,6 +52,12 @@ def _clip(text: str, language: Language) -> str:
         return text
     half = limit // 2
     return text[:half] + text[-half:]
+
+
+def _head(text: str) -> str:
+    """An over-long new message cut to its head, as the local reply prompt cuts it."""
+    limit = MAX_MESSAGE_TOKENS * CHARS_PER_TOKEN[detect_language(text)]
+    return text if len(text) <= limit else text[:limit] + " …"
 
 
 def _label_of(token: str, label_words: dict[MoodLabel, str]) -> MoodLabel | None:
@@ -82,27 +91,24 @@ def label_probabilities(
 
 
 def trim_history(history: Sequence[Turn], history_tokens: int) -> list[Turn]:
-    """The newest turns that fit the budget, opening with the customer's."""
-    kept: list[Turn] = []
-    used = 0
-    for turn in reversed(history):
-        cost = len(turn.text) / CHARS_PER_TOKEN[detect_language(turn.text)] + TURN_OVERHEAD_TOKENS
-        if used + cost > history_tokens:
-            break
-        kept.append(turn)
-        used += cost
-    kept.reverse()
-    # A chat template expects the history to open with the customer, not with an answer.
-    while kept and kept[0].role != "user":
-        kept.pop(0)
-    return kept
+    """The newest turns that fit the budget (estimated from characters), opening with the
+    customer's."""
+    return recent_turns(
+        history,
+        history_tokens,
+        lambda turn: (
+            len(turn.text) / CHARS_PER_TOKEN[detect_language(turn.text)] + TURN_OVERHEAD_TOKENS
+        ),
+    )
 
 
 class RemoteReplyStream:
     """The reply to one message, streamed from the server: iterate for text deltas, then
     `await stream.text()` for the finished reply; `cancel()` closes the HTTP stream."""
 
-    def __init__(self, server: OpenAIServer, body: Json, language: Language, mood: MoodLabel):
+    def __init__(
+        self, server: OpenAIServer, body: Json, language: Language, mood: MoodLabel
+    ) -> None:
         self._deltas: asyncio.Queue[str | None] = asyncio.Queue()
         self._cancelled = False
         self._task = asyncio.get_running_loop().create_task(
@@ -249,7 +255,7 @@ class RemoteMoodEngine:
                 {"role": turn.role, "content": turn.text}
                 for turn in trim_history(history, sampling.history_tokens)
             ),
-            {"role": "user", "content": text},
+            {"role": "user", "content": _head(text)},
         ]
         body: Json = {
             "model": self.model_name,

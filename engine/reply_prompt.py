@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from transformers import PreTrainedTokenizerBase
 
@@ -13,6 +13,8 @@ from engine.types import Mood, Turn
 # A message beyond this is cut to its head: Telegram caps messages at 4096 characters, but other
 # front ends (or the API) may not, and the prompt's cost grows with every token.
 MAX_MESSAGE_TOKENS = 1024
+# The chat template's role markers around each turn.
+TURN_OVERHEAD_TOKENS = 5
 
 
 def reply_language(history: Sequence[Turn], text: str) -> Language:
@@ -23,6 +25,24 @@ def reply_language(history: Sequence[Turn], text: str) -> Language:
         if turn.role == "user" and any(char.isalpha() for char in turn.text):
             return detect_language(turn.text)
     return "en"
+
+
+def recent_turns(
+    history: Sequence[Turn], budget: float, cost: Callable[[Turn], float]
+) -> list[Turn]:
+    """The newest turns whose cost fits the budget, opening with the customer's."""
+    kept: list[Turn] = []
+    used = 0.0
+    for turn in reversed(history):
+        if used + cost(turn) > budget:
+            break
+        kept.append(turn)
+        used += cost(turn)
+    kept.reverse()
+    # A chat template expects the history to open with the customer, not with an answer.
+    while kept and kept[0].role != "user":
+        kept.pop(0)
+    return kept
 
 
 def build_reply_prompt(
@@ -36,20 +56,16 @@ def build_reply_prompt(
     language = reply_language(history, text)
     system = {"role": "system", "content": reply_system_prompt(language, mood.label)}
     current = {"role": "user", "content": _head(tokenizer, text, MAX_MESSAGE_TOKENS)}
-    kept: list[dict[str, str]] = []
-    used = 0
-    for turn in reversed(history):
-        cost = len(tokenizer.encode(turn.text, add_special_tokens=False)) + 5  # role markers
-        if used + cost > history_tokens:
-            break
-        kept.append({"role": turn.role, "content": turn.text})
-        used += cost
-    kept.reverse()
-    # A chat template expects the history to open with the customer, not with an answer.
-    while kept and kept[0]["role"] != "user":
-        kept.pop(0)
+    kept = recent_turns(
+        history,
+        history_tokens,
+        lambda turn: (
+            len(tokenizer.encode(turn.text, add_special_tokens=False)) + TURN_OVERHEAD_TOKENS
+        ),
+    )
+    turns = [{"role": turn.role, "content": turn.text} for turn in kept]
     ids = tokenizer.apply_chat_template(
-        [system, *kept, current], tokenize=True, add_generation_prompt=True
+        [system, *turns, current], tokenize=True, add_generation_prompt=True
     )
     if not isinstance(ids, list):
         ids = list(ids["input_ids"])

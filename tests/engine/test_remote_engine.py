@@ -345,3 +345,23 @@ async def test_server_error_mid_request(engine: RemoteMoodEngine, server: FakeOp
     stream = engine.reply([], "hello", Mood("neutral", 0.9))
     with pytest.raises(RemoteEngineError, match="HTTP 500: boom"):
         await stream.text()
+
+
+async def test_error_event_mid_stream(engine: RemoteMoodEngine, server: FakeOpenAIServer) -> None:
+    server.reply_chunks = ["Thanks for"]
+    server.stream_error = "out of memory"
+    stream = engine.reply([], "hello", Mood("neutral", 0.9))
+    assert [delta async for delta in stream] == ["Thanks for"]
+    with pytest.raises(RemoteEngineError, match="failed mid-answer: out of memory"):
+        await stream.text()
+
+
+async def test_over_long_message_is_cut_to_its_head(
+    engine: RemoteMoodEngine, server: FakeOpenAIServer
+) -> None:
+    text = "Hello there. " + "x" * 5000
+    await engine.reply([], text, Mood("neutral", 0.9)).text()
+    sent = server.chat_requests()[0]["messages"][-1]["content"]
+    assert sent.startswith("Hello there. ")
+    assert sent.endswith(" …")
+    assert len(sent) == 1024 * 3 + 2

@@ -1,0 +1,200 @@
+"""A fake OpenAI-compatible inference server (the parts vLLM serves that moodbot uses).
+
+It runs on 127.0.0.1 in a thread of its own, like a real server in another process, so
+blocking and async callers alike can use it. Classification answers follow keyword rules;
+streamed replies are canned chunks. Tests steer it through its public attributes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+from engine.prompts import CLASSIFICATION_PROMPTS
+
+POSITIVE_WORDS = ("love", "great", "喜欢", "太好了")
+NEGATIVE_WORDS = ("hate", "broken", "讨厌", "糟糕")
+# Words that leave the model torn between the two labels.
+TORN_WORDS = ("meh", "还行")
+
+
+def positive_share(text: str) -> float:
+    """The probability the fake model gives the positive label for a classification prompt."""
+    if any(word in text for word in TORN_WORDS):
+        return 0.55
+    if any(word in text for word in POSITIVE_WORDS):
+        return 0.97
+    if any(word in text for word in NEGATIVE_WORDS):
+        return 0.02
+    return 0.5
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+
+class FakeOpenAIServer:
+    def __init__(self, models: tuple[str, ...] = ("qwen-test",)) -> None:
+        self.models = list(models)
+        # False: answers classification requests without logprobs, as some servers do.
+        self.logprobs = True
+        # The token the model emits for a label word, or None to leave it out of the top list.
+        self.spell: Callable[[str], str | None] = lambda word: word
+        self.classify_delay = 0.0
+        self.reply_chunks: list[str] = ["Thank you for writing to us!"]
+        self.chunk_delay = 0.0
+        self.finish_reason = "stop"
+        # Send this error event after the reply chunks instead of [DONE], as vLLM does when
+        # generation fails mid-stream.
+        self.stream_error: str | None = None
+        # Answer chat completions with this HTTP status and an OpenAI-style error body.
+        self.fail_status: int | None = None
+        self.requests: list[RecordedRequest] = []
+        self.max_in_flight = 0
+        # Set when a client closes a streamed reply before its end.
+        self.stream_abandoned = threading.Event()
+        self._in_flight = 0
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> FakeOpenAIServer:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(timeout=10)
+        return self
+
+    def stop(self) -> None:
+        """Close the listening socket and the thread; a second call does nothing."""
+        if self._loop.is_closed():
+            return
+        if self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+            self._runner = None
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+    def __enter__(self) -> FakeOpenAIServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def chat_requests(self) -> list[dict[str, Any]]:
+        return [r.body for r in self.requests if r.path.endswith("/chat/completions")]
+
+    async def _serve(self) -> None:
+        app = web.Application()
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/chat/completions", self._chat)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+
+    def _record(self, request: web.Request, body: dict[str, Any]) -> None:
+        self.requests.append(RecordedRequest(request.path, dict(request.headers), body))
+
+    async def _models(self, request: web.Request) -> web.Response:
+        self._record(request, {})
+        data = [{"id": name, "object": "model", "owned_by": "fake"} for name in self.models]
+        return web.json_response({"object": "list", "data": data})
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self._record(request, body)
+        if self.fail_status is not None:
+            key = request.headers.get("Authorization", "").removeprefix("Bearer ")
+            # Real servers do quote a refused key back.
+            message = f"Incorrect API key provided: {key}" if self.fail_status == 401 else "boom"
+            return web.json_response(
+                {"error": {"message": message, "type": "server_error"}}, status=self.fail_status
+            )
+        if body["model"] not in self.models:
+            return web.json_response(
+                {"error": {"message": f"The model `{body['model']}` does not exist."}}, status=404
+            )
+        if body.get("stream"):
+            return await self._stream(request)
+        self._in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self._in_flight)
+        try:
+            await asyncio.sleep(self.classify_delay)
+            return web.json_response(self._classification(body))
+        finally:
+            self._in_flight -= 1
+
+    def _classification(self, body: dict[str, Any]) -> dict[str, Any]:
+        system, user = body["messages"][0]["content"], body["messages"][1]["content"]
+        prompt = next(p for p in CLASSIFICATION_PROMPTS.values() if p.system == system)
+        share = positive_share(user)
+        # The label words share most of the mass; the rest goes to a few other tokens.
+        candidates = [
+            (self.spell(prompt.label_words["positive"]), 0.98 * share),
+            (self.spell(prompt.label_words["negative"]), 0.98 * (1 - share)),
+            ("The", 0.015),
+            ("I", 0.005),
+        ]
+        top = [
+            {"token": token, "logprob": math.log(p), "bytes": list(token.encode())}
+            for token, p in sorted(candidates, key=lambda item: -item[1])
+            if token is not None
+        ][: body.get("top_logprobs", 0)]
+        choice: dict[str, Any] = {
+            "index": 0,
+            "message": {"role": "assistant", "content": top[0]["token"]},
+            "finish_reason": "length",
+            "logprobs": {"content": [{**top[0], "top_logprobs": top}]} if self.logprobs else None,
+        }
+        return {"id": "chatcmpl-fake", "object": "chat.completion", "choices": [choice]}
+
+    async def _stream(self, request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+
+        def event(delta: dict[str, str], finish: str | None = None) -> bytes:
+            chunk = {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion.chunk",
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }
+            return f"data: {json.dumps(chunk)}\n\n".encode()
+
+        try:
+            # Like vLLM: the role first, then the text, the finish reason on the last piece.
+            await response.write(event({"role": "assistant", "content": ""}))
+            for number, piece in enumerate(self.reply_chunks, start=1):
+                await asyncio.sleep(self.chunk_delay)
+                last = number == len(self.reply_chunks)
+                await response.write(
+                    event({"content": piece}, self.finish_reason if last else None)
+                )
+            if self.stream_error is not None:
+                error = {"error": {"message": self.stream_error, "code": 500}}
+                await response.write(f"data: {json.dumps(error)}\n\n".encode())
+            await response.write(b"data: [DONE]\n\n")
+        except ConnectionResetError:
+            self.stream_abandoned.set()
+        return response
