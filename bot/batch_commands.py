@@ -10,6 +10,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from bot.text_files import Row, read_rows, write_rows
+from engine.config import EngineConfig
 from engine.evaluation import EvalReport, evaluate
 from engine.protocol import Engine
 from engine.types import MOOD_LABELS, Mood
@@ -70,6 +71,11 @@ def format_report(report: EvalReport) -> str:
     return "\n".join(lines)
 
 
-def write_report(report: EvalReport, target: Path, model: str, threshold: float) -> None:
-    payload = {"model": model, "neutral_threshold": threshold, **report.as_dict()}
+def write_report(report: EvalReport, target: Path, engine: EngineConfig) -> None:
+    payload = {
+        "model": engine.model,
+        "neutral_threshold": engine.neutral_threshold,
+        "neutral_threshold_zh": engine.neutral_threshold_zh,
+        **report.as_dict(),
+    }
     target.write_text(json.dumps(payload, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

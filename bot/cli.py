@@ -85,7 +85,7 @@ def _eval(config: Config, args: argparse.Namespace) -> int:
     finally:
         engine.close()
     print(format_report(report))
-    write_report(report, out, config.engine.model, config.engine.neutral_threshold)
+    write_report(report, out, config.engine)
     print(f"\nreport written to {out}")
     return 0
 

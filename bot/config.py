@@ -17,6 +17,7 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from platformdirs import user_data_dir
 
@@ -66,11 +67,30 @@ class LoggingConfig:
 
 
 @dataclass(frozen=True)
+class OperatorsConfig:
+    # Where alerts and the daily digest go; None sends them to each operator privately.
+    chat_id: int | None = None
+    # A negative message tagged with a confidence above this alerts the operators.
+    alert_confidence: float = 0.9
+    # This many negative messages in a row from one customer alert the operators; 0: never.
+    alert_streak: int = 3
+    # Local time of the daily digest; None: no digest.
+    digest_time: time | None = time(9, 0)
+    # IANA name of the time zone whose calendar days reports and the digest use.
+    timezone: str = "UTC"
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True)
 class Config:
     telegram: TelegramConfig
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     engine: EngineConfig = field(default_factory=EngineConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    operators: OperatorsConfig = field(default_factory=OperatorsConfig)
 
 
 # --- value parsers -------------------------------------------------------------------------
@@ -171,6 +191,40 @@ def _user_ids(value: object) -> frozenset[int]:
     return frozenset(items)
 
 
+def _chat_id(value: object) -> int:
+    chat_id = _expect(value, int, "an integer chat id")
+    if chat_id == 0:
+        raise _Invalid("must be a Telegram chat id (a user id, or a negative group id), not 0")
+    return chat_id
+
+
+_CLOCK = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")
+
+
+def _time_of_day(value: object) -> time | None:
+    if isinstance(value, time):
+        # TOML's own local-time literal (09:00:00) is as good as the "HH:MM" string.
+        return value
+    text = _expect(value, str, 'a time of day such as "09:00"').strip()
+    if not text:
+        return None
+    clock = _CLOCK.fullmatch(text)
+    if clock is None:
+        raise _Invalid(f'must be a 24-hour time such as "09:00" (or "" for none), got {text!r}')
+    return time(int(clock[1]), int(clock[2]))
+
+
+def _time_zone(value: object) -> str:
+    name = _string(allow_empty=False)(value).strip()
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise _Invalid(
+            f"unknown time zone {name!r} (use an IANA name such as UTC or Asia/Shanghai)"
+        ) from None
+    return name
+
+
 def _http_url(*, allow_empty: bool) -> _Parser:
     # URLs are not echoed in errors: they may embed credentials, or a token pasted by mistake.
     def parse(value: object) -> str:
@@ -227,7 +281,7 @@ def _token(value: object) -> str:
 
 # --- schema --------------------------------------------------------------------------------
 
-_Target = Literal["telegram", "database", "engine", "sampling", "logging"]
+_Target = Literal["telegram", "database", "engine", "sampling", "logging", "operators"]
 
 
 @dataclass(frozen=True)
@@ -267,6 +321,7 @@ _SCHEMA: dict[str, dict[str, _Key]] = {
     },
     "mood": {
         "neutral_threshold": _Key(_number(0.5, 1.0, low_open=True), "engine"),
+        "neutral_threshold_zh": _Key(_number(0.5, 1.0, low_open=True), "engine"),
     },
     "reply": {
         "max_new_tokens": _Key(_integer(1, 8192), "sampling"),
@@ -283,6 +338,13 @@ _SCHEMA: dict[str, dict[str, _Key]] = {
             _choice("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", fold_case=True), "logging"
         ),
         "log_message_text": _Key(_boolean, "logging"),
+    },
+    "operators": {
+        "chat_id": _Key(_chat_id, "operators"),
+        "alert_confidence": _Key(_number(0.0, 1.0), "operators"),
+        "alert_streak": _Key(_integer(0, 1000), "operators"),
+        "digest_time": _Key(_time_of_day, "operators"),
+        "timezone": _Key(_time_zone, "operators"),
     },
 }
 
@@ -340,6 +402,7 @@ def load_config(
         "engine": {},
         "sampling": {},
         "logging": {},
+        "operators": {},
     }
 
     def apply(label: str, spec: _Key, raw: object, name: str) -> None:
@@ -382,4 +445,5 @@ def load_config(
         database=DatabaseConfig(**values["database"]),
         engine=EngineConfig(**engine, sampling=SamplingConfig(**values["sampling"])),
         logging=LoggingConfig(**values["logging"]),
+        operators=OperatorsConfig(**values["operators"]),
     )

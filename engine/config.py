@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from engine.language import Language
 from engine.packaged_models import DEFAULT_MODEL
 
 Backend = Literal["local", "openai"]
@@ -35,8 +36,13 @@ class EngineConfig:
     api_key: str = field(default="", repr=False)
     # CPU threads for torch; 0 keeps torch's default (all cores).
     threads: int = 0
-    # Below this top probability a message is neutral.
-    neutral_threshold: float = 0.75
+    # Below this top label probability a message is neutral. Each language has its own prompt,
+    # and so its own calibration: Chinese answers are less extreme than English ones.
+    neutral_threshold: float = 0.9
+    neutral_threshold_zh: float = 0.7
     # Requests the worker folds into one batched forward pass at most.
     max_batch: int = 8
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
+
+    def neutral_threshold_for(self, language: Language) -> float:
+        return self.neutral_threshold_zh if language == "zh" else self.neutral_threshold

@@ -6,10 +6,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from engine.config import SamplingConfig
+from engine.config import EngineConfig
 from engine.generation import GenerationJob, banned_token_ids, generate_batch, stop_token_ids
 from engine.loading import LoadedModel
 from engine.mood import MoodClassifier
+from engine.prompts import CLASSIFICATION_PROMPTS
 from engine.reply_prompt import build_reply_prompt
 from engine.reply_text import finish_reply
 from engine.types import Mood, Turn
@@ -34,13 +35,12 @@ class GenerationStats:
 
 
 class LocalBackend:
-    def __init__(
-        self, loaded: LoadedModel, neutral_threshold: float, sampling: SamplingConfig
-    ) -> None:
+    def __init__(self, loaded: LoadedModel, config: EngineConfig) -> None:
         self.model = loaded.model
         self.tokenizer = loaded.tokenizer
-        self._sampling = sampling
-        self.classifier = MoodClassifier(loaded.model, loaded.tokenizer, neutral_threshold)
+        self._sampling = config.sampling
+        thresholds = {lang: config.neutral_threshold_for(lang) for lang in CLASSIFICATION_PROMPTS}
+        self.classifier = MoodClassifier(loaded.model, loaded.tokenizer, thresholds)
         self._banned = banned_token_ids(loaded.tokenizer)
         self._stop_ids = stop_token_ids(loaded.model, loaded.tokenizer)
         self.last_stats = GenerationStats()

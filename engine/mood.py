@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -41,12 +41,12 @@ class MoodClassifier:
         self,
         model: PreTrainedModel,
         tokenizer: PreTrainedTokenizerBase,
-        neutral_threshold: float,
+        neutral_thresholds: Mapping[Language, float],
         prompts: dict[Language, ClassificationPrompt] = CLASSIFICATION_PROMPTS,
     ) -> None:
         self._model = model
         self._tokenizer = tokenizer
-        self.neutral_threshold = neutral_threshold
+        self.neutral_thresholds = neutral_thresholds
         self._prepared = {lang: self._prepare(prompt) for lang, prompt in prompts.items()}
 
     @torch.inference_mode()
@@ -59,7 +59,7 @@ class MoodClassifier:
             tokenize=False,
             add_generation_prompt=True,
         )
-        prefix, suffix = _split_on_slot(rendered)
+        prefix, suffix = _split_on_slot(rendered + prompt.answer_prefix)
         prefix_ids = self._tokenizer(prefix, add_special_tokens=False, return_tensors="pt")
         output = self._model.model(input_ids=prefix_ids.input_ids, use_cache=True)
         cache = output.past_key_values
@@ -140,7 +140,8 @@ class MoodClassifier:
 
     def classify_many(self, texts: Sequence[str]) -> list[Mood]:
         return [
-            decide_mood(probs, self.neutral_threshold) for probs in self.probabilities_many(texts)
+            decide_mood(probs, self.neutral_thresholds[detect_language(text)])
+            for text, probs in zip(texts, self.probabilities_many(texts), strict=True)
         ]
 
 

@@ -35,7 +35,7 @@ class MoodEngine:
 
     @classmethod
     def from_loaded(cls, loaded: LoadedModel, config: EngineConfig) -> MoodEngine:
-        backend = LocalBackend(loaded, config.neutral_threshold, config.sampling)
+        backend = LocalBackend(loaded, config)
         return cls(backend, config, loaded.load_seconds)
 
     async def classify(self, text: str) -> Mood:

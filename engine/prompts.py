@@ -21,6 +21,8 @@ class ClassificationPrompt:
     system: str
     user: str
     label_words: dict[MoodLabel, str]
+    # Words the assistant's answer opens with, right before the label word.
+    answer_prefix: str = ""
 
 
 CLASSIFICATION_PROMPTS: dict[Language, ClassificationPrompt] = {

@@ -34,7 +34,7 @@ def _plain_probabilities(model, tokenizer, text: str, language: str) -> list[flo
 def test_cached_prefix_batch_matches_plain_forward(tiny_model_dir) -> None:
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
-    classifier = MoodClassifier(model, tokenizer, neutral_threshold=0.7)
+    classifier = MoodClassifier(model, tokenizer, {"en": 0.7, "zh": 0.7})
     texts = [
         "I love it!",
         "这家店的服务太差了，再也不来了",
