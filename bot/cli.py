@@ -26,6 +26,14 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     commands.add_parser("run", help="run the Telegram bot (long polling)")
+    commands.add_parser(
+        "check", help="check config, database, model files and Telegram; exit 1 on a problem"
+    )
+    service = commands.add_parser(
+        "install-service", help="install the systemd unit for this moodbot"
+    )
+    service.add_argument("--unit-dir", type=Path, default=Path("/etc/systemd/system"))
+    service.add_argument("--env-file", type=Path, default=Path("/etc/moodbot/moodbot.env"))
     chat = commands.add_parser("chat", help="talk to moodbot in the terminal")
     chat.add_argument("--user", type=int, default=1, help="customer id to chat as (default 1)")
 
@@ -113,13 +121,46 @@ def _run(config: Config, args: argparse.Namespace) -> int:
         engine.close()
 
 
-COMMANDS = {"run": _run, "chat": _chat, "analyze": _analyze, "eval": _eval}
+def _check(config: Config, args: argparse.Namespace) -> int:
+    import asyncio
+
+    from bot.check import CheckFailed, run_checks
+
+    try:
+        asyncio.run(run_checks(config, print))
+    except CheckFailed as exc:
+        print(f"moodbot check: {exc}", file=sys.stderr)
+        return 1
+    print("all checks passed")
+    return 0
+
+
+def _install_service(config: Config, args: argparse.Namespace) -> int:
+    from bot.install_service import NEXT_STEPS, install, this_executable
+
+    config_path = (args.config or Path("/etc/moodbot/config.toml")).resolve()
+    for line in install(args.unit_dir, config_path, args.env_file, this_executable()):
+        print(line)
+    print(NEXT_STEPS)
+    return 0
+
+
+COMMANDS = {
+    "run": _run,
+    "check": _check,
+    "install-service": _install_service,
+    "chat": _chat,
+    "analyze": _analyze,
+    "eval": _eval,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        config = load_config(args.config, require_token=args.command == "run")
+        # install-service only writes the config's path into the unit; the file may come later.
+        path = None if args.command == "install-service" else args.config
+        config = load_config(path, require_token=args.command in {"run", "check"})
         from bot.logging_setup import configure_logging
 
         configure_logging(config.logging, config.telegram.token)
