@@ -14,6 +14,7 @@ from bot.chat_order import ChatLocks, PerChatUpdateProcessor
 from bot.config import Config
 from bot.handlers import MoodBotHandlers
 from bot.pipeline import MoodPipeline
+from bot.systemd import SystemdNotifier
 from bot.texts import COMMAND_MENU
 from engine.protocol import Engine
 from storage import Database, Store, StoredMessage
@@ -46,6 +47,7 @@ class BotService:
 
     def __init__(self, config: Config, engine: Engine) -> None:
         self.config = config
+        self.engine = engine
         self.database = Database(config.database.url)
         self.store = Store(self.database)
         self.locks = ChatLocks()
@@ -85,6 +87,11 @@ class BotService:
         await self.app.shutdown()
         await self.database.close()
 
+    def healthy(self) -> bool:
+        """Polling runs and the model can still answer."""
+        updater = self.app.updater
+        return updater is not None and updater.running and self.engine.healthy()
+
     async def _set_commands(self) -> None:
         for language, commands in COMMAND_MENU.items():
             await self.app.bot.set_my_commands(
@@ -115,16 +122,22 @@ class BotService:
             self.locks.release(chat_id)
 
 
-async def serve(config: Config, engine: Engine) -> None:
+async def serve(config: Config, engine: Engine, notifier: SystemdNotifier | None = None) -> None:
+    """Run until SIGTERM or SIGINT; systemd hears when the bot is ready and while it is healthy."""
+    notifier = notifier or SystemdNotifier()
     service = BotService(config, engine)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     await service.start()
+    notifier.ready(f"polling as @{service.app.bot.username}")
+    watchdog = asyncio.create_task(notifier.keep_watchdog_fed(service.healthy))
     try:
         await stop.wait()
     finally:
+        notifier.stopping()
+        watchdog.cancel()
         await service.stop()
 
 

@@ -55,5 +55,8 @@ class MoodEngine:
         """Start a reply; must be called from a running event loop."""
         return ReplyStream(self._worker.submit_reply, ReplyPayload(tuple(history), text, mood))
 
+    def healthy(self) -> bool:
+        return self._worker.alive
+
     def close(self) -> None:
         self._worker.close()

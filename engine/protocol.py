@@ -35,4 +35,7 @@ class Engine(Protocol):
 
     def reply(self, history: Sequence[Turn], text: str, mood: Mood) -> ReplyStreamLike: ...
 
+    def healthy(self) -> bool:
+        """False once the engine can no longer answer (its worker died)."""
+
     def close(self) -> None: ...

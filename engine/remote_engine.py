@@ -272,5 +272,9 @@ class RemoteMoodEngine:
             body["seed"] = sampling.seed
         return RemoteReplyStream(self._server, body, language, mood.label)
 
+    def healthy(self) -> bool:
+        """Always: a server outage fails single requests, which the bot reports and retries."""
+        return True
+
     def close(self) -> None:
         """Nothing to release: every operation closes its own connections."""

@@ -64,6 +64,10 @@ class InferenceWorker:
     def submit_reply(self, request: ReplyRequest) -> None:
         self._queue.put(request)
 
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
     def close(self, timeout: float | None = None) -> None:
         """Stop after the work already queued; queued replies that are cancelled end at once."""
         self._queue.put(_STOP)
