@@ -60,9 +60,12 @@ class _RowDecoder:
 
 
 class _BatchStreamer(BaseStreamer):
-    def __init__(self, rows: list[_RowDecoder], stop_ids: set[int]) -> None:
+    def __init__(
+        self, rows: list[_RowDecoder], stop_ids: set[int], between_steps: Callable[[], None]
+    ) -> None:
         self._rows = rows
         self._stop_ids = stop_ids
+        self._between_steps = between_steps
         self._prompt_seen = False
 
     def put(self, value: torch.Tensor) -> None:
@@ -78,6 +81,7 @@ class _BatchStreamer(BaseStreamer):
                 row.done = True
                 continue
             row.push(token)
+        self._between_steps()
 
     def end(self) -> None:
         for row in self._rows:
@@ -130,6 +134,7 @@ def generate_batch(
     sampling: SamplingConfig,
     banned: list[list[int]],
     stop_ids: set[int],
+    between_steps: Callable[[], None],
 ) -> list[GenerationResult]:
     """Generate replies for all jobs together (left-padded), streaming each row's deltas."""
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else next(iter(stop_ids))
@@ -161,7 +166,7 @@ def generate_batch(
         bad_words_ids=banned or None,
         eos_token_id=sorted(stop_ids),
         pad_token_id=pad,
-        streamer=_BatchStreamer(rows, stop_ids),
+        streamer=_BatchStreamer(rows, stop_ids, between_steps),
         stopping_criteria=StoppingCriteriaList([_StopCancelled(jobs)]),
         **sampling_args,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from engine.config import EngineConfig
@@ -48,7 +48,9 @@ class LocalBackend:
     def classify_many(self, texts: Sequence[str]) -> list[Mood]:
         return self.classifier.classify_many(texts)
 
-    def generate(self, requests: Sequence[ReplyRequest]) -> list[str]:
+    def generate(
+        self, requests: Sequence[ReplyRequest], between_steps: Callable[[], None]
+    ) -> list[str]:
         started = time.perf_counter()
         stats = GenerationStats()
         jobs, contexts = [], []
@@ -70,7 +72,13 @@ class LocalBackend:
             )
             contexts.append((language, payload.mood.label))
         results = generate_batch(
-            self.model, self.tokenizer, jobs, self._sampling, self._banned, self._stop_ids
+            self.model,
+            self.tokenizer,
+            jobs,
+            self._sampling,
+            self._banned,
+            self._stop_ids,
+            between_steps,
         )
         stats.new_tokens = sum(result.tokens for result in results)
         stats.total_seconds = time.perf_counter() - started

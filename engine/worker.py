@@ -42,7 +42,10 @@ class Backend(Protocol):
 
     def classify_many(self, texts: Sequence[str]) -> list[Mood]: ...
 
-    def generate(self, requests: Sequence[ReplyRequest]) -> list[str]: ...
+    def generate(
+        self, requests: Sequence[ReplyRequest], between_steps: Callable[[], None]
+    ) -> list[str]:
+        """Generate the replies, calling `between_steps` after every decoding step."""
 
 
 _STOP = object()
@@ -53,6 +56,9 @@ class InferenceWorker:
         self._backend = backend
         self._max_batch = max(1, max_batch)
         self._queue: queue.Queue[object] = queue.Queue()
+        # Touched by the worker thread only.
+        self._backlog: list[ReplyRequest] = []
+        self._stopping = False
         self._thread = threading.Thread(target=self._run, name="moodbot-inference", daemon=True)
         self._thread.start()
 
@@ -93,20 +99,25 @@ class InferenceWorker:
         return classify, replies, stop
 
     def _run(self) -> None:
-        backlog: list[ReplyRequest] = []
-        stopping = False
         while True:
-            classify, replies, stop = self._take(block=not backlog and not stopping)
-            stopping = stopping or stop
-            backlog.extend(replies)
-            # Moods first: they are quick, and every waiting reply needs its mood first.
-            self._run_classify(classify)
-            if not backlog:
-                if stopping:
+            self._serve_queue(block=not self._backlog and not self._stopping)
+            if not self._backlog:
+                if self._stopping:
                     return
                 continue
-            batch, backlog = backlog[: self._max_batch], backlog[self._max_batch :]
+            batch = self._backlog[: self._max_batch]
+            del self._backlog[: self._max_batch]
             self._run_replies(batch)
+
+    def _serve_queue(self, block: bool = False) -> None:
+        """Answer waiting mood requests now and keep waiting replies for the next batch.
+
+        Also called between the decoding steps of a reply batch: a mood takes one forward pass,
+        and a customer should not wait for other customers' replies to learn theirs."""
+        classify, replies, stop = self._take(block)
+        self._stopping = self._stopping or stop
+        self._backlog.extend(replies)
+        self._run_classify(classify)
 
     def _run_classify(self, requests: list[ClassifyRequest]) -> None:
         live = [request for request in requests if request.future.set_running_or_notify_cancel()]
@@ -137,7 +148,7 @@ class InferenceWorker:
         if not live:
             return
         try:
-            texts = self._backend.generate(live)
+            texts = self._backend.generate(live, self._serve_queue)
         except Exception as exc:
             log.exception("reply generation failed")
             for request in live:

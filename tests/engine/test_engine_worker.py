@@ -106,3 +106,29 @@ def test_sync_classification_for_batch_tools(tiny_engine: MoodEngine) -> None:
     assert threading.current_thread() is threading.main_thread()
     moods = tiny_engine.classify_many_sync(["a", "b", "c"])
     assert len(moods) == 3
+
+
+async def test_moods_are_served_while_a_reply_is_generating(tiny_model_dir) -> None:
+    from engine.config import SamplingConfig
+    from tests.model_fixtures import tiny_engine_config
+
+    config = tiny_engine_config(tiny_model_dir)
+    config = type(config)(
+        model=config.model,
+        sampling=SamplingConfig(max_new_tokens=4000, temperature=1.0, history_tokens=64),
+    )
+    engine = MoodEngine.load(config)
+    try:
+        stream = engine.reply([], "hello", Mood("neutral", 0.5, {}))
+        deltas = aiter(stream)
+        await anext(deltas)
+        mood = await asyncio.wait_for(engine.classify("how are you?"), timeout=30)
+        assert mood.label in {"positive", "negative", "neutral"}
+        finished = asyncio.ensure_future(stream.text())
+        await asyncio.sleep(0)
+        assert not finished.done(), "the mood should not have waited for the whole reply"
+        stream.cancel()
+        with pytest.raises(ReplyCancelled):
+            await finished
+    finally:
+        engine.close()
