@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bot.config import Config, ConfigError, load_config
+from bot.operator_cli import OPERATOR_COMMANDS, add_operator_commands
 from bot.text_files import InputFileError
 from engine.openai_client import RemoteEngineError
 from engine.packaged_models import PackagedModelError
@@ -53,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("file", type=Path)
     evaluate.add_argument("--out", type=Path, help="JSON report (default: FILE with .eval.json)")
     evaluate.add_argument("--batch-size", type=int, default=8)
+
+    add_operator_commands(commands)
     return parser
 
 
@@ -152,6 +155,7 @@ COMMANDS = {
     "chat": _chat,
     "analyze": _analyze,
     "eval": _eval,
+    **OPERATOR_COMMANDS,
 }
 
 

@@ -49,9 +49,10 @@ def strip_mood_emoji(answer: str) -> str:
 
 
 class MoodPipeline:
-    def __init__(self, engine: Engine, store: Store) -> None:
+    def __init__(self, engine: Engine, store: Store, on_mood: MoodHook | None = None) -> None:
         self.engine = engine
         self.store = store
+        self.on_mood = on_mood
 
     async def receive(
         self, chat_id: int, customer: CustomerInfo, text: str, telegram_message_id: int | None
@@ -65,6 +66,8 @@ class MoodPipeline:
             return Mood(message.mood_label, message.mood_confidence)
         mood = await self.engine.classify(message.text)
         await self.store.set_mood(message.id, mood.label, mood.confidence)
+        if self.on_mood is not None:
+            self.on_mood(message, mood)
         return mood
 
     async def start_reply(self, message: StoredMessage, mood: Mood) -> ReplyStreamLike:
@@ -98,3 +101,10 @@ class MoodPipeline:
 
 class StreamHook(Protocol):
     def __call__(self, stream: ReplyStreamLike) -> None: ...
+
+
+class MoodHook(Protocol):
+    """Told of each newly stored mood (operator alerts); must return at once, as the answer
+    waits for it."""
+
+    def __call__(self, message: StoredMessage, mood: Mood) -> None: ...

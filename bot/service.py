@@ -13,6 +13,7 @@ from telegram.ext import Application, ApplicationBuilder
 from bot.chat_order import ChatLocks, PerChatUpdateProcessor
 from bot.config import Config
 from bot.handlers import MoodBotHandlers
+from bot.operator_desk import OperatorDesk
 from bot.pipeline import MoodPipeline
 from bot.systemd import SystemdNotifier
 from bot.texts import COMMAND_MENU
@@ -52,8 +53,11 @@ class BotService:
         self.store = Store(self.database)
         self.locks = ChatLocks()
         self.app = build_application(config, self.locks)
+        self.operators = OperatorDesk(config, self.database, self.store, self.app)
         self.handlers = MoodBotHandlers(
-            MoodPipeline(engine, self.store), config.telegram, config.logging.log_message_text
+            MoodPipeline(engine, self.store, self.operators.on_mood),
+            config.telegram,
+            config.logging.log_message_text,
         )
         self.handlers.register(self.app)
         self._recovery: list[asyncio.Task[None]] = []
@@ -82,6 +86,7 @@ class BotService:
         for task in self._recovery:
             task.cancel()
         await asyncio.gather(*self._recovery, return_exceptions=True)
+        await self.operators.close()
         if self.app.running:
             await self.app.stop()
         await self.app.shutdown()

@@ -15,6 +15,11 @@ STATUSES: tuple[Status, ...] = get_args(Status)
 MOOD_LABELS: tuple[MoodLabel, ...] = get_args(MoodLabel)
 
 
+def mood_label(word: str) -> MoodLabel | None:
+    """`word` as a mood label, or None if it is not one."""
+    return next((label for label in MOOD_LABELS if label == word), None)
+
+
 @dataclass(frozen=True)
 class CustomerInfo:
     """Who wrote a message, as the chat platform describes them right now."""

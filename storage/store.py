@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 
 from sqlalchemy import delete, func, or_, select
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from storage.database import Database
-from storage.errors import ConstraintError, MessageNotFoundError, StorageError
+from storage.errors import ConstraintError, MessageNotFoundError
 from storage.models import ConversationReset, Customer, Message, MoodCorrection
 from storage.records import MOOD_LABELS, CustomerInfo, HistoryTurn, MoodLabel, StoredMessage
+from storage.transaction import transaction
 from storage.utc_datetime import utc_now
 
 
@@ -227,15 +226,8 @@ class Store:
             await session.flush()
             return _stored(message), True
 
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[AsyncSession]:
-        try:
-            async with self._database.session() as session, session.begin():
-                yield session
-        except IntegrityError as exc:
-            raise ConstraintError(f"database constraint violated: {exc.orig}") from exc
-        except SQLAlchemyError as exc:
-            raise StorageError(f"database operation failed: {exc}") from exc
+    def _transaction(self) -> AbstractAsyncContextManager[AsyncSession]:
+        return transaction(self._database)
 
 
 async def _get(session: AsyncSession, message_id: int, *, for_update: bool = False) -> Message:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from datetime import time
 from pathlib import Path
 
 import pytest
@@ -355,6 +356,16 @@ INVALID = [
     ("reply", "history_tokens", "40000", "must be ≥ 0 and ≤ 32768, got 40000"),
     ("reply", "seed", "-1", "must be ≥ 0 and ≤ 4294967295, got -1"),
     ("reply", "seed", "4294967296", "must be ≥ 0 and ≤ 4294967295, got 4294967296"),
+    # operators
+    ("operators", "chat_id", "0", "must be a Telegram chat id"),
+    ("operators", "chat_id", '"-100123"', "expected an integer chat id, got string"),
+    ("operators", "alert_confidence", "1.5", "must be ≥ 0.0 and ≤ 1.0, got 1.5"),
+    ("operators", "alert_streak", "-1", "must be ≥ 0 and ≤ 1000, got -1"),
+    ("operators", "digest_time", '"25:00"', 'must be a 24-hour time such as "09:00"'),
+    ("operators", "digest_time", '"9am"', 'must be a 24-hour time such as "09:00"'),
+    ("operators", "digest_time", "9", 'expected a time of day such as "09:00", got integer'),
+    ("operators", "timezone", '"Mars/Olympus"', "unknown time zone 'Mars/Olympus'"),
+    ("operators", "timezone", '""', "must not be empty"),
 ]
 
 
@@ -533,3 +544,28 @@ def test_example_with_its_examples_uncommented_is_valid(tmp_path: Path) -> None:
     assert config.engine.api_base.startswith("http")
     assert config.database.url.startswith("postgresql+asyncpg://")
     assert config.engine.sampling.seed is not None
+
+
+# --- [operators] ---------------------------------------------------------------------------
+
+
+def test_operators_section_values(tmp_path: Path) -> None:
+    config = load_text(
+        tmp_path,
+        "[operators]\nchat_id = -1001234567890\nalert_confidence = 0.8\nalert_streak = 0\n"
+        'digest_time = "7:30"\ntimezone = "Asia/Shanghai"\n',
+        require_token=False,
+    )
+    operators = config.operators
+    assert operators.chat_id == -1001234567890
+    assert operators.alert_confidence == 0.8
+    assert operators.alert_streak == 0
+    assert operators.digest_time == time(7, 30)
+    assert operators.zone.key == "Asia/Shanghai"
+
+
+def test_digest_time_accepts_a_toml_time_and_empty_turns_it_off(tmp_path: Path) -> None:
+    toml_time = load_text(tmp_path, "[operators]\ndigest_time = 18:05:00\n", require_token=False)
+    assert toml_time.operators.digest_time == time(18, 5)
+    off = load_text(tmp_path, '[operators]\ndigest_time = ""\n', require_token=False)
+    assert off.operators.digest_time is None

@@ -1,0 +1,76 @@
+"""Operators correct a tagged mood with the buttons under an alert.
+
+The correction is stored beside the model's label (both are kept, with who corrected and
+when); the alert then shows the latest correction and keeps its buttons, so a slip of the
+finger can be corrected again.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from telegram import Message, Update
+from telegram.error import BadRequest
+from telegram.ext import Application, CallbackQueryHandler, ContextTypes
+
+from bot.alerts import CORRECTION_PREFIX
+from bot.operator_access import OPERATOR_HANDLER_GROUP, OperatorGate, exclusive
+from engine.types import MOOD_EMOJI
+from storage import MessageNotFoundError, Store
+from storage.records import mood_label
+
+log = logging.getLogger(__name__)
+
+# Separates the alert from the line that records its latest correction.
+CORRECTED_MARK = "\n\n✍️ "
+
+
+class MoodCorrections:
+    def __init__(self, gate: OperatorGate, store: Store, zone: ZoneInfo) -> None:
+        self._gate = gate
+        self._store = store
+        self._zone = zone
+
+    def register(self, app: Application) -> None:  # type: ignore[type-arg]
+        app.add_handler(
+            CallbackQueryHandler(exclusive(self.on_button), pattern=rf"^{CORRECTION_PREFIX}:"),
+            group=OPERATOR_HANDLER_GROUP,
+        )
+
+    async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        if query is None or query.data is None or not await self._gate.button(query):
+            return
+        _, message_id, label_text = query.data.split(":", 2)
+        label = mood_label(label_text)
+        if label is None or not message_id.isdigit():
+            log.warning("ignored a malformed correction button: %r", query.data)
+            await query.answer()
+            return
+        operator = query.from_user
+        try:
+            await self._store.correct_mood(int(message_id), label, operator.id)
+        except MessageNotFoundError:
+            await query.answer(
+                "This message is no longer stored (its customer had it deleted).", show_alert=True
+            )
+            return
+        log.info("operator %s corrected message %s to %s", operator.id, message_id, label)
+        await query.answer(f"Saved: {label}")
+        alert = query.message
+        if not isinstance(alert, Message) or alert.text is None:
+            return
+        when = datetime.now(UTC).astimezone(self._zone)
+        corrected = (
+            f"{alert.text.split(CORRECTED_MARK, 1)[0]}{CORRECTED_MARK}Corrected to "
+            f"{MOOD_EMOJI[label]} {label} by {operator.full_name} ({operator.id}) "
+            f"at {when:%Y-%m-%d %H:%M} ({self._zone.key})"
+        )
+        try:
+            await alert.edit_text(corrected, reply_markup=alert.reply_markup)
+        except BadRequest as exc:
+            # The same operator pressing the same button twice within the minute.
+            if "not modified" not in str(exc).lower():
+                raise

@@ -1,0 +1,116 @@
+"""The daily digest: yesterday's moods, the week's chart and the unhappiest customers, sent to
+the operator chats at a configured local time by the application's JobQueue."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from telegram import Bot
+from telegram.error import TelegramError
+from telegram.ext import ContextTypes, JobQueue
+
+from bot.config import OperatorsConfig
+from bot.delivery import DeliveryFailed, deliver
+from bot.mood_chart import render_mood_chart
+from bot.mood_report import period_text, summary_text
+from bot.operator_log import customer_text
+from bot.periods import last_days
+from storage import Database
+from storage.mood_stats import (
+    MoodStats,
+    UnhappyCustomer,
+    daily_moods,
+    local_midnight,
+    most_negative_customers,
+)
+
+log = logging.getLogger(__name__)
+
+CHART_DAYS = 7
+TOP_CUSTOMERS = 5
+JOB_NAME = "mood digest"
+
+
+@dataclass(frozen=True)
+class Digest:
+    text: str
+    # The chart of the week up to yesterday; None when that week had no messages.
+    chart: bytes | None
+    week: MoodStats
+
+
+def digest_text(week: MoodStats, unhappy: Sequence[UnhappyCustomer]) -> str:
+    yesterday = MoodStats(week.time_zone, week.days[-1:])
+    lines = [f"📊 Mood digest for {period_text(yesterday)}"]
+    if yesterday.is_empty:
+        lines.append("No tagged messages yesterday.")
+    else:
+        lines.append(summary_text(yesterday))
+    if unhappy:
+        lines += ["", "Customers with the most negative messages:"]
+        lines += [
+            f"{rank}. {customer_text(c.name, c.username, c.customer_id)}: {c.negative}"
+            for rank, c in enumerate(unhappy, start=1)
+        ]
+    return "\n".join(lines)
+
+
+class DailyDigest:
+    def __init__(self, database: Database, config: OperatorsConfig, chats: Sequence[int]) -> None:
+        self._database = database
+        self._config = config
+        self._chats = list(chats)
+
+    def schedule(self, job_queue: JobQueue | None) -> None:  # type: ignore[type-arg]
+        """Run the digest every day at the configured local time, if there is one."""
+        at = self._config.digest_time
+        if at is None or not self._chats:
+            return
+        if job_queue is None:
+            raise RuntimeError(
+                "the daily digest needs python-telegram-bot's job queue: "
+                "pip install 'python-telegram-bot[job-queue]'"
+            )
+        job_queue.run_daily(self._run, at.replace(tzinfo=self._config.zone), name=JOB_NAME)
+        log.info("daily mood digest at %s %s", at.strftime("%H:%M"), self._config.timezone)
+
+    async def _run(self, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.send(context.bot, datetime.now(UTC))
+
+    async def compose(self, now: datetime) -> Digest:
+        """The digest as of `now`: about the local day before it."""
+        zone = self._config.zone
+        first, yesterday = last_days(CHART_DAYS, zone, now, include_today=False)
+        week = await daily_moods(self._database, first, yesterday, zone)
+        unhappy = await most_negative_customers(
+            self._database,
+            local_midnight(yesterday, zone),
+            local_midnight(yesterday + timedelta(days=1), zone),
+            TOP_CUSTOMERS,
+        )
+        chart = None if week.is_empty else await asyncio.to_thread(render_mood_chart, week)
+        return Digest(digest_text(week, unhappy), chart, week)
+
+    async def send(self, bot: Bot, now: datetime) -> None:
+        digest = await self.compose(now)
+        for chat_id in self._chats:
+            try:
+                await _send_to(bot, chat_id, digest)
+            except (DeliveryFailed, TelegramError) as exc:
+                log.warning("chat %s: could not deliver the digest: %s", chat_id, exc)
+
+
+async def _send_to(bot: Bot, chat_id: int, digest: Digest) -> None:
+    await deliver(lambda: bot.send_message(chat_id, digest.text), f"chat {chat_id}: digest")
+    chart = digest.chart
+    if chart is None:
+        return
+    caption = f"Moods {period_text(digest.week)}\n{summary_text(digest.week)}"
+    await deliver(
+        lambda: bot.send_photo(chat_id, chart, caption=caption, filename="moods.png"),
+        f"chat {chat_id}: digest chart",
+    )

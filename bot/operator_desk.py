@@ -1,0 +1,40 @@
+"""Everything operators get from the running bot, wired up in one place: their commands, mood
+alerts with correction buttons, and the daily digest."""
+
+from __future__ import annotations
+
+from telegram.ext import Application
+
+from bot.alerts import MoodAlerts
+from bot.config import Config
+from bot.corrections import MoodCorrections
+from bot.digest import DailyDigest
+from bot.operator_access import OperatorGate, operator_chats
+from bot.operators import OperatorCommands
+from engine.types import Mood
+from storage import Database, Store, StoredMessage
+from storage.mood_log import MoodLog
+
+
+class OperatorDesk:
+    def __init__(
+        self,
+        config: Config,
+        database: Database,
+        store: Store,
+        app: Application,  # type: ignore[type-arg]
+    ) -> None:
+        gate = OperatorGate(config.telegram.operator_ids)
+        chats = operator_chats(config)
+        self.alerts = MoodAlerts(app.bot, MoodLog(database), config.operators, chats)
+        self.digest = DailyDigest(database, config.operators, chats)
+        OperatorCommands(gate, database, config.operators).register(app)
+        MoodCorrections(gate, store, config.operators.zone).register(app)
+        self.digest.schedule(app.job_queue)
+
+    def on_mood(self, message: StoredMessage, mood: Mood) -> None:
+        """For the pipeline: a customer's message has just been tagged."""
+        self.alerts.on_mood(message, mood)
+
+    async def close(self) -> None:
+        await self.alerts.close()

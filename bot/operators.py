@@ -1,0 +1,134 @@
+"""The operators' commands in Telegram: /moodlog (paged) and /moodstats (chart and numbers)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+
+from telegram import Message, Update
+from telegram.error import BadRequest
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, filters
+
+from bot.config import OperatorsConfig
+from bot.delivery import deliver
+from bot.mood_chart import render_mood_chart
+from bot.mood_report import day_lines, no_messages_text, period_text, summary_text
+from bot.operator_access import OPERATOR_HANDLER_GROUP, OperatorGate, exclusive
+from bot.operator_log import (
+    PAGE_PREFIX,
+    PAGE_SIZE,
+    USAGE,
+    decode_page,
+    page_keyboard,
+    page_text,
+    parse_arguments,
+)
+from bot.periods import last_days, parse_days
+from storage import Database
+from storage.mood_log import MoodFilter, MoodLog
+from storage.mood_stats import daily_moods
+
+log = logging.getLogger(__name__)
+
+STATS_USAGE = "Usage: /moodstats [7d|30d]"
+DEFAULT_STATS_DAYS = 7
+MAX_STATS_DAYS = 366
+
+
+class OperatorCommands:
+    def __init__(self, gate: OperatorGate, database: Database, config: OperatorsConfig) -> None:
+        self._gate = gate
+        self._database = database
+        self._log = MoodLog(database)
+        self._zone = config.zone
+
+    def register(self, app: Application) -> None:  # type: ignore[type-arg]
+        only_messages = filters.UpdateType.MESSAGE
+        for name, callback in (("moodlog", self.on_moodlog), ("moodstats", self.on_moodstats)):
+            app.add_handler(
+                CommandHandler(name, exclusive(callback), filters=only_messages),
+                group=OPERATOR_HANDLER_GROUP,
+            )
+        app.add_handler(
+            CallbackQueryHandler(exclusive(self.on_page_button), pattern=rf"^{PAGE_PREFIX}:"),
+            group=OPERATOR_HANDLER_GROUP,
+        )
+
+    async def on_moodlog(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if (message := await self._gate.command(update)) is None:
+            return
+        try:
+            arguments = parse_arguments(context.args or [])
+        except ValueError as exc:
+            await _reply(message, f"{exc}\n{USAGE}")
+            return
+        customer_id = arguments.customer_id
+        if arguments.username is not None:
+            customer_id = await self._log.customer_id_by_username(arguments.username)
+            if customer_id is None:
+                await _reply(message, f"No customer @{arguments.username} is known.")
+                return
+        since = None if arguments.period is None else datetime.now(UTC) - arguments.period
+        mood_filter = MoodFilter(label=arguments.label, since=since, customer_id=customer_id)
+        page = await self._log.page(mood_filter, 0, PAGE_SIZE)
+        await deliver(
+            lambda: message.reply_text(
+                page_text(page, 0, self._zone), reply_markup=page_keyboard(page, 0)
+            ),
+            f"chat {message.chat_id}: mood log",
+        )
+
+    async def on_page_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        if query is None or query.data is None or not await self._gate.button(query):
+            return
+        try:
+            mood_filter, number = decode_page(query.data)
+        except ValueError:
+            log.warning("ignored a malformed mood log button: %r", query.data)
+            await query.answer()
+            return
+        page = await self._log.page(mood_filter, number, PAGE_SIZE)
+        await query.answer()
+        try:
+            await query.edit_message_text(
+                page_text(page, number, self._zone), reply_markup=page_keyboard(page, number)
+            )
+        except BadRequest as exc:
+            # A double tap asks for the page already shown.
+            if "not modified" not in str(exc).lower():
+                raise
+
+    async def on_moodstats(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if (message := await self._gate.command(update)) is None:
+            return
+        arguments = context.args or []
+        try:
+            if len(arguments) > 1:
+                raise ValueError("Too many arguments.")
+            days = parse_days(arguments[0]) if arguments else DEFAULT_STATS_DAYS
+            if days > MAX_STATS_DAYS:
+                raise ValueError(f"At most {MAX_STATS_DAYS} days.")
+        except ValueError as exc:
+            await _reply(message, f"{exc}\n{STATS_USAGE}")
+            return
+        first, last = last_days(days, self._zone, datetime.now(UTC), include_today=True)
+        stats = await daily_moods(self._database, first, last, self._zone)
+        if stats.is_empty:
+            await _reply(message, no_messages_text(stats))
+            return
+        chart = await asyncio.to_thread(render_mood_chart, stats)
+        await deliver(
+            lambda: message.reply_photo(
+                chart,
+                caption=f"Moods {period_text(stats)}\n{summary_text(stats)}",
+                filename="moods.png",
+            ),
+            f"chat {message.chat_id}: mood chart",
+        )
+        await _reply(message, "\n".join(day_lines(stats)))
+
+
+async def _reply(message: Message, reply: str) -> None:
+    await deliver(lambda: message.reply_text(reply), f"chat {message.chat_id}: operator reply")

@@ -1,0 +1,123 @@
+"""Everything stored about one customer, for a data-subject access request."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from storage.database import Database
+from storage.models import ConversationReset, Customer, Message, MoodCorrection
+from storage.records import MoodLabel, Role, Status
+from storage.transaction import transaction
+
+
+@dataclass(frozen=True)
+class ExportedCustomer:
+    id: int
+    name: str
+    username: str | None
+    language: str | None
+    first_seen: datetime
+    last_seen: datetime
+
+
+@dataclass(frozen=True)
+class ExportedCorrection:
+    label: MoodLabel
+    operator_id: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ExportedMessage:
+    """A customer's message or the bot's answer, with the model's mood and every correction."""
+
+    id: int
+    chat_id: int
+    role: Role
+    text: str
+    telegram_message_id: int | None
+    reply_to_id: int | None
+    created_at: datetime
+    mood_label: MoodLabel | None
+    mood_confidence: float | None
+    status: Status
+    failure_reason: str | None
+    corrections: tuple[ExportedCorrection, ...]
+
+
+@dataclass(frozen=True)
+class ExportedReset:
+    chat_id: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class CustomerExport:
+    customer: ExportedCustomer
+    messages: tuple[ExportedMessage, ...]
+    resets: tuple[ExportedReset, ...]
+
+
+async def export_customer(database: Database, customer_id: int) -> CustomerExport | None:
+    """The customer's row, messages (oldest first) and resets; None for an unknown customer."""
+    async with transaction(database) as session:
+        customer = await session.get(Customer, customer_id)
+        if customer is None:
+            return None
+        messages = (
+            await session.scalars(
+                select(Message).where(Message.customer_id == customer_id).order_by(Message.id)
+            )
+        ).all()
+        corrections = (
+            await session.scalars(
+                select(MoodCorrection)
+                .join(Message, Message.id == MoodCorrection.message_id)
+                .where(Message.customer_id == customer_id)
+                .order_by(MoodCorrection.id)
+            )
+        ).all()
+        resets = (
+            await session.scalars(
+                select(ConversationReset)
+                .where(ConversationReset.customer_id == customer_id)
+                .order_by(ConversationReset.id)
+            )
+        ).all()
+    by_message: defaultdict[int, list[ExportedCorrection]] = defaultdict(list)
+    for correction in corrections:
+        by_message[correction.message_id].append(
+            ExportedCorrection(correction.label, correction.operator_id, correction.created_at)
+        )
+    return CustomerExport(
+        customer=ExportedCustomer(
+            id=customer.id,
+            name=customer.name,
+            username=customer.username,
+            language=customer.language,
+            first_seen=customer.first_seen,
+            last_seen=customer.last_seen,
+        ),
+        messages=tuple(
+            ExportedMessage(
+                id=message.id,
+                chat_id=message.chat_id,
+                role=message.role,
+                text=message.text,
+                telegram_message_id=message.telegram_message_id,
+                reply_to_id=message.reply_to_id,
+                created_at=message.created_at,
+                mood_label=message.mood_label,
+                mood_confidence=message.mood_confidence,
+                status=message.status,
+                failure_reason=message.failure_reason,
+                corrections=tuple(by_message[message.id]),
+            )
+            for message in messages
+        ),
+        resets=tuple(ExportedReset(reset.chat_id, reset.created_at) for reset in resets),
+    )

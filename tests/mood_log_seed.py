@@ -1,0 +1,35 @@
+"""Tagged customer messages at chosen times, for tests of the mood log and its reports."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime
+
+from sqlalchemy import update
+
+from storage import CustomerInfo, Database, MoodLabel, Store, StoredMessage
+from storage.models import Message
+
+_telegram_ids = itertools.count(1)
+
+
+async def tagged(
+    database: Database,
+    customer: CustomerInfo,
+    text: str,
+    label: MoodLabel,
+    confidence: float,
+    at: datetime | None = None,
+) -> StoredMessage:
+    """A customer's message in their private chat, tagged, and stored as written at `at`."""
+    store = Store(database)
+    message, _ = await store.record_incoming(customer.id, customer, text, next(_telegram_ids))
+    await store.set_mood(message.id, label, confidence)
+    if at is not None:
+        async with database.session() as session, session.begin():
+            await session.execute(
+                update(Message).where(Message.id == message.id).values(created_at=at)
+            )
+    stored = await store.get_message(message.id)
+    assert stored is not None
+    return stored
