@@ -39,7 +39,7 @@ class EngineConfig:
     # Below this top label probability a message is neutral. Each language has its own prompt,
     # and so its own calibration: Chinese answers are less extreme than English ones.
     neutral_threshold: float = 0.9
-    neutral_threshold_zh: float = 0.7
+    neutral_threshold_zh: float = 0.8
     # Requests the worker folds into one batched forward pass at most.
     max_batch: int = 8
     sampling: SamplingConfig = field(default_factory=SamplingConfig)

@@ -37,8 +37,10 @@ CLASSIFICATION_PROMPTS: dict[Language, ClassificationPrompt] = {
     ),
     "zh": ClassificationPrompt(
         system="你是情感分类器。只回答一个词：正面 或 负面。",
-        user=f"判断这条客户留言的情感是正面还是负面。\n留言：{TEXT_SLOT}\n只回答：正面 或 负面。",
+        user=f"判断这条客户留言的情感是正面还是负面。\n留言：{TEXT_SLOT}",
         label_words={"positive": "正面", "negative": "负面"},
+        # Opening the answer for the model makes its choice more decisive on mixed reviews.
+        answer_prefix="这条留言的情感是",
     ),
 }
 

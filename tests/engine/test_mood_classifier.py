@@ -16,7 +16,7 @@ def _plain_probabilities(model, tokenizer, text: str, language: str) -> list[flo
         tokenize=False,
         add_generation_prompt=True,
     )
-    prefix, suffix = rendered.split(TEXT_SLOT)
+    prefix, suffix = (rendered + prompt.answer_prefix).split(TEXT_SLOT)
     ids = (
         tokenizer.encode(prefix, add_special_tokens=False)
         + tokenizer.encode(text, add_special_tokens=False)
