@@ -2,12 +2,16 @@
 
 import asyncio
 import threading
+from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
+from engine.config import SamplingConfig
 from engine.mood_engine import MoodEngine
 from engine.reply_text import FALLBACKS
 from engine.types import Mood, ReplyCancelled, Turn
+from tests.model_fixtures import tiny_engine_config
 
 
 async def test_classify_returns_valid_moods(tiny_engine: MoodEngine) -> None:
@@ -78,28 +82,25 @@ async def test_cancel_stops_a_reply(tiny_engine: MoodEngine) -> None:
     assert (await tiny_engine.classify("fine")).label in {"positive", "negative", "neutral"}
 
 
-async def test_cancel_mid_generation_ends_early(tiny_model_dir) -> None:
-    from engine.config import SamplingConfig
-    from tests.model_fixtures import tiny_engine_config
+@pytest.fixture
+def talkative_engine(tiny_model_dir) -> Iterator[MoodEngine]:
+    """A tiny engine that samples up to 4000 tokens, so a reply is still running when needed."""
+    sampling = SamplingConfig(max_new_tokens=4000, temperature=1.0, history_tokens=64)
+    engine = MoodEngine.load(replace(tiny_engine_config(tiny_model_dir), sampling=sampling))
+    yield engine
+    engine.close()
 
-    config = tiny_engine_config(tiny_model_dir)
-    config = type(config)(
-        model=config.model,
-        sampling=SamplingConfig(max_new_tokens=4000, temperature=1.0, history_tokens=64),
-    )
-    engine = MoodEngine.load(config)
-    try:
-        stream = engine.reply([], "hello", Mood("neutral", 0.5, {}))
-        received = 0
-        async for _ in stream:
-            received += 1
-            if received == 3:
-                stream.cancel()
-        with pytest.raises(ReplyCancelled):
-            await stream.text()
-        assert engine.backend.last_stats.new_tokens < 4000
-    finally:
-        engine.close()
+
+async def test_cancel_mid_generation_ends_early(talkative_engine: MoodEngine) -> None:
+    stream = talkative_engine.reply([], "hello", Mood("neutral", 0.5, {}))
+    received = 0
+    async for _ in stream:
+        received += 1
+        if received == 3:
+            stream.cancel()
+    with pytest.raises(ReplyCancelled):
+        await stream.text()
+    assert talkative_engine.backend.last_stats.new_tokens < 4000
 
 
 def test_sync_classification_for_batch_tools(tiny_engine: MoodEngine) -> None:
@@ -108,27 +109,15 @@ def test_sync_classification_for_batch_tools(tiny_engine: MoodEngine) -> None:
     assert len(moods) == 3
 
 
-async def test_moods_are_served_while_a_reply_is_generating(tiny_model_dir) -> None:
-    from engine.config import SamplingConfig
-    from tests.model_fixtures import tiny_engine_config
-
-    config = tiny_engine_config(tiny_model_dir)
-    config = type(config)(
-        model=config.model,
-        sampling=SamplingConfig(max_new_tokens=4000, temperature=1.0, history_tokens=64),
-    )
-    engine = MoodEngine.load(config)
-    try:
-        stream = engine.reply([], "hello", Mood("neutral", 0.5, {}))
-        deltas = aiter(stream)
-        await anext(deltas)
-        mood = await asyncio.wait_for(engine.classify("how are you?"), timeout=30)
-        assert mood.label in {"positive", "negative", "neutral"}
-        finished = asyncio.ensure_future(stream.text())
-        await asyncio.sleep(0)
-        assert not finished.done(), "the mood should not have waited for the whole reply"
-        stream.cancel()
-        with pytest.raises(ReplyCancelled):
-            await finished
-    finally:
-        engine.close()
+async def test_moods_are_served_while_a_reply_is_generating(talkative_engine: MoodEngine) -> None:
+    stream = talkative_engine.reply([], "hello", Mood("neutral", 0.5, {}))
+    deltas = aiter(stream)
+    await anext(deltas)
+    mood = await asyncio.wait_for(talkative_engine.classify("how are you?"), timeout=30)
+    assert mood.label in {"positive", "negative", "neutral"}
+    finished = asyncio.ensure_future(stream.text())
+    await asyncio.sleep(0)
+    assert not finished.done(), "the mood should not have waited for the whole reply"
+    stream.cancel()
+    with pytest.raises(ReplyCancelled):
+        await finished
