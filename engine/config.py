@@ -15,7 +15,7 @@ Backend = Literal["local", "openai"]
 @dataclass(frozen=True)
 class SamplingConfig:
     max_new_tokens: int = 120
-    temperature: float = 0.7
+    temperature: float = 0.5
     top_p: float = 0.9
     top_k: int = 40
     repetition_penalty: float = 1.1

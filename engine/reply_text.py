@@ -32,6 +32,9 @@ _LABEL_PREFIX = re.compile(
     re.IGNORECASE,
 )
 _SENTENCE_END = re.compile(r"[.!?。！？~…)）」』\"”]")
+# A sentence ends at 。！？, or at .!? before a space or the end; "2.5 kg" stays whole.
+_SENTENCE_BREAK = re.compile(r"[。！？]+[”’」』）)]*|[.!?]+[\"'”’)]*(?=\s|$)")
+MAX_SENTENCES = 3
 _REPEAT = re.compile(r"(.{4,}?)\1{3,}", re.DOTALL)
 
 
@@ -52,15 +55,22 @@ def _trim_unfinished(text: str) -> str:
     return text[:last] if last >= len(text) // 3 else text
 
 
+def _first_sentences(text: str, count: int) -> str:
+    ends = [match.end() for match in _SENTENCE_BREAK.finditer(text)]
+    return text[: ends[count - 1]].strip() if len(ends) > count else text
+
+
 def finish_reply(raw: str, language: Language, mood: MoodLabel, hit_limit: bool) -> str:
     """The customer-facing reply: plain text, in the customer's language, or a fallback."""
     if is_degenerate(raw):
         return FALLBACKS[language][mood]
     text = _LABEL_PREFIX.sub("", raw.strip())
     text = _MARKDOWN.sub("", text)
-    text = re.sub(r"\n{2,}", "\n", text).strip()
+    # A chat reply is prose: lines (what is left of a list) run on as one paragraph.
+    text = re.sub(r"\s*\n\s*", "" if language == "zh" else " ", text).strip()
     if hit_limit:
         text = _trim_unfinished(text)
+    text = _first_sentences(text, MAX_SENTENCES)
     lowered = text.lower()
     if any(word in lowered for word in LABEL_WORDS):
         return FALLBACKS[language][mood]
