@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 from telegram import Bot, Message, ReplyParameters
 from telegram.constants import ChatAction
-from telegram.error import BadRequest, NetworkError, RetryAfter
+from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 
 from bot.delivery import deliver, retry_seconds
-from bot.formatting import TELEGRAM_LIMIT, split_message
+from bot.formatting import TELEGRAM_LIMIT, split_message, telegram_length
 from engine.types import Mood
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ class TelegramSink:
         self._last_push = 0.0
         self._quiet_until = 0.0
         self._placeholder: Message | None = None
+        self._delivered = False
         self._typing: asyncio.Task[None] | None = None
 
     async def start(self, mood: Mood) -> None:
@@ -58,7 +59,7 @@ class TelegramSink:
         if now - self._last_push < self._interval or now < self._quiet_until:
             return
         preview = f"{self._emoji} {text.strip()} …"
-        if not text.strip() or preview == self._shown or len(preview) > TELEGRAM_LIMIT:
+        if not text.strip() or preview == self._shown or telegram_length(preview) > TELEGRAM_LIMIT:
             return
         self._last_push = now
         try:
@@ -120,6 +121,7 @@ class TelegramSink:
                 f"chat {self._target.chat_id}: answer",
             )
             last_id = sent.message_id
+        self._delivered = True
         return last_id
 
     async def _finish_placeholder(self, text: str) -> int:
@@ -141,12 +143,20 @@ class TelegramSink:
             return sent.message_id
 
     async def abandon(self) -> None:
-        """The answer will not come now (cancelled or shutting down): stop the typing status."""
+        """The answer is over, delivered or not: stop the typing status. An undelivered answer
+        (cancelled, shutting down, failed) also takes its placeholder back, so that the chat
+        never keeps half an answer, nor a second one once the message is answered after all."""
         await self._stop_typing()
+        if self._placeholder is not None and not self._delivered:
+            with contextlib.suppress(TelegramError):
+                await self._placeholder.delete()
+            self._placeholder = None
 
     async def _keep_typing(self) -> None:
         while True:
-            with contextlib.suppress(NetworkError):
+            # Typing is a courtesy: a failure here (flood control included) must never reach
+            # finish(), which awaits this task and would otherwise hold back the answer.
+            with contextlib.suppress(TelegramError):
                 await self._bot.send_chat_action(self._target.chat_id, ChatAction.TYPING)
             await asyncio.sleep(TYPING_EVERY)
 
