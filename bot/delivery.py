@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import warnings
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import TypeVar
 
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+from telegram.warnings import PTBDeprecationWarning
 
 log = logging.getLogger(__name__)
 
@@ -45,5 +48,9 @@ async def deliver(call: Callable[[], Awaitable[T]], what: str) -> T:
 
 
 def retry_seconds(exc: RetryAfter) -> float:
-    total = getattr(exc.retry_after, "total_seconds", None)
-    return float(total()) if callable(total) else float(exc.retry_after)
+    """The wait Telegram asks for. python-telegram-bot 22 warns on reading it unless told to
+    return a timedelta (a process-wide setting), which this module is not the place to change."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
