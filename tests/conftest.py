@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import EngineConfig
+from engine.config import EngineConfig, SamplingConfig
 from engine.mood_engine import MoodEngine
 from tests.model_fixtures import build_tiny_model, real_model_dir, tiny_engine_config
 
@@ -32,6 +32,7 @@ def tiny_engine(tiny_model_dir: Path) -> Iterator[MoodEngine]:
 
 @pytest.fixture(scope="session")
 def real_engine(packaged_model_dir: Path) -> Iterator[MoodEngine]:
-    engine = MoodEngine.load(EngineConfig())
+    # Greedy decoding: the assertions on the real model's words must not depend on luck.
+    engine = MoodEngine.load(EngineConfig(sampling=SamplingConfig(temperature=0.0)))
     yield engine
     engine.close()

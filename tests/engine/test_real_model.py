@@ -65,9 +65,10 @@ async def test_english_reply_uses_the_history(real_engine: MoodEngine) -> None:
         Turn("assistant", "Hi Lena! Thanks for your order of the blue kettle. How can I help?"),
     ]
     mood = Mood("negative", 0.95, {"positive": 0.05, "negative": 0.95})
-    stream = real_engine.reply(history, "It arrived broken. What is my name, by the way?", mood)
+    stream = real_engine.reply(history, "It arrived broken and I'm really upset.", mood)
     reply = await stream.text()
     assert detect_language(reply) == "en", reply
     assert not _is_fallback(reply), reply
-    assert "lena" in reply.lower(), reply
+    # Only the history says what was ordered.
+    assert "kettle" in reply.lower(), reply
     assert "```" not in reply
