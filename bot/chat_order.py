@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import logging
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal, Protocol
 
 from telegram import Update
 from telegram.ext import BaseUpdateProcessor
+
+log = logging.getLogger(__name__)
 
 # Commands that must act on the answer in progress instead of queueing behind it.
 QUEUE_JUMPING_COMMANDS = ("/cancel",)
@@ -52,30 +56,128 @@ class ChatLocks:
         return len(self._locks)
 
 
+Arrival = Literal["message", "barrier", "inert"]
+
+
+class Intake(Protocol):
+    """Stores customers' messages as they arrive, ahead of their turn in the chat."""
+
+    def arrival(self, update: Update) -> Arrival:
+        """What the update is, decided without waiting: a customer's message (stored on
+        arrival), a barrier (it changes what is stored, so the chat's later messages must wait
+        for their turn to be stored), or inert (nothing handles it)."""
+
+    async def store_on_arrival(self, update: Update) -> bool:
+        """Store the message now if it is one the bot will answer. False when it is one but
+        the database failed: it is then stored in its turn (or the customer told)."""
+
+
 def _jumps_queue(update: Update) -> bool:
     message = update.effective_message
-    if message is None or not message.text:
-        return False
-    command = message.text.split(maxsplit=1)[0].split("@", 1)[0].lower()
-    return command in QUEUE_JUMPING_COMMANDS
+    # Whitespace alone is a text too, with no first word.
+    words = message.text.split(maxsplit=1) if message is not None and message.text else []
+    return bool(words) and words[0].split("@", 1)[0].lower() in QUEUE_JUMPING_COMMANDS
 
 
 class PerChatUpdateProcessor(BaseUpdateProcessor):
     """Each chat's updates are handled one at a time in arrival order; different chats run
     concurrently. Tasks start in arrival order and take their chat's lock before their first
-    suspension, and asyncio locks are FIFO, so arrival order is kept."""
+    suspension, and asyncio locks are FIFO, so arrival order is kept.
+
+    With an `intake`, a customer's message is stored the moment it arrives instead of when its
+    turn comes: Telegram counts an update as delivered once the bot polls again, so a message
+    waiting behind a long answer would be lost if the bot died meanwhile. Only messages with
+    nothing but other messages ahead of them are stored early; behind a barrier (/reset, a
+    /forget button) a message is stored in its turn, as the barrier may change what it means.
+    A message that could not be stored early is a barrier too, so that none overtakes it.
+    """
 
     def __init__(self, locks: ChatLocks, max_concurrent_updates: int = 512) -> None:
         super().__init__(max_concurrent_updates)
         self.locks = locks
+        self.intake: Intake | None = None
+        self._arrivals = ChatLocks()
+        self._numbers = itertools.count()
+        # Per chat, the arrival numbers of barriers not yet handled.
+        self._barriers: dict[int, set[int]] = {}
+        self._limits: set[asyncio.Timeout] = set()
+        self._grace: float | None = None
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         chat = update.effective_chat if isinstance(update, Update) else None
-        if chat is None or (isinstance(update, Update) and _jumps_queue(update)):
-            await coroutine
+        if chat is None or not isinstance(update, Update) or _jumps_queue(update):
+            await self._within_grace(coroutine, chat.id if chat else None)
             return
-        async with self.locks.hold(chat.id):
-            await coroutine
+        # Numbered and classified before the first suspension, so in arrival order.
+        number = next(self._numbers)
+        arrival = self._arrival(update, chat.id)
+        if arrival == "barrier":
+            self._barriers.setdefault(chat.id, set()).add(number)
+        try:
+            # Every update passes here in arrival order, so early stores keep that order and
+            # each update queues for its turn behind those that arrived before it.
+            async with self._arrivals.hold(chat.id):
+                early = arrival == "message" and not any(
+                    barrier < number for barrier in self._barriers.get(chat.id, ())
+                )
+                if early and not await self._store_early(update, chat.id):
+                    self._barriers.setdefault(chat.id, set()).add(number)
+            async with self.locks.hold(chat.id):
+                await self._within_grace(coroutine, chat.id)
+        finally:
+            barriers = self._barriers.get(chat.id)
+            if barriers is not None:
+                barriers.discard(number)
+                if not barriers:
+                    del self._barriers[chat.id]
+
+    def _arrival(self, update: Update, chat_id: int) -> Arrival:
+        if self.intake is None:
+            return "barrier"
+        try:
+            return self.intake.arrival(update)
+        except Exception:
+            # Like a failed early store: the update still gets its turn, as a barrier.
+            log.exception("chat %s: could not tell what an update is on its arrival", chat_id)
+            return "barrier"
+
+    async def _store_early(self, update: Update, chat_id: int) -> bool:
+        assert self.intake is not None
+        try:
+            return await self.intake.store_on_arrival(update)
+        except Exception:
+            # Storing early only narrows a window; it must never cost the update itself.
+            log.exception("chat %s: could not store a message on arrival", chat_id)
+            return False
+
+    def limit_updates(self, grace: float) -> None:
+        """Stopping: each update may take `grace` more seconds from now, or from when it gets
+        its chat, and is then cancelled. A call to Telegram that keeps failing (flood control,
+        an outage) must not hold up the stop; updates still queued keep their turn, as each
+        must store its message before the bot exits."""
+        self._grace = grace
+        deadline = asyncio.get_running_loop().time() + grace
+        for limit in self._limits:
+            limit.reschedule(deadline)
+
+    async def _within_grace(self, coroutine: Awaitable[Any], chat_id: int | None) -> None:
+        deadline = None if self._grace is None else asyncio.get_running_loop().time() + self._grace
+        try:
+            async with asyncio.timeout_at(deadline) as limit:
+                self._limits.add(limit)
+                try:
+                    await coroutine
+                finally:
+                    self._limits.discard(limit)
+        except TimeoutError:
+            if not limit.expired():
+                raise
+            log.warning(
+                "chat %s: cancelled what was still in progress %.0f s into the stop (an answer "
+                "stays pending)",
+                chat_id,
+                self._grace,
+            )
 
     async def initialize(self) -> None:
         """Nothing to set up: locks are created on demand."""

@@ -115,11 +115,25 @@ def _chat(config: Config, args: argparse.Namespace) -> int:
 
 
 def _run(config: Config, args: argparse.Namespace) -> int:
+    from telegram.error import InvalidToken, TelegramError
+
     from bot.service import run_bot
+    from storage import StorageError
 
     engine = load_engine(config)
+    # What can go wrong once the bot runs is handled inside it; these stop it from starting.
     try:
         return run_bot(config, engine)
+    except InvalidToken:
+        print("moodbot: the Bot API rejected telegram.token (revoked?)", file=sys.stderr)
+        return 1
+    except TelegramError as exc:
+        base_url = config.telegram.base_url
+        print(f"moodbot: cannot reach the Bot API at {base_url} ({exc})", file=sys.stderr)
+        return 1
+    except StorageError as exc:
+        print(f"moodbot: database: {exc}", file=sys.stderr)
+        return 1
     finally:
         engine.close()
 

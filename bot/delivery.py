@@ -39,6 +39,9 @@ async def deliver(call: Callable[[], Awaitable[T]], what: str) -> T:
         except (BadRequest, Forbidden):
             raise
         except (TimedOut, NetworkError) as exc:
+            # A timed-out call may have reached Telegram all the same, and no API call can tell.
+            # Retrying risks the customer seeing a message twice; not retrying risks them never
+            # seeing it. The first is the lesser harm (and edits are idempotent anyway).
             if attempt == MAX_ATTEMPTS:
                 raise DeliveryFailed(f"{what}: {exc}") from exc
             log.warning("%s: %s (attempt %d), retrying in %.1f s", what, exc, attempt, backoff)

@@ -26,6 +26,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot.chat_order import Arrival
 from bot.config import TelegramConfig
 from bot.delivery import DeliveryFailed, deliver
 from bot.formatting import clean_incoming, shorten
@@ -72,6 +73,10 @@ class MoodBotHandlers:
         self._log_text = log_message_text
         self._active: dict[tuple[int, int], ActiveAnswer] = {}
         self.shutting_down = False
+        self._app: Application | None = None  # type: ignore[type-arg]
+        self._text_handler: MessageHandler | None = None  # type: ignore[type-arg]
+        # (chat id, Telegram message id) → what storing it on arrival gave, until its turn.
+        self._arrived: dict[tuple[int, int], tuple[StoredMessage, bool]] = {}
 
     def register(self, app: Application) -> None:  # type: ignore[type-arg]
         commands = {
@@ -88,9 +93,11 @@ class MoodBotHandlers:
         for name, callback in commands.items():
             app.add_handler(CommandHandler(name, callback, filters=only_messages))
         app.add_handler(CallbackQueryHandler(self.on_forget_button, pattern=rf"^{FORGET_PREFIX}:"))
-        app.add_handler(
-            MessageHandler(only_messages & filters.TEXT & ~filters.COMMAND, self.on_text)
+        self._app = app
+        self._text_handler = MessageHandler(
+            only_messages & filters.TEXT & ~filters.COMMAND, self.on_text
         )
+        app.add_handler(self._text_handler)
         app.add_handler(
             MessageHandler(
                 only_messages & ~filters.TEXT & ~filters.StatusUpdate.ALL, self.on_not_text
@@ -101,8 +108,13 @@ class MoodBotHandlers:
     # --- who may talk to the bot -------------------------------------------------------------
 
     def _addressed(self, message: Message, bot: Bot) -> bool:
-        """In groups the bot answers only when mentioned or replied to."""
+        """In groups the bot answers only when mentioned, replied to or given a command."""
         if message.chat.type == ChatType.PRIVATE:
+            return True
+        # A command is how a group addresses a bot: CommandHandler has already dropped
+        # "/command@otherbot", so any command that gets here is meant for this bot.
+        first = message.entities[0] if message.entities else None
+        if first is not None and first.type == MessageEntity.BOT_COMMAND and first.offset == 0:
             return True
         replied = message.reply_to_message
         if replied is not None and replied.from_user is not None and replied.from_user.id == bot.id:
@@ -116,15 +128,23 @@ class MoodBotHandlers:
     def _allowed(self, user: User) -> bool:
         return not self._config.allowed_user_ids or user.id in self._config.allowed_user_ids
 
+    def _sender(self, update: Update, bot: Bot) -> tuple[Message, User] | None:
+        """The message and its sender when it is addressed to the bot by a person."""
+        message, user = update.effective_message, update.effective_user
+        if message is None or user is None or user.is_bot or message.sender_chat is not None:
+            return None
+        if not self._addressed(message, bot):
+            return None
+        return message, user
+
     async def _screen(
         self, update: Update, context: ContextTypes.DEFAULT_TYPE
     ) -> tuple[Message, User] | None:
         """The message and its sender when the bot should respond to it, else None."""
-        message, user = update.effective_message, update.effective_user
-        if message is None or user is None or user.is_bot or message.sender_chat is not None:
+        sender = self._sender(update, context.bot)
+        if sender is None:
             return None
-        if not self._addressed(message, context.bot):
-            return None
+        message, user = sender
         if not self._allowed(user):
             log.info(
                 "chat %s: refused user %s (not in telegram.allowed_user_ids)",
@@ -151,17 +171,60 @@ class MoodBotHandlers:
             return message_text
         return message_text[:start] + message_text[start + len(mention) :]
 
+    def _question(self, message: Message, bot: Bot) -> str:
+        return clean_incoming(self._without_mention(message.text or "", bot))
+
+    def arrival(self, update: Update) -> Arrival:
+        """For the update processor (see chat_order.Intake): which handlers will take the
+        update, found the way the application dispatches it."""
+        assert self._app is not None, "register() first"
+        taken = []
+        for group in sorted(self._app.handlers):
+            for handler in self._app.handlers[group]:
+                check = handler.check_update(update)
+                if check is not None and check is not False:
+                    taken.append(handler)
+                    break
+        if not taken:
+            return "inert"
+        return "message" if taken == [self._text_handler] else "barrier"
+
+    async def store_on_arrival(self, update: Update) -> bool:
+        """Store a customer's message before it waits for its turn (see chat_order.Intake);
+        on_text picks up the result."""
+        bot = update.get_bot()
+        sender = self._sender(update, bot)
+        if sender is None or not self._allowed(sender[1]):
+            return True
+        message, user = sender
+        cleaned = self._question(message, bot)
+        if not cleaned:
+            return True
+        try:
+            received = await self.pipeline.receive(
+                message.chat_id, customer_of(user), cleaned, message.message_id
+            )
+        except StorageError as exc:
+            # on_text tries again in the message's turn, and tells the customer if that fails.
+            log.warning("chat %s: could not store a message on arrival (%s)", message.chat_id, exc)
+            return False
+        # A copy Telegram delivered twice must not replace the original's "new".
+        self._arrived.setdefault((message.chat_id, message.message_id), received)
+        return True
+
     async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         screened = await self._screen(update, context)
         if screened is None:
             return
         message, user = screened
-        cleaned = clean_incoming(self._without_mention(message.text or "", context.bot))
+        cleaned = self._question(message, context.bot)
         if not cleaned:
             await self._say(message, "empty", user)
             return
         try:
-            stored, is_new = await self.pipeline.receive(
+            stored, is_new = self._arrived.pop(
+                (message.chat_id, message.message_id), None
+            ) or await self.pipeline.receive(
                 message.chat_id, customer_of(user), cleaned, message.message_id
             )
         except StorageError:
@@ -185,6 +248,10 @@ class MoodBotHandlers:
     async def answer(self, bot: Bot, stored: StoredMessage, *, private: bool) -> None:
         """Answer one stored customer message in its chat; failures never reach the customer
         as errors, and an answer that could not be delivered stays pending for a later try."""
+        if self.shutting_down:
+            # Stored already: the next start answers it, so no model time is spent on it now.
+            log.info("chat %s: message %s stays pending until restart", stored.chat_id, stored.id)
+            return
         key = (stored.chat_id, stored.customer_id)
         active = ActiveAnswer()
         self._active[key] = active
@@ -329,12 +396,14 @@ class MoodBotHandlers:
         query = update.callback_query
         if query is None or query.data is None:
             return
-        _, choice, owner = query.data.split(":", 2)
+        parts = query.data.split(":")
         language = ui_language(query.from_user.language_code)
-        if str(query.from_user.id) != owner:
-            # In a group only the customer who asked may confirm deleting their own data.
+        if len(parts) != 3 or str(query.from_user.id) != parts[2]:
+            # In a group only the customer who asked may confirm deleting their own data; a
+            # mangled or forged payload is turned away the same way.
             await query.answer()
             return
+        choice = parts[1]
         await query.answer()
         if choice == "yes":
             count = await self.pipeline.store.forget_customer(query.from_user.id)

@@ -6,6 +6,8 @@ import logging
 import os
 import re
 import sys
+import threading
+from types import TracebackType
 
 from bot.config import LoggingConfig
 
@@ -18,6 +20,9 @@ _PRIORITY = {
     logging.CRITICAL: 2,
 }
 _TOKEN_SHAPE = re.compile(r"\b\d{5,}:[A-Za-z0-9_-]{30,}\b")
+# Libraries that log whole payloads at DEBUG (updates, Bot API and SQL parameters):
+# those carry customers' messages, which the logs hold only with log_message_text on.
+_PAYLOAD_LOGGERS = ("telegram", "aiosqlite")
 
 
 class RedactingFilter(logging.Filter):
@@ -67,3 +72,29 @@ def configure_logging(config: LoggingConfig, token: str) -> None:
     # httpx logs every request at INFO with the full URL; keep it out of normal logs.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+    for name in _PAYLOAD_LOGGERS:
+        payloads = logging.getLogger(name)
+        payloads.setLevel(logging.NOTSET)
+        if not config.log_message_text:
+            payloads.setLevel(max(logging.INFO, payloads.getEffectiveLevel()))
+    # Python prints an exception nobody caught itself, past the filter above, and
+    # python-telegram-bot puts the token in the message of the InvalidToken it raises at start.
+    sys.excepthook = _log_uncaught
+    threading.excepthook = _log_uncaught_in_thread
+
+
+def _log_uncaught(
+    kind: type[BaseException], value: BaseException, traceback: TracebackType | None
+) -> None:
+    logging.getLogger("moodbot").critical("uncaught exception", exc_info=(kind, value, traceback))
+
+
+def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    # As threading's own hook does, a thread that called sys.exit() is left in peace.
+    if args.exc_value is not None and args.exc_type is not SystemExit:
+        thread = args.thread.name if args.thread is not None else "a thread"
+        logging.getLogger("moodbot").critical(
+            "uncaught exception in %s",
+            thread,
+            exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+        )

@@ -8,6 +8,7 @@ import signal
 from itertools import groupby
 
 from telegram import BotCommand, Update
+from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder
 
 from bot.chat_order import ChatLocks, PerChatUpdateProcessor
@@ -22,15 +23,19 @@ from storage import Database, Store, StoredMessage
 
 log = logging.getLogger(__name__)
 
+# Seconds an answer still being delivered may take once the bot stops, before it is abandoned
+# (and stays pending). Well inside the unit's TimeoutStopSec=30, after which systemd kills.
+STOP_GRACE = 5.0
 
-def build_application(config: Config, locks: ChatLocks) -> Application:  # type: ignore[type-arg]
+
+def build_application(config: Config, processor: PerChatUpdateProcessor) -> Application:  # type: ignore[type-arg]
     telegram = config.telegram
     return (
         ApplicationBuilder()
         .token(telegram.token)
         .base_url(telegram.base_url)
         .base_file_url(telegram.base_file_url)
-        .concurrent_updates(PerChatUpdateProcessor(locks))
+        .concurrent_updates(processor)
         .connect_timeout(telegram.connect_timeout)
         .read_timeout(telegram.read_timeout)
         .write_timeout(telegram.read_timeout)
@@ -52,7 +57,8 @@ class BotService:
         self.database = Database(config.database.url)
         self.store = Store(self.database)
         self.locks = ChatLocks()
-        self.app = build_application(config, self.locks)
+        self.processor = PerChatUpdateProcessor(self.locks)
+        self.app = build_application(config, self.processor)
         self.operators = OperatorDesk(config, self.database, self.store, self.app)
         self.handlers = MoodBotHandlers(
             MoodPipeline(engine, self.store, self.operators.on_mood),
@@ -60,6 +66,7 @@ class BotService:
             config.logging.log_message_text,
         )
         self.handlers.register(self.app)
+        self.processor.intake = self.handlers
         self._recovery: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -74,18 +81,23 @@ class BotService:
             timeout=self.config.telegram.poll_timeout,
             allowed_updates=Update.ALL_TYPES,
             bootstrap_retries=-1,
+            error_callback=_polling_failed,
         )
         log.info("moodbot is running as @%s", self.app.bot.username)
 
     async def stop(self) -> None:
-        """Stop taking updates, abandon answers in progress (they stay pending), close all."""
+        """Stop taking updates, abandon answers in progress (they stay pending), close all;
+        a delivery still retrying after STOP_GRACE seconds is abandoned too."""
         log.info("stopping: no new updates; answers in progress are abandoned and stay pending")
         if self.app.updater is not None and self.app.updater.running:
             await self.app.updater.stop()
         self.handlers.cancel_all()
-        for task in self._recovery:
-            task.cancel()
-        await asyncio.gather(*self._recovery, return_exceptions=True)
+        self.processor.limit_updates(STOP_GRACE)
+        if self._recovery:
+            _, late = await asyncio.wait(self._recovery, timeout=STOP_GRACE)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*self._recovery, return_exceptions=True)
         await self.operators.close()
         if self.app.running:
             await self.app.stop()
@@ -127,6 +139,12 @@ class BotService:
             self.locks.release(chat_id)
 
 
+def _polling_failed(exc: TelegramError) -> None:
+    # One line per failed poll in the journal instead of a traceback each: through an outage
+    # polling fails every few seconds, and it retries by itself.
+    log.warning("polling Telegram failed (%s); retrying", exc)
+
+
 async def serve(config: Config, engine: Engine, notifier: SystemdNotifier | None = None) -> None:
     """Run until SIGTERM or SIGINT; systemd hears when the bot is ready and while it is healthy."""
     notifier = notifier or SystemdNotifier()
@@ -135,7 +153,12 @@ async def serve(config: Config, engine: Engine, notifier: SystemdNotifier | None
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    await service.start()
+    try:
+        await service.start()
+    except BaseException:
+        # Close what did start (the database, Telegram's HTTP client) before the error is told.
+        await service.stop()
+        raise
     notifier.ready(f"polling as @{service.app.bot.username}")
     watchdog = asyncio.create_task(notifier.keep_watchdog_fed(service.healthy))
     try:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 
+from engine.control_tokens import defuse_control_tokens
 from engine.language import Language, detect_language
 from engine.prompts import CLASSIFICATION_PROMPTS, TEXT_SLOT, ClassificationPrompt
 from engine.types import Mood, MoodLabel
@@ -84,7 +85,8 @@ class MoodClassifier:
         )
 
     def _text_ids(self, text: str) -> list[int]:
-        ids = self._tokenizer.encode(text, add_special_tokens=False)
+        defused = defuse_control_tokens(self._tokenizer, text)
+        ids = self._tokenizer.encode(defused, add_special_tokens=False)
         if len(ids) > MAX_TEXT_TOKENS:
             half = MAX_TEXT_TOKENS // 2
             ids = ids[:half] + ids[-half:]

@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 
 from transformers import PreTrainedTokenizerBase
 
+from engine.control_tokens import defuse_control_tokens
 from engine.language import Language, detect_language
 from engine.prompts import reply_system_prompt
 from engine.types import Mood, Turn
@@ -53,6 +54,8 @@ def build_reply_prompt(
     history_tokens: int,
 ) -> tuple[list[int], Language]:
     """Token ids of the chat to continue, keeping the newest history that fits the budget."""
+    text = defuse_control_tokens(tokenizer, text)
+    history = [Turn(turn.role, defuse_control_tokens(tokenizer, turn.text)) for turn in history]
     language = reply_language(history, text)
     system = {"role": "system", "content": reply_system_prompt(language, mood.label)}
     current = {"role": "user", "content": _head(tokenizer, text, MAX_MESSAGE_TOKENS)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from contextlib import AbstractAsyncContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,15 @@ class Database:
         self._connect_timeout = connect_timeout
         self._engine: AsyncEngine | None = None
         self._sessions: async_sessionmaker[AsyncSession] | None = None
+        # SQLite has one writer at a time, and every transaction here begins as the writer.
+        # Left to SQLite, waiting writers poll with growing sleeps in no particular order, so
+        # under load one can starve past busy_timeout ("database is locked"); queued here they
+        # take turns in arrival order, and busy_timeout only covers other processes.
+        self._turns = asyncio.Lock() if url.lower().startswith("sqlite") else None
+
+    def turn(self) -> AbstractAsyncContextManager[object]:
+        """Hold while running one transaction: the database's turn, where it has turns."""
+        return self._turns if self._turns is not None else nullcontext()
 
     @property
     def engine(self) -> AsyncEngine:
@@ -108,12 +118,14 @@ class Database:
 
 
 def _create_engine(url: str) -> AsyncEngine:
+    # hide_parameters: driver errors reach the journal, and their bound parameters would carry
+    # customers' messages.
     try:
         parsed = make_url(url)
         if parsed.get_backend_name() == "sqlite":
             return _create_sqlite_engine(parsed)
         # Long-lived bots outlive server restarts; a dead pooled connection is replaced unseen.
-        return create_async_engine(parsed, pool_pre_ping=True)
+        return create_async_engine(parsed, pool_pre_ping=True, hide_parameters=True)
     except (SQLAlchemyError, ImportError, OSError) as exc:
         raise StorageError(f"unusable database URL {redact_url(url)}: {exc}") from exc
 
@@ -122,7 +134,7 @@ def _create_sqlite_engine(url: URL) -> AsyncEngine:
     database = url.database
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url)
+    engine = create_async_engine(url, hide_parameters=True)
     event.listen(engine.sync_engine, "connect", _configure_sqlite_connection)
     event.listen(engine.sync_engine, "begin", _begin_immediate)
     return engine

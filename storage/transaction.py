@@ -16,7 +16,7 @@ from storage.errors import ConstraintError, StorageError
 async def transaction(database: Database) -> AsyncIterator[AsyncSession]:
     """A session inside a transaction, committed on leaving; never leaks a driver's exception."""
     try:
-        async with database.session() as session, session.begin():
+        async with database.turn(), database.session() as session, session.begin():
             yield session
     except IntegrityError as exc:
         raise ConstraintError(f"database constraint violated: {exc.orig}") from exc
