@@ -16,7 +16,7 @@ from telegram import (
     User,
 )
 from telegram.constants import ChatType
-from telegram.error import TelegramError
+from telegram.error import Forbidden, TelegramError
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -284,6 +284,12 @@ class MoodBotHandlers:
                     stored.chat_id,
                     stored.id,
                 )
+        except Forbidden as exc:
+            # Blocked by the customer, or removed from the group: no later try will get through.
+            log.warning(
+                "chat %s: cannot write here (%s); message %s failed", stored.chat_id, exc, stored.id
+            )
+            await self.pipeline.store.mark_failed(stored.id, f"Telegram refused the chat: {exc}")
         except (DeliveryFailed, TelegramError) as exc:
             log.error(
                 "chat %s: could not deliver the answer to message %s (%s); it stays pending",

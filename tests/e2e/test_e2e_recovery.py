@@ -103,3 +103,20 @@ async def test_redelivered_update_of_an_answered_message_is_not_answered_again(
     pairs = answers_by_question(chat_rows)
     assert [q.text for q, _ in pairs] == ["where is my parcel?", "hello?"]
     assert [m.text for m in fake.messages(customer)] == [a.text for _, a in pairs]
+
+
+async def test_a_customer_who_blocked_the_bot_is_not_retried_forever(
+    fake: FakeTelegram, database_url: str, tiny_engine: MoodEngine
+) -> None:
+    customer = 861
+    fake.add_user(customer)
+    async with running(bot_config(fake, database_url), tiny_engine) as service:
+        fake.block_bot(customer)
+        fake.send_text(customer, customer, "thanks, bye")
+        [row] = [
+            row
+            for row in await wait_for_status(service.database, customer, 1, status="failed")
+            if row.role == "user"
+        ]
+    assert row.failure_reason is not None and "blocked" in row.failure_reason.lower()
+    assert fake.messages(customer) == []
