@@ -25,7 +25,7 @@ def detect_language(text: str) -> Language:
     """
     han = sum(1 for char in text if _is_han(char))
     latin = sum(1 for char in text if char.isascii() and char.isalpha())
-    if han == 0:
-        return "en"
-    # A Han character carries about a word, a Latin letter about a fifth of one.
-    return "zh" if han * 5 >= latin * 0.5 or han >= 4 else "en"
+    # Four Han characters already make a Chinese phrase; fewer count when Latin letters are
+    # scarce too (a Han character carries about as much as an English word of ~5 letters,
+    # so at a tenth of the letters the Chinese is still half of what is said).
+    return "zh" if han >= 4 or (han > 0 and han * 10 >= latin) else "en"
