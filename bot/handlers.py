@@ -92,6 +92,8 @@ class MoodBotHandlers:
         only_messages = filters.UpdateType.MESSAGE
         for name, callback in commands.items():
             app.add_handler(CommandHandler(name, callback, filters=only_messages))
+        # Any other command: the commands above were tried first, as handlers of one group are.
+        app.add_handler(MessageHandler(only_messages & filters.COMMAND, self.on_unknown_command))
         app.add_handler(CallbackQueryHandler(self.on_forget_button, pattern=rf"^{FORGET_PREFIX}:"))
         self._app = app
         self._text_handler = MessageHandler(
@@ -331,6 +333,15 @@ class MoodBotHandlers:
             await self._say(screened[0], "not_text", screened[1])
 
     # --- commands ----------------------------------------------------------------------------
+
+    async def on_unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        command = (message.text or "").split(maxsplit=1)[0] if message is not None else ""
+        _, _, target = command.partition("@")
+        if target and target.lower() != (context.bot.username or "").lower():
+            return  # "/command@otherbot" in a group is another bot's business
+        if (screened := await self._screen(update, context)) is not None:
+            await self._say(screened[0], "unknown_command", screened[1])
 
     async def on_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if (screened := await self._screen(update, context)) is not None:

@@ -215,3 +215,19 @@ async def test_cancel_in_a_group_stops_only_the_senders_own_answer(
         await fake.wait_for(
             lambda: placeholder.message_id not in [m.message_id for m in fake.messages(group)]
         )
+
+
+async def test_an_unknown_command_points_to_help_and_is_not_stored(
+    fake: FakeTelegram, running_bot: BotService
+) -> None:
+    fake.add_user(671, language_code="zh-hans")
+    fake.send_text(671, 671, "/refund now")
+    [note] = await fake.wait_for_messages(671, 1, timeout=ANSWER_TIMEOUT)
+    assert note.text == text("unknown_command", "zh")
+    # In a group, another bot's command is none of this bot's business; its own is answered.
+    fake.send_text(-672, 673, "/refund@some_other_bot")
+    fake.send_text(-672, 673, "/refund@moodbot_test_bot")
+    [group_note] = await fake.wait_for_messages(-672, 1, timeout=ANSWER_TIMEOUT)
+    assert group_note.text == text("unknown_command", "en")
+    assert await rows(running_bot.database) == []
+    assert len(fake.messages(-672)) == 1
