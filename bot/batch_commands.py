@@ -74,8 +74,8 @@ def format_report(report: EvalReport) -> str:
 def write_report(report: EvalReport, target: Path, engine: EngineConfig) -> None:
     payload = {
         "model": engine.model,
-        "neutral_threshold": engine.neutral_threshold,
-        "neutral_threshold_zh": engine.neutral_threshold_zh,
+        "neutral_threshold": engine.neutral_threshold_for("en"),
+        "neutral_threshold_zh": engine.neutral_threshold_for("zh"),
         **report.as_dict(),
     }
     target.write_text(json.dumps(payload, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from engine.language import Language
-from engine.packaged_models import DEFAULT_MODEL
+from engine.packaged_models import DEFAULT_MODEL, PACKAGED_MODELS
 
 Backend = Literal["local", "openai"]
 
@@ -37,12 +37,17 @@ class EngineConfig:
     # CPU threads for torch; 0 keeps torch's default (all cores).
     threads: int = 0
     # Below this top label probability a message is neutral. Each language has its own prompt,
-    # and so its own calibration: Chinese answers are less extreme than English ones.
-    neutral_threshold: float = 0.9
-    neutral_threshold_zh: float = 0.8
+    # and so its own calibration. None: the packaged model's own tuned value, or the default
+    # model's for any other model.
+    neutral_threshold: float | None = None
+    neutral_threshold_zh: float | None = None
     # Requests the worker folds into one batched forward pass at most.
     max_batch: int = 8
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
 
     def neutral_threshold_for(self, language: Language) -> float:
-        return self.neutral_threshold_zh if language == "zh" else self.neutral_threshold
+        configured = self.neutral_threshold_zh if language == "zh" else self.neutral_threshold
+        if configured is not None:
+            return configured
+        calibrated = PACKAGED_MODELS.get(self.model, PACKAGED_MODELS[DEFAULT_MODEL])
+        return calibrated.neutral_thresholds[language]

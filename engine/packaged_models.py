@@ -19,6 +19,9 @@ class PackagedModel:
     sha256: str
     gguf_name: str
     tokenizer_source: str
+    # The neutral thresholds tuned for this model on the dev sets: a smaller model is less sure
+    # of itself, so its confident answers sit lower.
+    neutral_thresholds: dict[str, float]
     extra: str | None = None
 
     def distribution(self, index: int) -> str:
@@ -74,6 +77,7 @@ PACKAGED_MODELS: dict[str, PackagedModel] = {
             sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
             gguf_name="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
             tokenizer_source="Qwen/Qwen2.5-Coder-1.5B-Instruct",
+            neutral_thresholds={"en": 0.9, "zh": 0.8},
         ),
         PackagedModel(
             name="qwen2.5-coder-0.5b-instruct",
@@ -84,6 +88,7 @@ PACKAGED_MODELS: dict[str, PackagedModel] = {
             sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
             gguf_name="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
             tokenizer_source="Qwen/Qwen2.5-Coder-0.5B-Instruct",
+            neutral_thresholds={"en": 0.7, "zh": 0.55},
             extra="small",
         ),
     )

@@ -42,6 +42,7 @@ def fake_parts(
         sha256=hashlib.sha256(joined).hexdigest(),
         gguf_name="fake.gguf",
         tokenizer_source="none",
+        neutral_thresholds={"en": 0.9, "zh": 0.8},
     )
     return model, blobs
 
