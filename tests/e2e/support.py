@@ -28,29 +28,31 @@ ANSWER_TIMEOUT = 30.0
 
 
 def bot_config(fake: FakeTelegram, database_url: str, **telegram: object) -> Config:
+    """The bot's config against `fake`; `telegram` overrides the [telegram] defaults."""
+    values: dict[str, object] = {"poll_timeout": 0, "stream_edit_interval": 0.05, **telegram}
     return Config(
         telegram=TelegramConfig(
             token=fake.token,
             base_url=fake.base_url,
             base_file_url=f"{fake.url}/file/bot",
-            poll_timeout=0,
-            stream_edit_interval=0.05,
-            **telegram,  # type: ignore[arg-type]
+            **values,  # type: ignore[arg-type]
         ),
         database=DatabaseConfig(url=database_url),
     )
 
 
 @asynccontextmanager
-async def running(config: Config, engine: object) -> AsyncIterator[BotService]:
+async def running(
+    config: Config, engine: object, stop_deadline: float | None = None
+) -> AsyncIterator[BotService]:
     """A started bot; `engine` is a MoodEngine or a stand-in with the two methods the bot's
-    answers use (classify and reply)."""
+    answers use (classify and reply). A stop slower than `stop_deadline` fails the test."""
     service = BotService(config, cast(Engine, engine))
     await service.start()
     try:
         yield service
     finally:
-        await service.stop()
+        await asyncio.wait_for(service.stop(), stop_deadline)
 
 
 # --- stand-in engines ----------------------------------------------------------------------

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar, cast
 
-from bot.config import Config, DatabaseConfig, TelegramConfig
+from bot.config import Config
 from bot.service import BotService
 from engine.config import EngineConfig
-from engine.mood_engine import MoodEngine
 from engine.types import Mood, Turn
 from engine.worker import ReplyRequest, ReplyStream
+from tests.e2e import support as e2e
 from tests.fake_telegram import FakeTelegram
 
 T = TypeVar("T")
@@ -40,21 +40,8 @@ READY_LINE = "moodbot is running as @"
 
 def bot_config(fake: FakeTelegram, database_url: str, **telegram: object) -> Config:
     """The bot's config against `fake`, with short timeouts so that faults show up quickly."""
-    values: dict[str, object] = {
-        "poll_timeout": 0,
-        "stream_edit_interval": 0.05,
-        "connect_timeout": 2.0,
-        "read_timeout": 2.0,
-        **telegram,
-    }
-    return Config(
-        telegram=TelegramConfig(
-            token=fake.token,
-            base_url=fake.base_url,
-            base_file_url=f"{fake.url}/file/bot",
-            **values,  # type: ignore[arg-type]
-        ),
-        database=DatabaseConfig(url=database_url),
+    return e2e.bot_config(
+        fake, database_url, **{"connect_timeout": 2.0, "read_timeout": 2.0, **telegram}
     )
 
 
@@ -64,13 +51,9 @@ def sqlite_url(path: Path) -> str:
 
 @asynccontextmanager
 async def running(config: Config, engine: object) -> AsyncIterator[BotService]:
-    """A started bot; `engine` is a MoodEngine or a stand-in with its interface."""
-    service = BotService(config, cast(MoodEngine, engine))
-    await service.start()
-    try:
+    """A started bot that must stop within STOP_DEADLINE, as under systemd."""
+    async with e2e.running(config, engine, STOP_DEADLINE) as service:
         yield service
-    finally:
-        await asyncio.wait_for(service.stop(), STOP_DEADLINE)
 
 
 # --- stand-in engines ----------------------------------------------------------------------------
