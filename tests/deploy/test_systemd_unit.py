@@ -57,17 +57,11 @@ def test_unit_is_hardened(tmp_path: Path) -> None:
 def test_install_service_writes_unit_and_env_template(tmp_path: Path) -> None:
     config = tmp_path / "etc" / "config.toml"
     env_file = tmp_path / "etc" / "moodbot.env"
-    code = main(
-        [
-            "--config",
-            str(config),
-            "install-service",
-            "--unit-dir",
-            str(tmp_path / "units"),
-            "--env-file",
-            str(env_file),
-        ]
-    )
+    command = [
+        "--config", str(config), "install-service",
+        "--unit-dir", str(tmp_path / "units"), "--env-file", str(env_file),
+    ]  # fmt: skip
+    code = main(command)
     assert code == 0
     unit = (tmp_path / "units" / "moodbot.service").read_text()
     assert f"--config {config.resolve()} run" in unit
@@ -76,17 +70,7 @@ def test_install_service_writes_unit_and_env_template(tmp_path: Path) -> None:
     assert env_file.stat().st_mode & 0o777 == 0o600
     # Running it again keeps a token the operator already put in the env file.
     env_file.write_text("MOODBOT_TELEGRAM_TOKEN=123:abc\n")
-    main(
-        [
-            "--config",
-            str(config),
-            "install-service",
-            "--unit-dir",
-            str(tmp_path / "units"),
-            "--env-file",
-            str(env_file),
-        ]
-    )
+    main(command)
     assert env_file.read_text() == "MOODBOT_TELEGRAM_TOKEN=123:abc\n"
 
 
