@@ -33,6 +33,7 @@ from bot.formatting import clean_incoming, shorten
 from bot.pipeline import MoodPipeline
 from bot.telegram_sink import ChatTarget, TelegramSink
 from bot.texts import text, ui_language
+from engine.language import detect_language
 from engine.protocol import ReplyStreamLike
 from engine.types import MOOD_EMOJI, ReplyCancelled
 from storage import CustomerInfo, StorageError, StoredMessage
@@ -314,10 +315,9 @@ class MoodBotHandlers:
     async def _report_failure(self, bot: Bot, stored: StoredMessage) -> None:
         try:
             await self.pipeline.store.mark_failed(stored.id, "internal error; see the journal")
-            customer_language = (
-                "zh" if any("\u4e00" <= ch <= "\u9fff" for ch in stored.text) else "en"
-            )
-            await bot.send_message(stored.chat_id, text("failed", customer_language))
+            # The language the reply would have been in, not the customer's Telegram setting.
+            language = detect_language(stored.text)
+            await bot.send_message(stored.chat_id, text("failed", language))
         except Exception:
             log.exception("chat %s: could not report the failure", stored.chat_id)
 
