@@ -20,7 +20,8 @@ from bot.config import OperatorsConfig
 from bot.delivery import DeliveryFailed, deliver
 from bot.formatting import shorten
 from bot.operator_log import customer_text, entry_line
-from engine.types import MOOD_EMOJI, Mood
+from engine.types import Mood
+from engine.vocabulary import MOOD_EMOJI, SHOWN_ORDER
 from storage import StoredMessage
 from storage.mood_log import MoodFilter, MoodLog, MoodLogEntry
 
@@ -64,7 +65,7 @@ def correction_keyboard(message_id: int) -> InlineKeyboardMarkup:
                     f"correct: {MOOD_EMOJI[label]} {label}",
                     callback_data=f"{CORRECTION_PREFIX}:{message_id}:{label}",
                 )
-                for label in ("positive", "neutral", "negative")
+                for label in SHOWN_ORDER
             ]
         ]
     )

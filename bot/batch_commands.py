@@ -13,7 +13,8 @@ from bot.text_files import Row, read_rows, write_rows
 from engine.config import EngineConfig
 from engine.evaluation import EvalReport, evaluate
 from engine.protocol import Engine
-from engine.types import MOOD_LABELS, Mood
+from engine.types import Mood
+from engine.vocabulary import MOOD_LABELS
 
 
 def classify_rows(engine: Engine, rows: Sequence[Row], batch_size: int) -> list[Mood]:

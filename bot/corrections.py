@@ -17,9 +17,8 @@ from telegram.ext import Application, CallbackQueryHandler, ContextTypes
 
 from bot.alerts import CORRECTION_PREFIX
 from bot.operator_access import OPERATOR_HANDLER_GROUP, OperatorGate, exclusive
-from engine.types import MOOD_EMOJI
+from engine.vocabulary import MOOD_EMOJI, mood_label
 from storage import MessageNotFoundError, Store
-from storage.records import mood_label
 
 log = logging.getLogger(__name__)
 

@@ -35,7 +35,8 @@ from bot.telegram_sink import ChatTarget, TelegramSink
 from bot.texts import text, ui_language
 from engine.language import detect_language
 from engine.protocol import ReplyStreamLike
-from engine.types import MOOD_EMOJI, ReplyCancelled
+from engine.types import ReplyCancelled
+from engine.vocabulary import MOOD_EMOJI
 from storage import CustomerInfo, StorageError, StoredMessage
 
 log = logging.getLogger(__name__)
@@ -379,7 +380,7 @@ class MoodBotHandlers:
             return
         lines = [text("mood_header", ui_language(user.language_code))]
         for stored in moods:
-            emoji = MOOD_EMOJI.get(stored.mood_label or "neutral", "😐")
+            emoji = MOOD_EMOJI[stored.mood_label or "neutral"]
             when = stored.created_at.strftime("%Y-%m-%d %H:%M UTC")
             lines.append(
                 f"{emoji} {stored.mood_confidence or 0:.0%} · {when} · {shorten(stored.text, 60)}"

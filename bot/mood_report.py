@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.types import MOOD_EMOJI
+from engine.vocabulary import MOOD_EMOJI, SHOWN_ORDER
 from storage.mood_stats import DayMoods, MoodStats
 
 
@@ -21,9 +21,7 @@ def _share(share: float | None) -> str:
 
 
 def _counts(moods: DayMoods | MoodStats) -> str:
-    return " · ".join(
-        f"{MOOD_EMOJI[label]} {moods.count(label)}" for label in ("positive", "neutral", "negative")
-    )
+    return " · ".join(f"{MOOD_EMOJI[label]} {moods.count(label)}" for label in SHOWN_ORDER)
 
 
 def summary_text(stats: MoodStats) -> str:

@@ -19,11 +19,11 @@ from zoneinfo import ZoneInfo
 
 from bot.config import Config
 from bot.periods import last_days, parse_days, parse_period
+from engine.vocabulary import MOOD_LABELS, MoodLabel
 from storage import Database, StorageError
 from storage.customer_export import CustomerExport, export_customer
 from storage.mood_log import MoodFilter, MoodLog, MoodLogEntry
 from storage.mood_stats import MoodStats, daily_moods
-from storage.records import MOOD_LABELS, MoodLabel
 
 T = TypeVar("T")
 Command = Callable[[Config, argparse.Namespace], int]

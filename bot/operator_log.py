@@ -15,9 +15,8 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.formatting import shorten
 from bot.periods import parse_period
-from engine.types import MOOD_EMOJI
+from engine.vocabulary import MOOD_EMOJI, MoodLabel, mood_label
 from storage.mood_log import MoodFilter, MoodLogEntry, MoodLogPage
-from storage.records import MoodLabel, mood_label
 
 PAGE_PREFIX = "mlog"
 PAGE_SIZE = 10

@@ -12,7 +12,8 @@ from typing import Protocol
 
 from bot.formatting import format_answer
 from engine.protocol import Engine, ReplyStreamLike
-from engine.types import MOOD_EMOJI, Mood, Turn
+from engine.types import Mood, Turn
+from engine.vocabulary import MOOD_EMOJI
 from storage import CustomerInfo, Store, StoredMessage
 
 log = logging.getLogger(__name__)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from engine.language import Language
+from engine.vocabulary import MOOD_EMOJI
 
 TEXTS: dict[str, dict[Language, str]] = {
     "start": {
@@ -10,15 +11,17 @@ TEXTS: dict[str, dict[Language, str]] = {
             "Hi {name}! I'm the support assistant of this service. Write to me in English or "
             "Chinese and I'll do my best to help.\n\n"
             "What I store: your messages and my answers, the mood I noticed in each message "
-            "(😄 positive, 😢 negative, 😐 neutral) and your Telegram name, so that I remember our "
-            "conversation and our team can see how customers feel.\n\n"
+            "({emoji[positive]} positive, {emoji[negative]} negative, {emoji[neutral]} neutral) "
+            "and your Telegram name, so that I remember our conversation and our team can see "
+            "how customers feel.\n\n"
             "/reset starts a fresh conversation, /forget deletes everything about you, /help "
             "lists all commands."
         ),
         "zh": (
             "您好，{name}！我是本服务的客服助手，您可以用中文或英文和我聊天。\n\n"
             "我会保存：您的消息和我的回复、"
-            "我从每条消息中感受到的情绪（😄 正面、😢 负面、😐 中性）以及您的 "
+            "我从每条消息中感受到的情绪（{emoji[positive]} 正面、{emoji[negative]} 负面、"
+            "{emoji[neutral]} 中性）以及您的 "
             "Telegram 名字，这样我能记住我们的对话，团队也能了解客户的感受。\n\n"
             "/reset 开始新的对话，/forget 删除关于您的所有数据，/help 查看全部命令。"
         ),
@@ -87,7 +90,9 @@ TEXTS: dict[str, dict[Language, str]] = {
 
 
 def text(key: str, language: Language, **values: object) -> str:
-    return TEXTS[key][language].format(**values)
+    """The text in `language` with `values` filled in; "{emoji[negative]}" in a text stands
+    for that mood's emoji."""
+    return TEXTS[key][language].format(emoji=MOOD_EMOJI, **values)
 
 
 def ui_language(language_code: str | None) -> Language:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from engine.config import EngineConfig, SamplingConfig
 from engine.model_cache import Progress, ProgressFactory
 from engine.protocol import Engine, ReplyStreamLike
-from engine.types import MOOD_EMOJI, MOOD_LABELS, Mood, ReplyCancelled, Turn
+from engine.types import Mood, ReplyCancelled, Turn
 
 
 def open_engine(config: EngineConfig, progress: ProgressFactory = Progress) -> Engine:
@@ -20,8 +20,6 @@ def open_engine(config: EngineConfig, progress: ProgressFactory = Progress) -> E
 
 
 __all__ = [
-    "MOOD_EMOJI",
-    "MOOD_LABELS",
     "Engine",
     "EngineConfig",
     "Mood",

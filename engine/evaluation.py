@@ -6,7 +6,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from engine.types import MOOD_LABELS
+from engine.vocabulary import MOOD_LABELS
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 from engine.control_tokens import defuse_control_tokens
 from engine.language import Language, detect_language
 from engine.prompts import CLASSIFICATION_PROMPTS, TEXT_SLOT, ClassificationPrompt
-from engine.types import Mood, MoodLabel
+from engine.types import Mood
+from engine.vocabulary import MoodLabel
 
 # Long messages are cut to their head and tail: the mood rarely hides in the middle, and the
 # cost of a forward pass grows with every token.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine.language import Language
-from engine.types import MoodLabel
+from engine.vocabulary import MoodLabel
 
 TEXT_SLOT = "\x00TEXT\x00"
 

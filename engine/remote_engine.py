@@ -27,7 +27,8 @@ from engine.reply_prompt import (
     reply_language,
 )
 from engine.reply_text import finish_reply
-from engine.types import Mood, MoodLabel, ReplyCancelled, Turn
+from engine.types import Mood, ReplyCancelled, Turn
+from engine.vocabulary import MoodLabel
 
 __all__ = ["RemoteEngineError", "RemoteMoodEngine", "RemoteReplyStream"]
 

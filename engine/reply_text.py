@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from engine.language import Language, detect_language
-from engine.types import MoodLabel
+from engine.vocabulary import MoodLabel
 
 FALLBACKS: dict[Language, dict[MoodLabel, str]] = {
     "en": {

@@ -5,9 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-MoodLabel = Literal["positive", "negative", "neutral"]
-MOOD_LABELS: tuple[MoodLabel, ...] = ("positive", "negative", "neutral")
-MOOD_EMOJI: dict[str, str] = {"positive": "😄", "negative": "😢", "neutral": "😐"}
+from engine.vocabulary import MOOD_EMOJI, MoodLabel
 
 Role = Literal["user", "assistant"]
 

@@ -2,25 +2,15 @@
 
 from storage.database import Database, redact_url
 from storage.errors import ConstraintError, MessageNotFoundError, StorageError
-from storage.records import (
-    MOOD_LABELS,
-    CustomerInfo,
-    HistoryTurn,
-    MoodLabel,
-    Role,
-    Status,
-    StoredMessage,
-)
+from storage.records import CustomerInfo, HistoryTurn, Role, Status, StoredMessage
 from storage.store import Store
 
 __all__ = [
-    "MOOD_LABELS",
     "ConstraintError",
     "CustomerInfo",
     "Database",
     "HistoryTurn",
     "MessageNotFoundError",
-    "MoodLabel",
     "Role",
     "Status",
     "StorageError",

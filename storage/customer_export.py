@@ -8,9 +8,10 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from engine.vocabulary import MoodLabel
 from storage.database import Database
 from storage.models import ConversationReset, Customer, Message, MoodCorrection
-from storage.records import MoodLabel, Role, Status
+from storage.records import Role, Status
 from storage.transaction import transaction
 
 

@@ -17,7 +17,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from storage.records import MOOD_LABELS, ROLES, STATUSES, MoodLabel, Role, Status
+from engine.vocabulary import MOOD_LABELS, MoodLabel
+from storage.records import ROLES, STATUSES, Role, Status
 from storage.utc_datetime import UTCDateTime, utc_now
 
 # Bump together with a migration step in Database.create_schema.

@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import aliased
 
+from engine.vocabulary import MoodLabel
 from storage.database import Database
 from storage.models import Customer, Message, MoodCorrection
-from storage.records import MoodLabel
 from storage.transaction import transaction
 
 # The latest correction of each message: corrections are only ever added, so the highest id

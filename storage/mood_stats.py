@@ -14,10 +14,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func
 
+from engine.vocabulary import MoodLabel
 from storage.database import Database
 from storage.models import Customer, Message
 from storage.mood_log import effective_label, tagged_messages
-from storage.records import MoodLabel
 from storage.transaction import transaction
 
 

@@ -6,18 +6,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, get_args
 
+from engine.vocabulary import MoodLabel
+
 Role = Literal["user", "assistant"]
 Status = Literal["pending", "answered", "failed"]
-MoodLabel = Literal["positive", "negative", "neutral"]
 
 ROLES: tuple[Role, ...] = get_args(Role)
 STATUSES: tuple[Status, ...] = get_args(Status)
-MOOD_LABELS: tuple[MoodLabel, ...] = get_args(MoodLabel)
-
-
-def mood_label(word: str) -> MoodLabel | None:
-    """`word` as a mood label, or None if it is not one."""
-    return next((label for label in MOOD_LABELS if label == word), None)
 
 
 @dataclass(frozen=True)

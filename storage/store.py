@@ -8,10 +8,11 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from engine.vocabulary import MOOD_LABELS, MoodLabel
 from storage.database import Database
 from storage.errors import ConstraintError, MessageNotFoundError
 from storage.models import ConversationReset, Customer, Message, MoodCorrection
-from storage.records import MOOD_LABELS, CustomerInfo, HistoryTurn, MoodLabel, StoredMessage
+from storage.records import CustomerInfo, HistoryTurn, StoredMessage
 from storage.transaction import transaction
 from storage.utc_datetime import utc_now
 

@@ -7,7 +7,8 @@ from datetime import datetime
 
 from sqlalchemy import update
 
-from storage import CustomerInfo, Database, MoodLabel, Store, StoredMessage
+from engine.vocabulary import MoodLabel
+from storage import CustomerInfo, Database, Store, StoredMessage
 from storage.models import Message
 
 _telegram_ids = itertools.count(1)

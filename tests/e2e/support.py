@@ -15,7 +15,8 @@ from bot.config import Config, DatabaseConfig, TelegramConfig
 from bot.service import BotService
 from engine.mood_engine import MoodEngine
 from engine.protocol import Engine
-from engine.types import MOOD_EMOJI, Mood, MoodLabel, Turn
+from engine.types import Mood, Turn
+from engine.vocabulary import MOOD_EMOJI, MoodLabel
 from engine.worker import ReplyRequest, ReplyStream
 from storage import Database
 from storage.models import Customer, Message

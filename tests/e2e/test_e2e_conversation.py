@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from bot.pipeline import strip_mood_emoji
 from engine.mood_engine import MoodEngine
-from engine.types import MOOD_LABELS, MoodLabel, Turn
+from engine.types import Turn
+from engine.vocabulary import MOOD_LABELS, MoodLabel
 from tests.e2e.support import (
     ANSWER_TIMEOUT,
     Row,

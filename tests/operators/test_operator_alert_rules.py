@@ -10,8 +10,8 @@ import pytest
 from bot.alerts import alert_reasons, alert_text, correction_keyboard, negative_streak
 from bot.config import OperatorsConfig
 from engine.types import Mood
+from engine.vocabulary import MoodLabel
 from storage.mood_log import Correction, MoodLogEntry
-from storage.records import MoodLabel
 
 START = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from storage import CustomerInfo, Database, MessageNotFoundError, MoodLabel, Store
+from engine.vocabulary import MoodLabel
+from storage import CustomerInfo, Database, MessageNotFoundError, Store
 from storage.models import MoodCorrection
 
 ANN = CustomerInfo(id=7_000_000_001, name="Ann", language="en")
