@@ -1,6 +1,7 @@
 """Load benchmark: many customers chatting at once through the real bot.
 
 Run: .venv/bin/python -m bench.load [--customers 50] [--messages 20] [--model DIR]
+(with the test extras installed: the fake Telegram server runs on aiohttp)
 
 The whole bot (BotService: python-telegram-bot's HTTP stack, the per-chat update processor, the
 SQLite store, the inference worker) runs in this process against the fake Telegram server, on
@@ -33,6 +34,8 @@ from typing import Literal, cast
 
 from sqlalchemy import select
 
+from bench.fake_telegram import FakeTelegram
+from bench.tiny_model import build_tiny_model, real_model_dir, tiny_engine_config
 from bot.chat_order import ChatLocks
 from bot.config import Config, DatabaseConfig, TelegramConfig
 from bot.pipeline import strip_mood_emoji
@@ -41,8 +44,6 @@ from engine.mood_engine import MoodEngine
 from engine.protocol import Engine, ReplyStreamLike
 from engine.types import Mood, Turn
 from storage.models import Message
-from tests.fake_telegram import FakeTelegram
-from tests.model_fixtures import build_tiny_model, real_model_dir, tiny_engine_config
 
 Ordering = Literal["per_chat", "global_lock"]
 Pace = Literal["closed", "burst"]

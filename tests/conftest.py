@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from bench.tiny_model import build_tiny_model, real_model_dir, tiny_engine_config
 from engine.config import EngineConfig, SamplingConfig
 from engine.mood_engine import MoodEngine
-from tests.model_fixtures import build_tiny_model, real_model_dir, tiny_engine_config
 
 
 @pytest.fixture(scope="session")

@@ -27,8 +27,8 @@ from telegram.error import (
 )
 from telegram.ext import Application, CommandHandler, ContextTypes, MessageHandler, filters
 
-from tests.fake_telegram import FakeTelegram, utf16_len
-from tests.fake_telegram._text import parse_html
+from bench.fake_telegram import FakeTelegram, utf16_len
+from bench.fake_telegram._text import parse_html
 
 CUSTOMER = 1001
 GROUP = -100500
@@ -426,7 +426,7 @@ def test_threaded_server_serves_a_sync_test() -> None:
 
 def test_module_entry_point_serves_and_prints_its_url() -> None:
     root = Path(__file__).resolve().parent.parent
-    command = [sys.executable, "-m", "tests.fake_telegram", "--user", str(CUSTOMER)]
+    command = [sys.executable, "-m", "bench.fake_telegram", "--user", str(CUSTOMER)]
     with subprocess.Popen(
         command, cwd=root, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     ) as process:

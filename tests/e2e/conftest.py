@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from bench.fake_telegram import FakeTelegram
+from bench.tiny_model import tiny_engine_config
 from bot.service import BotService
 from engine.config import SamplingConfig
 from engine.mood_engine import MoodEngine
 from tests.e2e.support import bot_config, running
-from tests.fake_telegram import FakeTelegram
-from tests.model_fixtures import tiny_engine_config
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from typing import TypeVar, cast
 
 from sqlalchemy import func, select
 
+from bench.fake_telegram import FakeTelegram
 from bot.config import Config, DatabaseConfig, TelegramConfig
 from bot.service import BotService
 from engine.mood_engine import MoodEngine
@@ -20,7 +21,6 @@ from engine.vocabulary import MOOD_EMOJI, MoodLabel
 from engine.worker import ReplyRequest, ReplyStream
 from storage import Database
 from storage.models import Customer, Message
-from tests.fake_telegram import FakeTelegram
 
 T = TypeVar("T")
 

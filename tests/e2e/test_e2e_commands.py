@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bench.fake_telegram import BotMessage, FakeTelegram
 from bot.service import BotService
 from bot.texts import COMMAND_MENU, text
 from engine.mood_engine import MoodEngine
@@ -19,7 +20,6 @@ from tests.e2e.support import (
     wait_for_async,
     wait_for_status,
 )
-from tests.fake_telegram import BotMessage, FakeTelegram
 
 CANCELLED_REASON = "cancelled by the customer"
 

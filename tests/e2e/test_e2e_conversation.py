@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bench.fake_telegram import FakeTelegram
 from bot.pipeline import strip_mood_emoji
 from engine.mood_engine import MoodEngine
 from engine.types import Turn
@@ -17,7 +18,6 @@ from tests.e2e.support import (
     running,
     wait_for_status,
 )
-from tests.fake_telegram import FakeTelegram
 
 
 def expected_history(pairs: list[tuple[Row, Row]]) -> tuple[Turn, ...]:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
+from bench.fake_telegram import FakeTelegram
 from bot.service import BotService
 from bot.texts import text
 from engine.mood_engine import MoodEngine
@@ -19,7 +20,6 @@ from tests.e2e.support import (
     running,
     wait_for_status,
 )
-from tests.fake_telegram import FakeTelegram
 
 MEDIA: dict[str, Callable[[FakeTelegram, int], int]] = {
     "sticker": lambda fake, user: fake.send_sticker(user, user),

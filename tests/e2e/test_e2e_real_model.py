@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from bench.fake_telegram import FakeTelegram
 from engine.language import detect_language
 from engine.mood_engine import MoodEngine
 from engine.reply_text import FALLBACKS
 from tests.e2e.support import answers_by_question, bot_config, running, wait_for_status
-from tests.fake_telegram import FakeTelegram
 
 pytestmark = pytest.mark.real_model
 

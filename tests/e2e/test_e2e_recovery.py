@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from bench.fake_telegram import FakeTelegram
 from engine.mood_engine import MoodEngine
 from storage import CustomerInfo, Database, Store
 from tests.e2e.support import (
@@ -18,7 +19,6 @@ from tests.e2e.support import (
     wait_for_status,
 )
 from tests.e2e.test_e2e_conversation import expected_history
-from tests.fake_telegram import FakeTelegram
 
 
 async def test_pending_messages_are_answered_once_in_order_after_a_restart(

@@ -1,6 +1,6 @@
+from bench.fake_telegram import FakeTelegram
 from bot.service import BotService
 from tests.e2e.support import answers_by_question, emoji_of, wait_for_status
-from tests.fake_telegram import FakeTelegram
 
 
 async def test_private_message_is_answered_with_a_mood_emoji(

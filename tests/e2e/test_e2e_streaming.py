@@ -6,6 +6,7 @@ import itertools
 
 import pytest
 
+from bench.fake_telegram import FakeTelegram, utf16_len
 from engine.mood_engine import MoodEngine
 from tests.e2e.support import (
     ANSWER_TIMEOUT,
@@ -16,7 +17,6 @@ from tests.e2e.support import (
     running,
     wait_for_status,
 )
-from tests.fake_telegram import FakeTelegram, utf16_len
 
 PREVIEW_END = " …"
 

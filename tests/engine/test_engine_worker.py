@@ -7,11 +7,11 @@ from dataclasses import replace
 
 import pytest
 
+from bench.tiny_model import tiny_engine_config
 from engine.config import SamplingConfig
 from engine.mood_engine import MoodEngine
 from engine.reply_text import FALLBACKS
 from engine.types import Mood, ReplyCancelled, Turn
-from tests.model_fixtures import tiny_engine_config
 
 
 async def test_classify_returns_valid_moods(tiny_engine: MoodEngine) -> None:

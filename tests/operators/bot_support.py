@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import cast
 
+from bench.fake_telegram import FakeTelegram
 from bot.config import Config, DatabaseConfig, OperatorsConfig, TelegramConfig
 from bot.service import BotService
 from engine.protocol import Engine
 from engine.types import Mood, Turn
-from tests.fake_telegram import FakeTelegram
 
 OPERATOR = 900_001
 OTHER_OPERATOR = 900_002

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.fake_telegram import FakeTelegram
 from bot.service import BotService
-from tests.fake_telegram import FakeTelegram
 from tests.operators.bot_support import (
     CUSTOMER,
     OPERATOR,

@@ -10,13 +10,13 @@ from zoneinfo import ZoneInfo
 
 import matplotlib.image
 
+from bench.fake_telegram import BotMessage, FakeTelegram
 from bot.config import OperatorsConfig
 from bot.operator_access import REFUSAL
 from bot.service import BotService
 from storage import CustomerInfo
 from storage.customer_export import export_customer
 from storage.mood_log import MoodFilter, MoodLog
-from tests.fake_telegram import BotMessage, FakeTelegram
 from tests.mood_log_seed import tagged
 from tests.operators.bot_support import (
     ANSWER_TIMEOUT,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fake_telegram import FakeTelegram
+from bench.fake_telegram import FakeTelegram
 from tests.service.support import BotProcess
 
 

@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar, cast
 
+from bench.fake_telegram import FakeTelegram
 from bot.config import Config
 from bot.service import BotService
 from engine.config import EngineConfig
 from engine.types import Mood, Turn
 from engine.worker import ReplyRequest, ReplyStream
 from tests.e2e import support as e2e
-from tests.fake_telegram import FakeTelegram
 
 T = TypeVar("T")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bench.fake_telegram import FakeTelegram
 from bot.texts import text
 from engine.types import Turn
-from tests.fake_telegram import FakeTelegram
 from tests.service.support import (
     GatedEngine,
     assert_answered_once,

@@ -13,13 +13,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.fake_telegram import FakeTelegram
 from bot.texts import text
 from engine.mood_engine import MoodEngine
 from engine.reply_prompt import build_reply_prompt
 from engine.reply_text import LABEL_WORDS
 from engine.types import Mood, Turn
 from engine.vocabulary import MOOD_EMOJI
-from tests.fake_telegram import FakeTelegram
 from tests.service.support import (
     bot_config,
     questions_and_answers,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fake_telegram import FakeTelegram
+from bench.fake_telegram import FakeTelegram
 from tests.service.support import REPO, clean_env, write_config
 
 WRONG_TOKEN = "987654321:AAWrongTokenWrongTokenWrongTokenWrong01"

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.fake_telegram import FakeTelegram
 from engine.mood_engine import MoodEngine
-from tests.fake_telegram import FakeTelegram
 from tests.service.support import (
     ANSWER_TIMEOUT,
     GatedEngine,

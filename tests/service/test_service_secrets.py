@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.fake_telegram import FakeTelegram
+from bench.fake_telegram import FakeTelegram
 from tests.service.support import (
     ANSWER_TIMEOUT,
     REPO,

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from bench.fake_telegram import FakeTelegram
 from bot.service import BotService
 from engine.mood_engine import MoodEngine
-from tests.fake_telegram import FakeTelegram
 from tests.service.support import (
     ANSWER_TIMEOUT,
     ENDLESS_REPLY,

@@ -1,6 +1,6 @@
 """Serve a fake Telegram standalone and chat with the bot from the terminal.
 
-    python -m tests.fake_telegram [--port N] [--token T] [--user ID]
+    python -m bench.fake_telegram [--port N] [--token T] [--user ID]
 
 The first stdout line is JSON: {"url", "base_url", "token"}; point the bot's Telegram base URL
 at base_url. Each stdin line then arrives at the bot as a private message from customer --user,
@@ -47,7 +47,7 @@ def _relay_stdin(fake: FakeTelegram, user_id: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m tests.fake_telegram", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench.fake_telegram", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--token", default=DEFAULT_TOKEN)

@@ -1,4 +1,5 @@
-"""Models for the tests: the real packaged one (converted once per cache) and a tiny random one.
+"""Models for tests and benchmarks: the real packaged one (converted once per cache) and a tiny
+random one.
 
 The tiny model has the real architecture and tokenizer but 2 small layers, so the whole engine
 path (prefix cache, batching, streaming, cancellation) runs in milliseconds.
@@ -12,7 +13,6 @@ import torch
 from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
 
 from engine.config import EngineConfig
-from engine.loading import LoadedModel
 from engine.model_cache import default_cache_dir, ensure_converted
 from engine.packaged_models import DEFAULT_MODEL, PACKAGED_MODELS
 
@@ -49,9 +49,3 @@ def tiny_engine_config(model_dir: Path, **overrides: object) -> EngineConfig:
 
     sampling = SamplingConfig(max_new_tokens=24, temperature=0.0, history_tokens=256)
     return EngineConfig(model=str(model_dir), sampling=sampling, **overrides)  # type: ignore[arg-type]
-
-
-def load_tiny(model_dir: Path) -> LoadedModel:
-    from engine.loading import load_model
-
-    return load_model(tiny_engine_config(model_dir))

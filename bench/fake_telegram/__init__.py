@@ -1,4 +1,4 @@
-"""A fake Telegram Bot API server for end-to-end tests of the bot.
+"""A fake Telegram Bot API server for the bot's end-to-end tests and its load benchmark.
 
     async with FakeTelegram() as fake:               # same event loop as the test
         app = Application.builder().token(fake.token).base_url(fake.base_url).build()
@@ -11,7 +11,7 @@
         fake.send_text(1001, 1001, "hello")
         fake.wait_for_messages_sync(1001, 1)
 
-`python -m tests.fake_telegram` serves one standalone and lets you chat with the bot from a
+`python -m bench.fake_telegram` serves one standalone and lets you chat with the bot from a
 terminal.
 """
 
