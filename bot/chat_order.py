@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, Literal, Protocol
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from telegram import Update
 from telegram.ext import BaseUpdateProcessor
@@ -59,17 +60,17 @@ class ChatLocks:
 Arrival = Literal["message", "barrier", "inert"]
 
 
-class Intake(Protocol):
+@dataclass(frozen=True)
+class Intake:
     """Stores customers' messages as they arrive, ahead of their turn in the chat."""
 
-    def arrival(self, update: Update) -> Arrival:
-        """What the update is, decided without waiting: a customer's message (stored on
-        arrival), a barrier (it changes what is stored, so the chat's later messages must wait
-        for their turn to be stored), or inert (nothing handles it)."""
-
-    async def store_on_arrival(self, update: Update) -> bool:
-        """Store the message now if it is one the bot will answer. False when it is one but
-        the database failed: it is then stored in its turn (or the customer told)."""
+    # What the update is, decided without waiting: a customer's message (stored on arrival),
+    # a barrier (it changes what is stored, so the chat's later messages must wait for their
+    # turn to be stored), or inert (nothing handles it).
+    arrival: Callable[[Update], Arrival]
+    # Store the message now if it is one the bot will answer. False when it is one but the
+    # database failed: it is then stored in its turn (or the customer told).
+    store_on_arrival: Callable[[Update], Awaitable[bool]]
 
 
 def _jumps_queue(update: Update) -> bool:

@@ -11,11 +11,13 @@ from telegram import BotCommand, Update
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder
 
-from bot.chat_order import ChatLocks, PerChatUpdateProcessor
+from bot.answering import Answering
+from bot.chat_order import ChatLocks, Intake, PerChatUpdateProcessor
+from bot.commands import CustomerCommands
 from bot.config import Config
-from bot.handlers import MoodBotHandlers
-from bot.operator_desk import OperatorDesk
+from bot.operators.desk import OperatorDesk
 from bot.pipeline import MoodPipeline
+from bot.screening import Routes, Screening
 from bot.systemd import SystemdNotifier
 from bot.texts import COMMAND_MENU
 from engine.protocol import Engine
@@ -60,13 +62,17 @@ class BotService:
         self.processor = PerChatUpdateProcessor(self.locks)
         self.app = build_application(config, self.processor)
         self.operators = OperatorDesk(config, self.database, self.store, self.app)
-        self.handlers = MoodBotHandlers(
+        screening = Screening(config.telegram)
+        self.answering = Answering(
             MoodPipeline(engine, self.store, self.operators.on_mood),
+            screening,
             config.telegram,
             config.logging.log_message_text,
         )
-        self.handlers.register(self.app)
-        self.processor.intake = self.handlers
+        routes = Routes(
+            self.app, self.answering, CustomerCommands(screening, self.store, self.answering)
+        )
+        self.processor.intake = Intake(routes.arrival, self.answering.store_on_arrival)
         self._recovery: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -91,7 +97,7 @@ class BotService:
         log.info("stopping: no new updates; answers in progress are abandoned and stay pending")
         if self.app.updater is not None and self.app.updater.running:
             await self.app.updater.stop()
-        self.handlers.cancel_all()
+        self.answering.cancel_all()
         self.processor.limit_updates(STOP_GRACE)
         if self._recovery:
             _, late = await asyncio.wait(self._recovery, timeout=STOP_GRACE)
@@ -134,7 +140,7 @@ class BotService:
         try:
             for message in messages:
                 # Telegram gives private chats the user's (positive) id and groups negative ids.
-                await self.handlers.answer(self.app.bot, message, private=message.chat_id > 0)
+                await self.answering.answer(self.app.bot, message, private=message.chat_id > 0)
         finally:
             self.locks.release(chat_id)
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
-from bot.install_service import render_unit
+from bot.cli.install_service import render_unit
+from bot.cli.main import main
 from bot.systemd import SystemdNotifier
 
 needs_systemd = pytest.mark.skipif(

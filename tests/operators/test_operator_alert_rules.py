@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.alerts import alert_reasons, alert_text, correction_keyboard, negative_streak
 from bot.config import OperatorsConfig
+from bot.operators.alerts import alert_reasons, alert_text, correction_keyboard, negative_streak
 from engine.types import Mood
 from engine.vocabulary import MoodLabel
 from storage.mood_log import Correction, MoodLogEntry

@@ -10,8 +10,8 @@ import matplotlib.image
 import pytest
 from matplotlib.container import BarContainer
 
-from bot.mood_chart import mood_figure, render_mood_chart
-from bot.mood_report import day_lines, no_messages_text, report_text, summary_text
+from bot.operators.chart import mood_figure, render_mood_chart
+from bot.operators.report import day_lines, no_messages_text, report_text, summary_text
 from storage.mood_stats import DayMoods, MoodStats
 
 WEEK = MoodStats(

@@ -12,8 +12,8 @@ from pathlib import Path
 import matplotlib.image
 import pytest
 
-from bot.cli import main
-from bot.operator_cli import LOG_FIELDS
+from bot.cli.main import main
+from bot.cli.operators import LOG_FIELDS
 from storage import CustomerInfo, Database, Store
 from tests.mood_log_seed import tagged
 

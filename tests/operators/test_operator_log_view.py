@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.operator_log import (
+from bot.operators.log_view import (
     CALLBACK_DATA_LIMIT,
     LogArguments,
     decode_page,

@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.periods import last_days, parse_days, parse_period
+from bot.operators.periods import last_days, parse_days, parse_period
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ import matplotlib.image
 
 from bench.fake_telegram import BotMessage, FakeTelegram
 from bot.config import OperatorsConfig
-from bot.operator_access import REFUSAL
+from bot.operators.access import REFUSAL
 from bot.service import BotService
 from storage import CustomerInfo
 from storage.customer_export import export_customer

@@ -53,9 +53,9 @@ def test_lines_carry_level_logger_and_message(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     configured(capsys, monkeypatch)
-    logging.getLogger("bot.handlers").info("chat %s: answered message %s", 42, 7)
-    logging.getLogger("bot.handlers").debug("not at INFO")
-    assert capsys.readouterr() == ("", "INFO bot.handlers: chat 42: answered message 7\n")
+    logging.getLogger("bot.answering").info("chat %s: answered message %s", 42, 7)
+    logging.getLogger("bot.answering").debug("not at INFO")
+    assert capsys.readouterr() == ("", "INFO bot.answering: chat 42: answered message 7\n")
 
 
 def test_under_the_journal_every_line_carries_its_priority(

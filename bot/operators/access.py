@@ -4,13 +4,13 @@ else: a refusal says no more than that, so nobody learns anything about the mood
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 
 from telegram import CallbackQuery, Message, Update, User
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.config import Config
 from bot.delivery import deliver
+from bot.screening import Callback
 from bot.texts import ui_language
 
 log = logging.getLogger(__name__)
@@ -24,8 +24,6 @@ REFUSAL = {
     "en": "Sorry, this command is only for the support team.",
     "zh": "抱歉，此命令仅供客服团队使用。",
 }
-
-Callback = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
 
 
 def exclusive(callback: Callback) -> Callback:

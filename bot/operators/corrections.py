@@ -15,8 +15,8 @@ from telegram import Message, Update
 from telegram.error import BadRequest
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes
 
-from bot.alerts import CORRECTION_PREFIX
-from bot.operator_access import OPERATOR_HANDLER_GROUP, OperatorGate, exclusive
+from bot.operators.access import OPERATOR_HANDLER_GROUP, OperatorGate, exclusive
+from bot.operators.alerts import CORRECTION_PREFIX
 from engine.vocabulary import MOOD_EMOJI, mood_label
 from storage import MessageNotFoundError, Store
 

@@ -8,9 +8,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from bot.cli.operators import OPERATOR_COMMANDS, add_operator_commands
+from bot.cli.text_files import InputFileError
 from bot.config import Config, ConfigError, load_config
-from bot.operator_cli import OPERATOR_COMMANDS, add_operator_commands
-from bot.text_files import InputFileError
 from engine.openai_client import RemoteEngineError
 from engine.packaged_models import PackagedModelError
 from engine.protocol import Engine
@@ -74,7 +74,7 @@ def load_engine(config: Config) -> Engine:
 
 
 def _analyze(config: Config, args: argparse.Namespace) -> int:
-    from bot.batch_commands import analyze
+    from bot.cli.batch import analyze
 
     out = args.out or args.file.with_name(f"{args.file.stem}.moods{args.file.suffix}")
     engine = load_engine(config)
@@ -87,7 +87,7 @@ def _analyze(config: Config, args: argparse.Namespace) -> int:
 
 
 def _eval(config: Config, args: argparse.Namespace) -> int:
-    from bot.batch_commands import format_report, run_eval, write_report
+    from bot.cli.batch import format_report, run_eval, write_report
 
     out = args.out or args.file.with_name(f"{args.file.stem}.eval.json")
     engine = load_engine(config)
@@ -104,7 +104,7 @@ def _eval(config: Config, args: argparse.Namespace) -> int:
 def _chat(config: Config, args: argparse.Namespace) -> int:
     import asyncio
 
-    from bot.terminal_chat import chat
+    from bot.cli.chat import chat
 
     engine = load_engine(config)
     try:
@@ -141,7 +141,7 @@ def _run(config: Config, args: argparse.Namespace) -> int:
 def _check(config: Config, args: argparse.Namespace) -> int:
     import asyncio
 
-    from bot.check import CheckFailed, run_checks
+    from bot.cli.check import CheckFailed, run_checks
 
     try:
         asyncio.run(run_checks(config, print))
@@ -153,7 +153,7 @@ def _check(config: Config, args: argparse.Namespace) -> int:
 
 
 def _install_service(config: Config, args: argparse.Namespace) -> int:
-    from bot.install_service import NEXT_STEPS, install, this_executable
+    from bot.cli.install_service import NEXT_STEPS, install, this_executable
 
     config_path = (args.config or Path("/etc/moodbot/config.toml")).resolve()
     for line in install(args.unit_dir, config_path, args.env_file, this_executable()):
@@ -197,7 +197,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from bot.config import Config
-from bot.periods import last_days, parse_days, parse_period
+from bot.operators.periods import last_days, parse_days, parse_period
 from engine.vocabulary import MOOD_LABELS, MoodLabel
 from storage import Database, StorageError
 from storage.customer_export import CustomerExport, export_customer
@@ -213,8 +213,8 @@ async def _read_stats(config: Config, first: date, last: date, zone: ZoneInfo) -
 
 @_storage_errors
 def report(config: Config, args: argparse.Namespace) -> int:
-    from bot.mood_chart import render_mood_chart
-    from bot.mood_report import no_messages_text, report_text
+    from bot.operators.chart import render_mood_chart
+    from bot.operators.report import no_messages_text, report_text
 
     zone = config.operators.zone
     first, last = last_days(args.since, zone, datetime.now(UTC), include_today=True)

@@ -12,10 +12,9 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Cont
 
 from bot.config import OperatorsConfig
 from bot.delivery import deliver
-from bot.mood_chart import render_mood_chart
-from bot.mood_report import day_lines, no_messages_text, period_text, summary_text
-from bot.operator_access import OPERATOR_HANDLER_GROUP, OperatorGate, exclusive
-from bot.operator_log import (
+from bot.operators.access import OPERATOR_HANDLER_GROUP, OperatorGate, exclusive
+from bot.operators.chart import render_mood_chart
+from bot.operators.log_view import (
     PAGE_PREFIX,
     PAGE_SIZE,
     USAGE,
@@ -24,7 +23,8 @@ from bot.operator_log import (
     page_text,
     parse_arguments,
 )
-from bot.periods import last_days, parse_days
+from bot.operators.periods import last_days, parse_days
+from bot.operators.report import day_lines, no_messages_text, period_text, summary_text
 from storage import Database
 from storage.mood_log import MoodFilter, MoodLog
 from storage.mood_stats import daily_moods

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.formatting import shorten
-from bot.periods import parse_period
+from bot.operators.periods import parse_period
 from engine.vocabulary import MOOD_EMOJI, MoodLabel, mood_label
 from storage.mood_log import MoodFilter, MoodLogEntry, MoodLogPage
 

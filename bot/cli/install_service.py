@@ -15,7 +15,7 @@ ENV_FILE = "/etc/moodbot/moodbot.env"
 def unit_template() -> str:
     """The unit in deploy/ of the source tree moodbot is installed from (scripts/setup
     installs it editable, so the tree is always there)."""
-    source = Path(__file__).resolve().parent.parent / "deploy" / UNIT_NAME
+    source = Path(__file__).resolve().parents[2] / "deploy" / UNIT_NAME
     if not source.is_file():
         raise FileNotFoundError(f"{source} is missing: install moodbot from its source tree")
     return source.read_text(encoding="utf-8")

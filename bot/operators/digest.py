@@ -15,10 +15,10 @@ from telegram.ext import ContextTypes, JobQueue
 
 from bot.config import OperatorsConfig
 from bot.delivery import DeliveryFailed, deliver
-from bot.mood_chart import render_mood_chart
-from bot.mood_report import period_text, summary_text
-from bot.operator_log import customer_text
-from bot.periods import last_days
+from bot.operators.chart import render_mood_chart
+from bot.operators.log_view import customer_text
+from bot.operators.periods import last_days
+from bot.operators.report import period_text, summary_text
 from storage import Database
 from storage.mood_stats import (
     MoodStats,

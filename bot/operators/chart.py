@@ -13,7 +13,7 @@ import threading
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
-from bot.mood_report import period_text
+from bot.operators.report import period_text
 from storage.mood_stats import MoodStats
 
 # Bottom to top, so that the negative bars share a baseline and compare at a glance.

@@ -3,7 +3,7 @@
 A message alerts when it is tagged negative with a confidence above the threshold, or when it
 makes the customer's run of negative messages reach the configured length (once per run, not
 again for every further negative message). The alert shows the message with the customer's
-previous messages, and buttons to correct the mood (see bot.corrections).
+previous messages, and buttons to correct the mood (see bot.operators.corrections).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from telegram.error import TelegramError
 from bot.config import OperatorsConfig
 from bot.delivery import DeliveryFailed, deliver
 from bot.formatting import shorten
-from bot.operator_log import customer_text, entry_line
+from bot.operators.log_view import customer_text, entry_line
 from engine.types import Mood
 from engine.vocabulary import MOOD_EMOJI, SHOWN_ORDER
 from storage import StoredMessage

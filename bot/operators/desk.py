@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from telegram.ext import Application
 
-from bot.alerts import MoodAlerts
 from bot.config import Config
-from bot.corrections import MoodCorrections
-from bot.digest import DailyDigest
-from bot.operator_access import OperatorGate, operator_chats
-from bot.operators import OperatorCommands
+from bot.operators.access import OperatorGate, operator_chats
+from bot.operators.alerts import MoodAlerts
+from bot.operators.commands import OperatorCommands
+from bot.operators.corrections import MoodCorrections
+from bot.operators.digest import DailyDigest
 from engine.types import Mood
 from storage import Database, Store, StoredMessage
 from storage.mood_log import MoodLog

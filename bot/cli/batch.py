@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from bot.text_files import Row, read_rows, write_rows
+from bot.cli.text_files import Row, read_rows, write_rows
 from engine.config import EngineConfig
 from engine.evaluation import EvalReport, evaluate
 from engine.protocol import Engine
