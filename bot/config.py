@@ -57,6 +57,9 @@ class TelegramConfig:
 @dataclass(frozen=True)
 class DatabaseConfig:
     url: str = field(default_factory=default_database_url)
+    # Upgrade the schema to this moodbot's at start; off, an outdated database stops the bot
+    # until `moodbot migrate` runs (for deployments that migrate by hand, after a backup).
+    auto_migrate: bool = True
 
 
 @dataclass(frozen=True)
@@ -308,6 +311,7 @@ _SCHEMA: dict[str, dict[str, _Key]] = {
     },
     "database": {
         "url": _Key(_database_url, "database"),
+        "auto_migrate": _Key(_boolean, "database"),
     },
     "model": {
         "name": _Key(_model, "engine", "model"),

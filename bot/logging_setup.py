@@ -72,6 +72,8 @@ def configure_logging(config: LoggingConfig, token: str) -> None:
     # httpx logs every request at INFO with the full URL; keep it out of normal logs.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+    # Alembic narrates each step at INFO; storage.migrations logs what was upgraded instead.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     for name in _PAYLOAD_LOGGERS:
         payloads = logging.getLogger(name)
         payloads.setLevel(logging.NOTSET)

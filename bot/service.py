@@ -21,7 +21,7 @@ from bot.screening import Routes, Screening
 from bot.systemd import SystemdNotifier
 from bot.texts import COMMAND_MENU
 from engine.protocol import Engine
-from storage import Database, Store, StoredMessage
+from storage import Database, Store, StoredMessage, migrations
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class BotService:
 
     async def start(self) -> None:
         await self.database.connect()
-        await self.database.create_schema()
+        await migrations.prepare(self.database, auto_migrate=self.config.database.auto_migrate)
         await self.app.initialize()
         await self._set_commands()
         await self._recover_pending()

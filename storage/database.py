@@ -8,7 +8,7 @@ from contextlib import AbstractAsyncContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, event, insert, select
+from sqlalchemy import Connection, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from storage.errors import StorageError
-from storage.models import SCHEMA_VERSION, Base, SchemaInfo
 
 SQLITE_PRAGMAS = ("journal_mode=WAL", "busy_timeout=5000", "foreign_keys=ON")
 
@@ -82,26 +81,6 @@ class Database:
             raise StorageError(f"cannot connect to database {redact_url(self.url)}: {exc}") from exc
         self._engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
-
-    async def create_schema(self) -> None:
-        """Create the missing tables and record the schema version; safe at every start."""
-        try:
-            async with self.engine.begin() as connection:
-                await connection.run_sync(Base.metadata.create_all)
-                version = await connection.scalar(select(SchemaInfo.version))
-                if version is None:
-                    await connection.execute(
-                        insert(SchemaInfo).values(id=1, version=SCHEMA_VERSION)
-                    )
-                elif version != SCHEMA_VERSION:
-                    raise StorageError(
-                        f"database {redact_url(self.url)} has schema version {version}, "
-                        f"this moodbot uses version {SCHEMA_VERSION}"
-                    )
-        except SQLAlchemyError as exc:
-            raise StorageError(
-                f"cannot create the schema in {redact_url(self.url)}: {exc}"
-            ) from exc
 
     def session(self) -> AsyncSession:
         """A new session, for `async with`; loaded objects stay readable after commit."""

@@ -21,9 +21,6 @@ from engine.vocabulary import MOOD_LABELS, MoodLabel
 from storage.records import ROLES, STATUSES, Role, Status
 from storage.utc_datetime import UTCDateTime, utc_now
 
-# Bump together with a migration step in Database.create_schema.
-SCHEMA_VERSION = 1
-
 
 def _one_of(column: str, values: Iterable[str]) -> str:
     quoted = ", ".join(f"'{value}'" for value in values)
@@ -31,6 +28,9 @@ def _one_of(column: str, values: Iterable[str]) -> str:
 
 
 class Base(DeclarativeBase):
+    """Every table of the schema. A change here needs an Alembic revision in
+    storage/migrations/versions/ (see the README); a test fails until they agree."""
+
     # Deterministic constraint names, so that a later migration can name them on every backend.
     metadata = MetaData(
         naming_convention={
@@ -41,15 +41,6 @@ class Base(DeclarativeBase):
             "ix": "ix_%(table_name)s_%(column_0_N_name)s",
         }
     )
-
-
-class SchemaInfo(Base):
-    """A single row holding the version of the schema the database was created or migrated to."""
-
-    __tablename__ = "schema_info"
-
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    version: Mapped[int]
 
 
 class Customer(Base):

@@ -10,7 +10,7 @@ from bot.formatting import clean_incoming
 from bot.pipeline import MoodPipeline
 from engine.protocol import Engine
 from engine.types import Mood, ReplyCancelled
-from storage import CustomerInfo, Database, Store
+from storage import CustomerInfo, Database, Store, migrations
 
 PROMPT = "you> "
 
@@ -41,7 +41,7 @@ class TerminalSink:
 async def chat(config: Config, engine: Engine, user_id: int) -> None:
     database = Database(config.database.url)
     await database.connect()
-    await database.create_schema()
+    await migrations.prepare(database, auto_migrate=config.database.auto_migrate)
     pipeline = MoodPipeline(engine, Store(database))
     customer = CustomerInfo(id=user_id, name="terminal")
     print(

@@ -12,7 +12,7 @@ from telegram.error import InvalidToken, TelegramError
 from bot.config import Config
 from engine.model_cache import converted_dir, default_cache_dir
 from engine.packaged_models import PACKAGED_MODELS
-from storage import Database, StorageError
+from storage import Database, StorageError, migrations
 
 
 class CheckFailed(Exception):
@@ -29,12 +29,20 @@ async def check_database(config: Config) -> str:
     database = Database(config.database.url)
     try:
         await database.connect()
-        await database.create_schema()
+        found = await migrations.status(database)
     except StorageError as exc:
         raise CheckFailed(f"database: {exc}") from exc
     finally:
         await database.close()
-    return "reachable, schema ready"
+    if found.up_to_date:
+        return f"reachable, schema at {found.head}"
+    schema = "no schema yet" if found.current is None else f"schema at {found.current}"
+    if not config.database.auto_migrate:
+        raise CheckFailed(
+            f"database: {schema}, this moodbot needs {found.head}, and database.auto_migrate is "
+            "false: run `moodbot migrate`"
+        )
+    return f"reachable, {schema}: the bot upgrades it to {found.head} when it starts"
 
 
 async def check_model(config: Config) -> str:

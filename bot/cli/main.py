@@ -35,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     service.add_argument("--unit-dir", type=Path, default=Path("/etc/systemd/system"))
     service.add_argument("--env-file", type=Path, default=Path("/etc/moodbot/moodbot.env"))
+    commands.add_parser(
+        "migrate", help="upgrade the database's schema to this moodbot's (the bot does on start)"
+    )
     chat = commands.add_parser("chat", help="talk to moodbot in the terminal")
     chat.add_argument("--user", type=int, default=1, help="customer id to chat as (default 1)")
 
@@ -152,6 +155,20 @@ def _check(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def _migrate(config: Config, args: argparse.Namespace) -> int:
+    import asyncio
+
+    from bot.cli.migrate import migrate
+    from storage import StorageError
+
+    try:
+        print(asyncio.run(migrate(config.database.url)))
+    except StorageError as exc:
+        print(f"moodbot migrate: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _install_service(config: Config, args: argparse.Namespace) -> int:
     from bot.cli.install_service import NEXT_STEPS, install, this_executable
 
@@ -166,6 +183,7 @@ COMMANDS = {
     "run": _run,
     "check": _check,
     "install-service": _install_service,
+    "migrate": _migrate,
     "chat": _chat,
     "analyze": _analyze,
     "eval": _eval,

@@ -22,6 +22,7 @@ from bot.operators.periods import last_days, parse_days, parse_period
 from engine.vocabulary import MOOD_LABELS, MoodLabel
 from storage import Database, StorageError
 from storage.customer_export import CustomerExport, export_customer
+from storage.migrations import require_current
 from storage.mood_log import MoodFilter, MoodLog, MoodLogEntry
 from storage.mood_stats import MoodStats, daily_moods
 
@@ -89,7 +90,8 @@ async def _database(config: Config) -> AsyncIterator[Database]:
     database = Database(config.database.url)
     await database.connect()
     try:
-        await database.create_schema()
+        # A report never changes the schema: an outdated database is for `moodbot migrate`.
+        await require_current(database)
         yield database
     finally:
         await database.close()

@@ -171,6 +171,7 @@ read_timeout = 7
 
 [database]
 url = "postgresql+asyncpg://moodbot:pw@db.internal:5432/moodbot"
+auto_migrate = false
 
 [model]
 name = "Qwen/Qwen2.5-1.5B-Instruct"
@@ -213,7 +214,9 @@ def test_every_key_is_read_into_its_field(tmp_path: Path) -> None:
         connect_timeout=2.5,
         read_timeout=7.0,
     )
-    assert config.database.url == "postgresql+asyncpg://moodbot:pw@db.internal:5432/moodbot"
+    assert config.database == DatabaseConfig(
+        url="postgresql+asyncpg://moodbot:pw@db.internal:5432/moodbot", auto_migrate=False
+    )
     assert config.engine == EngineConfig(
         model="Qwen/Qwen2.5-1.5B-Instruct",
         cache_dir=Path("/var/cache/moodbot"),
@@ -325,6 +328,7 @@ INVALID = [
     ("reply", "seed", "1979-05-27", "expected an integer, got date"),
     ("logging", "log_message_text", "1", "expected true or false, got integer"),
     ("logging", "log_message_text", '"yes"', "expected true or false, got string"),
+    ("database", "auto_migrate", '"no"', "expected true or false, got string"),
     ("model", "cache_dir", "5", "expected a string, got integer"),
     ("model", "threads", "{ n = 1 }", "expected an integer, got table"),
     # malformed strings

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import pytest
 
 from bench.fake_telegram import FakeTelegram
+from bot.config import DatabaseConfig
+from bot.service import BotService
 from engine.mood_engine import MoodEngine
-from storage import CustomerInfo, Database, Store
+from storage import CustomerInfo, Database, Store, migrations
+from storage.migrations import SchemaOutdated
 from tests.e2e.support import (
     ANSWER_TIMEOUT,
     SpyEngine,
@@ -19,6 +23,7 @@ from tests.e2e.support import (
     wait_for_status,
 )
 from tests.e2e.test_e2e_conversation import expected_history
+from tests.schema_v1 import create_v1_database
 
 
 async def test_pending_messages_are_answered_once_in_order_after_a_restart(
@@ -32,7 +37,7 @@ async def test_pending_messages_are_answered_once_in_order_after_a_restart(
     message_ids = [fake.send_text(customer, customer, body) for body in texts]
     database = Database(database_url)
     await database.connect()
-    await database.create_schema()
+    await migrations.upgrade(database)
     store = Store(database)
     for body, message_id in zip(texts, message_ids, strict=True):
         info = CustomerInfo(customer, f"User {customer}", language="en")
@@ -120,3 +125,53 @@ async def test_a_customer_who_blocked_the_bot_is_not_retried_forever(
         ]
     assert row.failure_reason is not None and "blocked" in row.failure_reason.lower()
     assert fake.messages(customer) == []
+
+
+async def test_a_database_of_the_previous_version_is_upgraded_at_start_and_its_messages_answered(
+    fake: FakeTelegram, database_url: str, tiny_engine: MoodEngine
+) -> None:
+    customer = 821
+    fake.add_user(customer)
+    # Stored by the previous version, which stopped before answering it.
+    telegram_id = fake.send_text(customer, customer, "are you open on sundays?")
+    legacy = Database(database_url)
+    await legacy.connect()
+    await create_v1_database(
+        legacy,
+        [
+            "INSERT INTO customers (id, name, username, language, first_seen, last_seen) "
+            f"VALUES ({customer}, 'User {customer}', NULL, 'en', {{t0}}, {{t0}})",
+            "INSERT INTO messages (chat_id, customer_id, role, text, telegram_message_id, "
+            f"created_at, status) VALUES ({customer}, {customer}, 'user', "
+            f"'are you open on sundays?', {telegram_id}, {{t0}}, 'pending')",
+        ],
+    )
+    await legacy.close()
+
+    async with running(bot_config(fake, database_url), tiny_engine) as service:
+        rows = await wait_for_status(service.database, customer, 1)
+        found = await migrations.status(service.database)
+
+    assert found.up_to_date
+    [(question, answer)] = answers_by_question(rows)
+    assert question.text == "are you open on sundays?"
+    assert [message.text for message in fake.messages(customer)] == [answer.text]
+
+
+async def test_without_auto_migrate_an_outdated_database_stops_the_start(
+    fake: FakeTelegram, database_url: str, tiny_engine: MoodEngine
+) -> None:
+    legacy = Database(database_url)
+    await legacy.connect()
+    await create_v1_database(legacy)
+    await legacy.close()
+    config = bot_config(fake, database_url)
+    strict = replace(config, database=DatabaseConfig(url=database_url, auto_migrate=False))
+
+    service = BotService(strict, tiny_engine)
+    try:
+        with pytest.raises(SchemaOutdated, match=r"is at 0001_initial.*moodbot migrate"):
+            await service.start()
+    finally:
+        await service.stop()
+    assert fake.calls_to("getUpdates") == []

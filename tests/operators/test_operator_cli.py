@@ -14,7 +14,7 @@ import pytest
 
 from bot.cli.main import main
 from bot.cli.operators import LOG_FIELDS
-from storage import CustomerInfo, Database, Store
+from storage import CustomerInfo, Database, Store, migrations
 from tests.mood_log_seed import tagged
 
 ANN = CustomerInfo(id=100_001, name="Ann", username="ann_k", language="en")
@@ -34,7 +34,7 @@ def write_config(tmp_path: Path, url: str, time_zone: str = "Asia/Shanghai") -> 
 async def _seed(url: str) -> None:
     database = Database(url)
     await database.connect()
-    await database.create_schema()
+    await migrations.upgrade(database)
     try:
         sad = await tagged(
             database, ANN, "sad, it broke", "negative", 0.91, NOW - timedelta(hours=2)
@@ -148,6 +148,7 @@ def test_report_on_an_empty_period_writes_no_chart(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = write_config(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}", "UTC")
+    assert run(config, "migrate") == 0
     out = tmp_path / "report.png"
 
     assert run(config, "report", "--since", "7d", "--out", str(out)) == 1
@@ -186,3 +187,14 @@ def test_export_of_an_unknown_customer_fails(
 ) -> None:
     assert run(config, "export", "--user", "42") == 1
     assert "no customer 42 is stored" in capsys.readouterr().err
+
+
+def test_reports_never_change_the_schema(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = write_config(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'new.db'}")
+
+    assert run(empty, "moods") == 1
+    assert "has no moodbot schema" in capsys.readouterr().err
+    assert run(empty, "migrate") == 0
+    assert run(empty, "moods") == 0

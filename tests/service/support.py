@@ -225,6 +225,7 @@ def write_config(
     reply: Mapping[str, object] | None = None,
     logging: Mapping[str, object] | None = None,
     telegram: Mapping[str, object] | None = None,
+    database: Mapping[str, object] | None = None,
     token: str | None = None,
 ) -> Path:
     """A config file for `moodbot run` against `fake`; the token goes in the file unless
@@ -240,7 +241,7 @@ def write_config(
             "read_timeout": 2.0,
             **(telegram or {}),
         },
-        "database": {"url": sqlite_url(db_path)},
+        "database": {"url": sqlite_url(db_path), **(database or {})},
         "model": {"name": str(model_dir), "threads": 1},
         "reply": {"max_new_tokens": 16, "temperature": 0.0, "history_tokens": 256, **(reply or {})},
         "logging": {"level": "INFO", **(logging or {})},

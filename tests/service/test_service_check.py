@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench.fake_telegram import FakeTelegram
+from storage.migrations import head_revision
 from tests.service.support import REPO, clean_env, write_config
 
 WRONG_TOKEN = "987654321:AAWrongTokenWrongTokenWrongTokenWrong01"
@@ -47,11 +48,55 @@ def test_everything_in_place_passes(
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "config: valid"
-    assert lines[1] == "database: reachable, schema ready"
+    assert lines[1] == (
+        f"database: reachable, no schema yet: the bot upgrades it to {head_revision()} when it "
+        "starts"
+    )
     assert lines[2] == f"model: model directory {model_dir}"
     assert lines[3] == f"telegram: reachable, bot @{threaded_fake.bot_user['username']}"
     assert lines[-1] == "all checks passed"
     assert threaded_fake.token not in result.stdout + result.stderr
+
+
+def moodbot(config: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", "--config", str(config), *arguments],
+        cwd=REPO,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_without_auto_migrate_the_schema_must_be_migrated_by_hand(
+    threaded_fake: FakeTelegram, tmp_path: Path, model_dir: Path
+) -> None:
+    config = write_config(
+        tmp_path / "c.toml",
+        threaded_fake,
+        tmp_path / "m.db",
+        model_dir,
+        database={"auto_migrate": False},
+    )
+    refused = moodbot(config, "check")
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == (
+        f"moodbot check: database: no schema yet, this moodbot needs {head_revision()}, and "
+        "database.auto_migrate is false: run `moodbot migrate`"
+    )
+
+    migrated = moodbot(config, "migrate")
+    again = moodbot(config, "migrate")
+    passed = moodbot(config, "check")
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'm.db'}"
+    assert (migrated.returncode, again.returncode, passed.returncode) == (0, 0, 0)
+    assert migrated.stdout == (
+        f"database {url}: upgraded from empty through 0001_initial, {head_revision()}\n"
+    )
+    assert again.stdout == f"database {url}: already at {head_revision()}, nothing to do\n"
+    assert passed.stdout.splitlines()[1] == f"database: reachable, schema at {head_revision()}"
 
 
 def test_token_from_the_environment_is_enough(

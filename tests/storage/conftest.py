@@ -7,10 +7,11 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Connection, MetaData, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from storage import Database, StorageError, Store
+from storage.migrations import upgrade
 from storage.models import Base
 
 POSTGRES_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432"
@@ -51,17 +52,24 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     return url
 
 
+def drop_everything(connection: Connection) -> None:
+    """Drop every table in the database, whichever schema version made it."""
+    found = MetaData()
+    found.reflect(connection)
+    found.drop_all(connection)
+
+
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
     """A connected database with a fresh schema, emptied again afterwards."""
     database = Database(database_url)
     await database.connect()
     async with database.engine.begin() as connection:
-        await connection.run_sync(Base.metadata.drop_all)
-    await database.create_schema()
+        await connection.run_sync(drop_everything)
+    await upgrade(database)
     yield database
     async with database.engine.begin() as connection:
-        await connection.run_sync(Base.metadata.drop_all)
+        await connection.run_sync(drop_everything)
     await database.close()
 
 

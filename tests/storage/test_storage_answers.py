@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from storage import CustomerInfo, Database, MessageNotFoundError, Store
+from storage import CustomerInfo, Database, MessageNotFoundError, Store, migrations
 from storage.models import Base, Message
 
 CountRows = Callable[[type[Base]], Awaitable[int]]
@@ -105,7 +105,7 @@ async def test_pending_messages_survive_a_crash(db: Database, database_url: str)
     restarted = Database(database_url)
     await restarted.connect()
     try:
-        await restarted.create_schema()
+        await migrations.upgrade(restarted)
         after_restart = Store(restarted)
         pending = await after_restart.pending_messages()
         assert pending == [first, second]

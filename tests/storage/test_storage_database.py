@@ -1,4 +1,5 @@
-"""Database: schema creation, SQLite settings, UTC datetimes, URL errors and redaction."""
+"""Database: SQLite settings, UTC datetimes, URL errors and redaction (the schema itself:
+test_storage_migrations)."""
 
 from __future__ import annotations
 
@@ -6,42 +7,13 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, inspect, select, update
+from sqlalchemy import func, select
 from sqlalchemy.exc import StatementError
 
-from storage import CustomerInfo, Database, StorageError, Store, redact_url
-from storage.models import Base, Customer, SchemaInfo
+from storage import CustomerInfo, Database, StorageError, Store, migrations, redact_url
+from storage.models import Customer
 
 ANN = CustomerInfo(id=7_000_000_001, name="Ann Lee", username="ann", language="en")
-
-
-async def test_create_schema_is_idempotent(db: Database) -> None:
-    await db.create_schema()
-    await db.create_schema()
-
-    async with db.engine.connect() as connection:
-        tables = await connection.run_sync(lambda sync: set(inspect(sync).get_table_names()))
-    assert tables == set(Base.metadata.tables)
-    async with db.session() as session:
-        versions = (await session.scalars(select(SchemaInfo.version))).all()
-    assert versions == [1]
-
-
-async def test_create_schema_keeps_existing_rows(db: Database) -> None:
-    store = Store(db)
-    message, _ = await store.record_incoming(-100_123, ANN, "hello", 1)
-
-    await db.create_schema()
-
-    assert await store.get_message(message.id) == message
-
-
-async def test_create_schema_refuses_a_different_schema_version(db: Database) -> None:
-    async with db.session() as session, session.begin():
-        await session.execute(update(SchemaInfo).values(version=99))
-
-    with pytest.raises(StorageError, match="schema version 99"):
-        await db.create_schema()
 
 
 async def test_sqlite_connections_use_wal_busy_timeout_and_foreign_keys(tmp_path: Path) -> None:
@@ -73,7 +45,7 @@ async def test_in_memory_sqlite_works() -> None:
     database = Database("sqlite+aiosqlite://")
     await database.connect()
     try:
-        await database.create_schema()
+        await migrations.upgrade(database)
         store = Store(database)
         message, _ = await store.record_incoming(1, ANN, "hi", 1)
         assert await store.get_message(message.id) == message
