@@ -17,13 +17,15 @@ from engine.protocol import Engine
 
 log = logging.getLogger("moodbot")
 
+CONFIG_HELP = "TOML config file (see config.example.toml)"
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="moodbot",
         description="A Telegram customer-chat bot that tags each message's mood and replies.",
     )
-    parser.add_argument("--config", type=Path, help="TOML config file (see config.example.toml)")
+    parser.add_argument("--config", type=Path, help=CONFIG_HELP)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     commands.add_parser("run", help="run the Telegram bot (long polling)")
@@ -59,6 +61,10 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--batch-size", type=int, default=8)
 
     add_operator_commands(commands)
+    for command in commands.choices.values():
+        # Users type `moodbot run --config FILE` as often as `moodbot --config FILE run`.
+        # SUPPRESS: a command line without it here keeps the one given before the command.
+        command.add_argument("--config", type=Path, default=argparse.SUPPRESS, help=CONFIG_HELP)
     return parser
 
 

@@ -107,3 +107,25 @@ def test_config_error_names_the_key(tmp_path: Path, capsys) -> None:  # type: ig
     path.write_text("[reply]\ntemperature = 'hot'\n", encoding="utf-8")
     assert main(["--config", str(path), "chat"]) == 2
     assert "reply.temperature" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("before_the_command", [True, False])
+def test_config_is_accepted_on_either_side_of_the_command(
+    tmp_path: Path,
+    before_the_command: bool,
+    capsys,  # type: ignore[no-untyped-def]
+) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("[reply]\ntemperature = 'hot'\n", encoding="utf-8")
+    config = ["--config", str(path)]
+    argv = [*config, "chat"] if before_the_command else ["chat", *config]
+    # The config file was read: its bad key is named.
+    assert main(argv) == 2
+    assert "reply.temperature" in capsys.readouterr().err
+
+
+def test_config_after_an_operator_command_is_read(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "config.toml"
+    path.write_text("[database]\nurl = 7\n", encoding="utf-8")
+    assert main(["moods", "--since", "1d", "--config", str(path)]) == 2
+    assert "database.url" in capsys.readouterr().err
