@@ -10,6 +10,7 @@ import threading
 from types import TracebackType
 
 from bot.config import LoggingConfig
+from bot.library_output import DemoteLibraryNoise, route_warnings_to_log
 
 # sd-daemon priority prefixes: journald reads "<N>" at the start of a line as the priority.
 _PRIORITY = {
@@ -65,6 +66,7 @@ def configure_logging(config: LoggingConfig, token: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     # Under systemd stderr is connected to the journal and JOURNAL_STREAM says so.
     handler.setFormatter(JournalFormatter(with_priority="JOURNAL_STREAM" in os.environ))
+    handler.addFilter(DemoteLibraryNoise())
     handler.addFilter(RedactingFilter(token))
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -74,6 +76,7 @@ def configure_logging(config: LoggingConfig, token: str) -> None:
     logging.getLogger("httpcore").setLevel(logging.WARNING)
     # Alembic narrates each step at INFO; storage.migrations logs what was upgraded instead.
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    route_warnings_to_log()
     for name in _PAYLOAD_LOGGERS:
         payloads = logging.getLogger(name)
         payloads.setLevel(logging.NOTSET)

@@ -64,7 +64,7 @@ class MoodClassifier:
         prefix, suffix = _split_on_slot(rendered + prompt.answer_prefix)
         prefix_ids = self._tokenizer(prefix, add_special_tokens=False, return_tensors="pt")
         output = self._model.model(input_ids=prefix_ids.input_ids, use_cache=True)
-        cache = output.past_key_values
+        cache = output.cache
         prefix_kv = [(layer.keys, layer.values) for layer in cache.layers]
         labels = tuple(prompt.label_words)
         label_ids = []
@@ -131,7 +131,7 @@ class MoodClassifier:
             input_ids=input_ids,
             attention_mask=attention,
             position_ids=positions,
-            past_key_values=cache,
+            cache=cache,
             use_cache=True,
         ).last_hidden_state
         last = hidden[torch.arange(batch), torch.tensor(lengths) - 1].float()

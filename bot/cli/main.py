@@ -77,6 +77,10 @@ def load_engine(config: Config) -> Engine:
         else config.engine.model
     )
     print(f"loading model {source} …", file=sys.stderr)
+    if config.engine.backend != "openai":
+        from bot.library_output import quiet_transformers
+
+        quiet_transformers()
     engine = open_engine(config.engine)
     print(f"model ready in {engine.load_seconds:.1f} s", file=sys.stderr)
     return engine
