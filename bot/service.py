@@ -21,7 +21,7 @@ from bot.screening import Routes, Screening
 from bot.systemd import SystemdNotifier
 from bot.texts import COMMAND_MENU
 from engine.protocol import Engine
-from storage import Database, Store, StoredMessage, migrations
+from storage import Clock, Database, Store, StoredMessage, migrations, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -53,15 +53,15 @@ def build_application(config: Config, processor: PerChatUpdateProcessor) -> Appl
 class BotService:
     """Start and stop the whole bot around an already loaded engine."""
 
-    def __init__(self, config: Config, engine: Engine) -> None:
+    def __init__(self, config: Config, engine: Engine, clock: Clock = utc_now) -> None:
         self.config = config
         self.engine = engine
         self.database = Database(config.database.url)
-        self.store = Store(self.database)
+        self.store = Store(self.database, clock)
         self.locks = ChatLocks()
         self.processor = PerChatUpdateProcessor(self.locks)
         self.app = build_application(config, self.processor)
-        self.operators = OperatorDesk(config, self.database, self.store, self.app)
+        self.operators = OperatorDesk(config, self.database, self.store, self.app, clock)
         screening = Screening(config.telegram)
         self.answering = Answering(
             MoodPipeline(engine, self.store, self.operators.on_mood),

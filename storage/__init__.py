@@ -4,8 +4,10 @@ from storage.database import Database, redact_url
 from storage.errors import ConstraintError, MessageNotFoundError, StorageError
 from storage.records import CustomerInfo, HistoryTurn, Role, Status, StoredMessage
 from storage.store import Store
+from storage.utc_datetime import Clock, utc_now
 
 __all__ = [
+    "Clock",
     "ConstraintError",
     "CustomerInfo",
     "Database",
@@ -17,4 +19,5 @@ __all__ = [
     "Store",
     "StoredMessage",
     "redact_url",
+    "utc_now",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
+from datetime import datetime
 
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,7 +15,7 @@ from storage.errors import ConstraintError, MessageNotFoundError
 from storage.models import ConversationReset, Customer, Message, MoodCorrection
 from storage.records import CustomerInfo, HistoryTurn, StoredMessage
 from storage.transaction import transaction
-from storage.utc_datetime import utc_now
+from storage.utc_datetime import Clock, utc_now
 
 
 class Store:
@@ -24,8 +25,10 @@ class Store:
     database fails, so a caller never sees a driver's exception.
     """
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, clock: Clock = utc_now) -> None:
         self._database = database
+        # When messages, answers, resets and corrections happened.
+        self._clock = clock
 
     async def record_incoming(
         self,
@@ -61,7 +64,14 @@ class Store:
         _check_label(label)
         async with self._transaction() as session:
             await _get(session, message_id)
-            session.add(MoodCorrection(message_id=message_id, label=label, operator_id=operator_id))
+            session.add(
+                MoodCorrection(
+                    message_id=message_id,
+                    label=label,
+                    operator_id=operator_id,
+                    created_at=self._clock(),
+                )
+            )
 
     async def history(
         self, chat_id: int, customer_id: int, before_message_id: int, limit: int = 50
@@ -122,7 +132,7 @@ class Store:
                 text=text,
                 telegram_message_id=telegram_message_id,
                 reply_to_id=message_id,
-                created_at=utc_now(),
+                created_at=self._clock(),
                 status="answered",
             )
             session.add(answer)
@@ -161,7 +171,9 @@ class Store:
             if await session.get(Customer, customer_id) is None:
                 return
             session.add(
-                ConversationReset(chat_id=chat_id, customer_id=customer_id, created_at=utc_now())
+                ConversationReset(
+                    chat_id=chat_id, customer_id=customer_id, created_at=self._clock()
+                )
             )
 
     async def recent_moods(self, customer_id: int, limit: int = 10) -> list[StoredMessage]:
@@ -213,14 +225,14 @@ class Store:
                 )
                 if existing is not None:
                     return _stored(existing), False
-            await _upsert_customer(session, info)
+            await _upsert_customer(session, info, self._clock())
             message = Message(
                 chat_id=chat_id,
                 customer_id=info.id,
                 role="user",
                 text=text,
                 telegram_message_id=telegram_message_id,
-                created_at=utc_now(),
+                created_at=self._clock(),
                 status="pending",
             )
             session.add(message)
@@ -238,8 +250,7 @@ async def _get(session: AsyncSession, message_id: int, *, for_update: bool = Fal
     return message
 
 
-async def _upsert_customer(session: AsyncSession, info: CustomerInfo) -> None:
-    now = utc_now()
+async def _upsert_customer(session: AsyncSession, info: CustomerInfo, now: datetime) -> None:
     customer = await session.get(Customer, info.id)
     if customer is None:
         session.add(

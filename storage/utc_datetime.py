@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
+# What reads "now" takes one of these, so that tests can fix the time.
+Clock = Callable[[], datetime]
+
 
 def utc_now() -> datetime:
+    """The system clock, as a Clock."""
     return datetime.now(UTC)
 
 

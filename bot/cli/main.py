@@ -14,6 +14,7 @@ from bot.config import Config, ConfigError, load_config
 from engine.openai_client import RemoteEngineError
 from engine.packaged_models import PackagedModelError
 from engine.protocol import Engine
+from storage.utc_datetime import Clock, utc_now
 
 log = logging.getLogger("moodbot")
 
@@ -201,8 +202,10 @@ COMMANDS = {
 }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, clock: Clock = utc_now) -> int:
     args = _parser().parse_args(argv)
+    # The moment the command runs, for what it reports "since" or "as of"; read once.
+    args.now = clock()
     try:
         # install-service only writes the config's path into the unit; the file may come later.
         path = None if args.command == "install-service" else args.config

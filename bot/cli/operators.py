@@ -12,7 +12,7 @@ import json
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -185,7 +185,7 @@ async def _read_log(
 @_storage_errors
 def moods(config: Config, args: argparse.Namespace) -> int:
     zone = config.operators.zone
-    since = datetime.now(UTC) - args.since
+    since = args.now - args.since
     entries = asyncio.run(_read_log(config, args.label, since, args.user))
     if args.format == "json":
         json.dump(
@@ -219,7 +219,7 @@ def report(config: Config, args: argparse.Namespace) -> int:
     from bot.operators.report import no_messages_text, report_text
 
     zone = config.operators.zone
-    first, last = last_days(args.since, zone, datetime.now(UTC), include_today=True)
+    first, last = last_days(args.since, zone, args.now, include_today=True)
     stats = asyncio.run(_read_stats(config, first, last, zone))
     if stats.is_empty:
         print(f"moodbot: {no_messages_text(stats)} No chart written.", file=sys.stderr)
@@ -252,7 +252,7 @@ async def _read_export(config: Config, user: str) -> CustomerExport:
 def export(config: Config, args: argparse.Namespace) -> int:
     found = asyncio.run(_read_export(config, args.user))
     document = json.dumps(
-        {"exported_at": datetime.now(UTC), **dataclasses.asdict(found)},
+        {"exported_at": args.now, **dataclasses.asdict(found)},
         default=_json_value,
         ensure_ascii=False,
         indent=2,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
 
 from telegram import Message, Update
 from telegram.error import BadRequest
@@ -25,7 +24,7 @@ from bot.operators.log_view import (
 )
 from bot.operators.periods import last_days, parse_days
 from bot.operators.report import day_lines, no_messages_text, period_text, summary_text
-from storage import Database
+from storage import Clock, Database
 from storage.mood_log import MoodFilter, MoodLog
 from storage.mood_stats import daily_moods
 
@@ -37,8 +36,11 @@ MAX_STATS_DAYS = 366
 
 
 class OperatorCommands:
-    def __init__(self, gate: OperatorGate, database: Database, config: OperatorsConfig) -> None:
+    def __init__(
+        self, gate: OperatorGate, database: Database, config: OperatorsConfig, clock: Clock
+    ) -> None:
         self._gate = gate
+        self._clock = clock
         self._database = database
         self._log = MoodLog(database)
         self._zone = config.zone
@@ -69,7 +71,7 @@ class OperatorCommands:
             if customer_id is None:
                 await _reply(message, f"No customer @{arguments.username} is known.")
                 return
-        since = None if arguments.period is None else datetime.now(UTC) - arguments.period
+        since = None if arguments.period is None else self._clock() - arguments.period
         mood_filter = MoodFilter(label=arguments.label, since=since, customer_id=customer_id)
         page = await self._log.page(mood_filter, 0, PAGE_SIZE)
         await deliver(
@@ -113,7 +115,7 @@ class OperatorCommands:
         except ValueError as exc:
             await _reply(message, f"{exc}\n{STATS_USAGE}")
             return
-        first, last = last_days(days, self._zone, datetime.now(UTC), include_today=True)
+        first, last = last_days(days, self._zone, self._clock(), include_today=True)
         stats = await daily_moods(self._database, first, last, self._zone)
         if stats.is_empty:
             await _reply(message, no_messages_text(stats))

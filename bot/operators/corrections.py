@@ -8,7 +8,6 @@ finger can be corrected again.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from telegram import Message, Update
@@ -18,7 +17,7 @@ from telegram.ext import Application, CallbackQueryHandler, ContextTypes
 from bot.operators.access import OPERATOR_HANDLER_GROUP, OperatorGate, exclusive
 from bot.operators.alerts import CORRECTION_PREFIX
 from engine.vocabulary import MOOD_EMOJI, mood_label
-from storage import MessageNotFoundError, Store
+from storage import Clock, MessageNotFoundError, Store
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +26,9 @@ CORRECTED_MARK = "\n\n✍️ "
 
 
 class MoodCorrections:
-    def __init__(self, gate: OperatorGate, store: Store, zone: ZoneInfo) -> None:
+    def __init__(self, gate: OperatorGate, store: Store, zone: ZoneInfo, clock: Clock) -> None:
         self._gate = gate
+        self._clock = clock
         self._store = store
         self._zone = zone
 
@@ -61,7 +61,7 @@ class MoodCorrections:
         alert = query.message
         if not isinstance(alert, Message) or alert.text is None:
             return
-        when = datetime.now(UTC).astimezone(self._zone)
+        when = self._clock().astimezone(self._zone)
         corrected = (
             f"{alert.text.split(CORRECTED_MARK, 1)[0]}{CORRECTED_MARK}Corrected to "
             f"{MOOD_EMOJI[label]} {label} by {operator.full_name} ({operator.id}) "

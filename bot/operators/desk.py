@@ -12,7 +12,7 @@ from bot.operators.commands import OperatorCommands
 from bot.operators.corrections import MoodCorrections
 from bot.operators.digest import DailyDigest
 from engine.types import Mood
-from storage import Database, Store, StoredMessage
+from storage import Clock, Database, Store, StoredMessage
 from storage.mood_log import MoodLog
 
 
@@ -23,13 +23,14 @@ class OperatorDesk:
         database: Database,
         store: Store,
         app: Application,  # type: ignore[type-arg]
+        clock: Clock,
     ) -> None:
         gate = OperatorGate(config.telegram.operator_ids)
         chats = operator_chats(config)
         self.alerts = MoodAlerts(app.bot, MoodLog(database), config.operators, chats)
-        self.digest = DailyDigest(database, config.operators, chats)
-        OperatorCommands(gate, database, config.operators).register(app)
-        MoodCorrections(gate, store, config.operators.zone).register(app)
+        self.digest = DailyDigest(database, config.operators, chats, clock)
+        OperatorCommands(gate, database, config.operators, clock).register(app)
+        MoodCorrections(gate, store, config.operators.zone, clock).register(app)
         self.digest.schedule(app.job_queue)
 
     def on_mood(self, message: StoredMessage, mood: Mood) -> None:

@@ -7,7 +7,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from telegram import Bot
 from telegram.error import TelegramError
@@ -19,7 +19,7 @@ from bot.operators.chart import render_mood_chart
 from bot.operators.log_view import customer_text
 from bot.operators.periods import last_days
 from bot.operators.report import period_text, summary_text
-from storage import Database
+from storage import Clock, Database
 from storage.mood_stats import (
     MoodStats,
     UnhappyCustomer,
@@ -60,8 +60,11 @@ def digest_text(week: MoodStats, unhappy: Sequence[UnhappyCustomer]) -> str:
 
 
 class DailyDigest:
-    def __init__(self, database: Database, config: OperatorsConfig, chats: Sequence[int]) -> None:
+    def __init__(
+        self, database: Database, config: OperatorsConfig, chats: Sequence[int], clock: Clock
+    ) -> None:
         self._database = database
+        self._clock = clock
         self._config = config
         self._chats = list(chats)
 
@@ -79,7 +82,7 @@ class DailyDigest:
         log.info("daily mood digest at %s %s", at.strftime("%H:%M"), self._config.timezone)
 
     async def _run(self, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await self.send(context.bot, datetime.now(UTC))
+        await self.send(context.bot, self._clock())
 
     async def compose(self, now: datetime) -> Digest:
         """The digest as of `now`: about the local day before it."""

@@ -20,7 +20,8 @@ from tests.mood_log_seed import tagged
 ANN = CustomerInfo(id=100_001, name="Ann", username="ann_k", language="en")
 BO = CustomerInfo(id=100_002, name="波")
 OPERATOR = 900_001
-NOW = datetime.now(UTC).replace(microsecond=0)
+# The commands' clock: five minutes past midnight in the configured zone (Asia/Shanghai).
+NOW = datetime(2024, 5, 7, 16, 5, tzinfo=UTC)
 
 
 def write_config(tmp_path: Path, url: str, time_zone: str = "Asia/Shanghai") -> Path:
@@ -41,7 +42,7 @@ async def _seed(url: str) -> None:
         )
         await Store(database).correct_mood(sad.id, "neutral", OPERATOR)
         await Store(database).record_answer(sad.id, "😢 sorry", 77)
-        await tagged(database, BO, "好评, 很满意", "positive", 0.88, NOW - timedelta(hours=1))
+        await tagged(database, BO, "好评, 很满意", "positive", 0.88, NOW - timedelta(minutes=70))
         await tagged(database, ANN, "still broken", "negative", 0.8, NOW - timedelta(minutes=5))
         await tagged(database, ANN, "last month", "negative", 0.7, NOW - timedelta(days=20))
     finally:
@@ -56,7 +57,7 @@ def config(tmp_path: Path) -> Path:
 
 
 def run(config: Path, *arguments: str) -> int:
-    return main(["--config", str(config), *arguments])
+    return main(["--config", str(config), *arguments], clock=lambda: NOW)
 
 
 def test_moods_as_json(config: Path, capsys: pytest.CaptureFixture[str]) -> None:

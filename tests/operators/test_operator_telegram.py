@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import re
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import matplotlib.image
@@ -21,6 +21,7 @@ from tests.mood_log_seed import tagged
 from tests.operators.bot_support import (
     ANSWER_TIMEOUT,
     CUSTOMER,
+    NOW,
     OPERATOR,
     OTHER_OPERATOR,
     operator_config,
@@ -29,7 +30,6 @@ from tests.operators.bot_support import (
 
 ANN = CustomerInfo(id=CUSTOMER, name="Ann", username="ann_k")
 BO = CustomerInfo(id=100_002, name="波", language="zh")
-NOW = datetime.now(UTC)
 
 
 async def reply_to(

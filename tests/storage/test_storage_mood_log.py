@@ -14,7 +14,8 @@ from tests.mood_log_seed import tagged
 ANN = CustomerInfo(id=7_000_000_001, name="Ann", username="Ann_K", language="en")
 BO = CustomerInfo(id=7_000_000_002, name="波", language="zh")
 OPERATOR = 5_000_000_001
-NOW = datetime.now(UTC).replace(microsecond=0)
+# Just past midnight UTC, so that "hours ago" falls on the previous day.
+NOW = datetime(2024, 5, 8, 0, 5, tzinfo=UTC)
 
 
 async def test_entries_are_customers_tagged_messages_newest_first(db: Database) -> None:
