@@ -12,7 +12,7 @@ from engine.vocabulary import MoodLabel
 from storage.database import Database
 from storage.models import ConversationReset, Customer, Message, MoodCorrection
 from storage.records import Role, Status
-from storage.transaction import transaction
+from storage.transaction import read_transaction
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class CustomerExport:
 
 async def export_customer(database: Database, customer_id: int) -> CustomerExport | None:
     """The customer's row, messages (oldest first) and resets; None for an unknown customer."""
-    async with transaction(database) as session:
+    async with read_transaction(database) as session:
         customer = await session.get(Customer, customer_id)
         if customer is None:
             return None

@@ -21,6 +21,8 @@ from sqlalchemy.ext.asyncio import (
 from storage.errors import StorageError
 
 SQLITE_PRAGMAS = ("journal_mode=WAL", "busy_timeout=5000", "foreign_keys=ON")
+# The execution option of a connection whose transaction only reads (storage.transaction).
+READ_ONLY = "moodbot_read_only"
 
 # Greedy up to the last "@": a password with an unescaped "@" is hidden whole, where a URL
 # parser would take its tail for the host name and print it.
@@ -131,5 +133,7 @@ def _configure_sqlite_connection(dbapi_connection: Any, _connection_record: Any)
 def _begin_immediate(connection: Connection) -> None:
     # A deferred transaction that reads and then writes cannot wait for the write lock: SQLite
     # fails it at once with "database is locked". Taking the lock up front lets busy_timeout
-    # queue concurrent writers, and makes read-then-write sequences serializable.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # queue concurrent writers, and makes read-then-write sequences serializable. A transaction
+    # that only reads needs no lock and must not take it from the writers.
+    read_only = connection.get_execution_options().get(READ_ONLY, False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")

@@ -13,7 +13,7 @@ from sqlalchemy.orm import aliased
 from engine.vocabulary import MoodLabel
 from storage.database import Database
 from storage.models import Customer, Message, MoodCorrection
-from storage.transaction import transaction
+from storage.transaction import read_transaction
 
 # The latest correction of each message: corrections are only ever added, so the highest id
 # is the newest, and earlier ones stay in the table for the record (and the export).
@@ -125,19 +125,19 @@ class MoodLog:
             .offset(offset)
             .limit(limit)
         )
-        async with transaction(self._database) as session:
+        async with read_transaction(self._database) as session:
             rows = (await session.execute(query)).all()
         return [_entry(message, customer, correction) for message, customer, correction in rows]
 
     async def count(self, mood_filter: MoodFilter) -> int:
         query = tagged_messages(func.count()).where(*mood_filter.clauses())
-        async with transaction(self._database) as session:
+        async with read_transaction(self._database) as session:
             return await session.scalar(query) or 0
 
     async def page(self, mood_filter: MoodFilter, number: int, size: int) -> MoodLogPage:
         """Page `number` (0 is the newest) of `size` entries, and how many match in all."""
         if mood_filter.up_to_message_id is None:
-            async with transaction(self._database) as session:
+            async with read_transaction(self._database) as session:
                 newest = await session.scalar(select(func.max(Message.id)))
             mood_filter = replace(mood_filter, up_to_message_id=newest or 0)
         total = await self.count(mood_filter)
@@ -147,7 +147,7 @@ class MoodLog:
     async def customer_id_by_username(self, username: str) -> int | None:
         """The id of the customer with this Telegram username (without "@", any case)."""
         query = select(Customer.id).where(func.lower(Customer.username) == username.lower())
-        async with transaction(self._database) as session:
+        async with read_transaction(self._database) as session:
             return await session.scalar(query.order_by(Customer.last_seen.desc()).limit(1))
 
 

@@ -18,7 +18,7 @@ from engine.vocabulary import MoodLabel
 from storage.database import Database
 from storage.models import Customer, Message
 from storage.mood_log import effective_label, tagged_messages
-from storage.transaction import transaction
+from storage.transaction import read_transaction
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ async def daily_moods(
         Message.created_at >= local_midnight(first_day, zone),
         Message.created_at < local_midnight(last_day + timedelta(days=1), zone),
     )
-    async with transaction(database) as session:
+    async with read_transaction(database) as session:
         rows = (await session.execute(query)).all()
     counts: Counter[tuple[date, str]] = Counter(
         (created_at.astimezone(zone).date(), label) for created_at, label in rows
@@ -131,6 +131,6 @@ async def most_negative_customers(
         .order_by(negative.desc(), Message.customer_id)
         .limit(limit)
     )
-    async with transaction(database) as session:
+    async with read_transaction(database) as session:
         rows = (await session.execute(query)).all()
     return [UnhappyCustomer(*row) for row in rows]

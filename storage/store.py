@@ -14,7 +14,7 @@ from storage.database import Database
 from storage.errors import ConstraintError, MessageNotFoundError
 from storage.models import ConversationReset, Customer, Message, MoodCorrection
 from storage.records import CustomerInfo, HistoryTurn, StoredMessage
-from storage.transaction import transaction
+from storage.transaction import read_transaction, transaction
 from storage.utc_datetime import Clock, utc_now
 
 
@@ -107,7 +107,7 @@ class Store:
             .order_by(anchor_id.desc(), Message.id.desc())
             .limit(limit)
         )
-        async with self._transaction() as session:
+        async with self._reading() as session:
             rows = (await session.execute(query)).all()
         return [HistoryTurn(role=role, text=text) for role, text in reversed(rows)]
 
@@ -159,7 +159,7 @@ class Store:
             .where(Message.role == "user", Message.status == "pending")
             .order_by(Message.id)
         )
-        async with self._transaction() as session:
+        async with self._reading() as session:
             return [_stored(message) for message in await session.scalars(query)]
 
     async def reset_conversation(self, chat_id: int, customer_id: int) -> None:
@@ -188,7 +188,7 @@ class Store:
             .order_by(Message.created_at.desc(), Message.id.desc())
             .limit(limit)
         )
-        async with self._transaction() as session:
+        async with self._reading() as session:
             return [_stored(message) for message in await session.scalars(query)]
 
     async def forget_customer(self, customer_id: int) -> int:
@@ -204,7 +204,7 @@ class Store:
 
     async def get_message(self, message_id: int) -> StoredMessage | None:
         """The message with this id, or None."""
-        async with self._transaction() as session:
+        async with self._reading() as session:
             message = await session.get(Message, message_id)
             return None if message is None else _stored(message)
 
@@ -241,6 +241,9 @@ class Store:
 
     def _transaction(self) -> AbstractAsyncContextManager[AsyncSession]:
         return transaction(self._database)
+
+    def _reading(self) -> AbstractAsyncContextManager[AsyncSession]:
+        return read_transaction(self._database)
 
 
 async def _get(session: AsyncSession, message_id: int, *, for_update: bool = False) -> Message:
