@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from transformers import PreTrainedTokenizerBase
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    # For annotations only: the OpenAI backend uses this module without transformers loaded.
+    from transformers import PreTrainedTokenizerBase
 
 # After the first character of a control token's spelling it keeps the tokenizer from matching
 # the token, while the model still reads much the same characters.

@@ -10,13 +10,10 @@ from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 
 from engine.control_tokens import defuse_control_tokens
 from engine.language import Language, detect_language
+from engine.mood_decision import MAX_TEXT_TOKENS, decide_mood
 from engine.prompts import CLASSIFICATION_PROMPTS, TEXT_SLOT, ClassificationPrompt
 from engine.types import Mood
 from engine.vocabulary import MoodLabel
-
-# Long messages are cut to their head and tail: the mood rarely hides in the middle, and the
-# cost of a forward pass grows with every token.
-MAX_TEXT_TOKENS = 256
 
 
 @dataclass
@@ -146,13 +143,3 @@ class MoodClassifier:
             decide_mood(probs, self.neutral_thresholds[detect_language(text)])
             for text, probs in zip(texts, self.probabilities_many(texts), strict=True)
         ]
-
-
-def decide_mood(probabilities: dict[str, float], neutral_threshold: float) -> Mood:
-    """The most probable label, or neutral when it falls short of the threshold."""
-    label, top = max(probabilities.items(), key=lambda item: item[1])
-    if label == "neutral" or top < neutral_threshold:
-        return Mood(
-            "neutral", 1.0 - abs(2.0 * top - 1.0) if label != "neutral" else top, probabilities
-        )
-    return Mood(label, top, probabilities)  # type: ignore[arg-type]

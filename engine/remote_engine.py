@@ -17,7 +17,7 @@ import httpx
 
 from engine.config import EngineConfig
 from engine.language import Language, detect_language
-from engine.mood import MAX_TEXT_TOKENS, decide_mood
+from engine.mood_decision import MAX_TEXT_TOKENS, decide_mood
 from engine.openai_client import Json, OpenAIServer, RemoteEngineError
 from engine.prompts import CLASSIFICATION_PROMPTS, TEXT_SLOT, reply_system_prompt
 from engine.reply_prompt import (

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from transformers import PreTrainedTokenizerBase
+if TYPE_CHECKING:
+    # For annotations only: the OpenAI backend uses this module without transformers loaded.
+    from transformers import PreTrainedTokenizerBase
 
 from engine.control_tokens import defuse_control_tokens
 from engine.language import Language, detect_language

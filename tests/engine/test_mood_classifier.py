@@ -4,7 +4,8 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from engine.mood import MoodClassifier, decide_mood
+from engine.mood import MoodClassifier
+from engine.mood_decision import decide_mood
 from engine.prompts import CLASSIFICATION_PROMPTS, TEXT_SLOT
 from engine.types import Mood
 

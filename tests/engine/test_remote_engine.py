@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import math
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -365,3 +367,15 @@ async def test_over_long_message_is_cut_to_its_head(
     assert sent.startswith("Hello there. ")
     assert sent.endswith(" …")
     assert len(sent) == 1024 * 3 + 2
+
+
+def test_the_server_backend_never_loads_torch_or_transformers() -> None:
+    # In a fresh interpreter: this test session has long loaded both.
+    probe = (
+        "import sys, engine.remote_engine, bot.service, bot.cli.main; "
+        "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr
