@@ -52,6 +52,10 @@ class TelegramConfig:
     poll_timeout: int = 30
     connect_timeout: float = 5.0
     read_timeout: float = 5.0
+    # Telegram's flood limits, kept by python-telegram-bot's AIORateLimiter across all chats:
+    # requests per second in all, and per minute into one group.
+    max_requests_per_second: float = 30.0
+    max_group_requests_per_minute: float = 20.0
 
 
 @dataclass(frozen=True)
@@ -308,6 +312,8 @@ _SCHEMA: dict[str, dict[str, _Key]] = {
         "poll_timeout": _Key(_integer(0, 300), "telegram"),
         "connect_timeout": _Key(_number(0.0, 300.0, low_open=True), "telegram"),
         "read_timeout": _Key(_number(0.0, 300.0, low_open=True), "telegram"),
+        "max_requests_per_second": _Key(_number(0.0, 10000.0, low_open=True), "telegram"),
+        "max_group_requests_per_minute": _Key(_number(0.0, 100000.0, low_open=True), "telegram"),
     },
     "database": {
         "url": _Key(_database_url, "database"),

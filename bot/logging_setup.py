@@ -76,6 +76,9 @@ def configure_logging(config: LoggingConfig, token: str) -> None:
     logging.getLogger("httpcore").setLevel(logging.WARNING)
     # Alembic narrates each step at INFO; storage.migrations logs what was upgraded instead.
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # With no retries of its own, the rate limiter logs every 429 with a traceback before
+    # handing it on; bot.delivery handles it and says so in one line.
+    logging.getLogger("telegram.ext.AIORateLimiter").setLevel(logging.CRITICAL)
     route_warnings_to_log()
     for name in _PAYLOAD_LOGGERS:
         payloads = logging.getLogger(name)

@@ -9,7 +9,7 @@ from itertools import groupby
 
 from telegram import BotCommand, Update
 from telegram.error import TelegramError
-from telegram.ext import Application, ApplicationBuilder
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 
 from bot.answering import Answering
 from bot.chat_order import ChatLocks, Intake, PerChatUpdateProcessor
@@ -46,6 +46,16 @@ def build_application(config: Config, processor: PerChatUpdateProcessor) -> Appl
         # Answers stream into many chats at once; the default pool of 1 would serialise them.
         .connection_pool_size(64)
         .pool_timeout(30.0)
+        # Keeps drafts and edits of many chats under Telegram's limits. No retries of its own
+        # (max_retries=0): bot.delivery waits out a RetryAfter on final sends, and a draft
+        # that met one is simply superseded by the next.
+        .rate_limiter(
+            AIORateLimiter(
+                overall_max_rate=telegram.max_requests_per_second,
+                group_max_rate=telegram.max_group_requests_per_minute,
+                max_retries=0,
+            )
+        )
         .build()
     )
 

@@ -346,6 +346,8 @@ INVALID = [
     ("telegram", "poll_timeout", "-1", "must be ≥ 0 and ≤ 300, got -1"),
     ("telegram", "connect_timeout", "0", "must be > 0.0 and ≤ 300.0, got 0"),
     ("telegram", "read_timeout", "inf", "must be > 0.0 and ≤ 300.0, got inf"),
+    ("telegram", "max_requests_per_second", "0", "must be > 0.0 and ≤ 10000.0, got 0"),
+    ("telegram", "max_group_requests_per_minute", "-5", "must be > 0.0 and ≤ 100000.0, got -5"),
     ("model", "threads", "-1", "must be ≥ 0 and ≤ 1024, got -1"),
     ("model", "max_batch", "0", "must be ≥ 1 and ≤ 256, got 0"),
     ("mood", "neutral_threshold", "0.5", "must be > 0.5 and ≤ 1.0, got 0.5"),

@@ -13,6 +13,7 @@ from bot.config import Config, DatabaseConfig, OperatorsConfig, TelegramConfig
 from bot.service import BotService
 from engine.protocol import Engine
 from engine.types import Mood, Turn
+from tests.e2e.support import UNLIMITED
 
 OPERATOR = 900_001
 OTHER_OPERATOR = 900_002
@@ -72,6 +73,7 @@ def operator_config(
             poll_timeout=0,
             stream_edit_interval=0.05,
             operator_ids=frozenset({OPERATOR, OTHER_OPERATOR}),
+            **UNLIMITED,
         ),
         database=DatabaseConfig(url=database_url),
         operators=operators or OperatorsConfig(),

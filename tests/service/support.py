@@ -239,6 +239,7 @@ def write_config(
             "stream_edit_interval": 0.1,
             "connect_timeout": 2.0,
             "read_timeout": 2.0,
+            **e2e.UNLIMITED,
             **(telegram or {}),
         },
         "database": {"url": sqlite_url(db_path), **(database or {})},
