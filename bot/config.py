@@ -56,6 +56,15 @@ class TelegramConfig:
     # requests per second in all, and per minute into one group.
     max_requests_per_second: float = 30.0
     max_group_requests_per_minute: float = 20.0
+    # "polling" (getUpdates) or "webhook": Telegram posts updates to webhook_url, which a
+    # reverse proxy forwards to webhook_listen:webhook_port/webhook_path.
+    mode: str = "polling"
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = 8443
+    webhook_path: str = "telegram"
+    webhook_url: str = ""
+    # Telegram sends it with every update; a post without it is refused. Kept out of repr.
+    webhook_secret: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)
@@ -286,6 +295,24 @@ def _token(value: object) -> str:
     return token
 
 
+_WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
+def _webhook_secret(value: object) -> str:
+    secret = _expect(value, str, "a string").strip()
+    if not _WEBHOOK_SECRET.fullmatch(secret):
+        # Telegram's rule for secret_token; the value itself is never echoed.
+        raise _Invalid("must be 1 to 256 letters, digits, '_' or '-'")
+    return secret
+
+
+def _webhook_path(value: object) -> str:
+    path = _expect(value, str, "a string").strip().strip("/")
+    if not path or not re.fullmatch(r"[A-Za-z0-9_\-./]+", path):
+        raise _Invalid("must be a URL path such as telegram or bot/updates")
+    return path
+
+
 # --- schema --------------------------------------------------------------------------------
 
 _Target = Literal["telegram", "database", "engine", "sampling", "logging", "operators"]
@@ -314,6 +341,12 @@ _SCHEMA: dict[str, dict[str, _Key]] = {
         "read_timeout": _Key(_number(0.0, 300.0, low_open=True), "telegram"),
         "max_requests_per_second": _Key(_number(0.0, 10000.0, low_open=True), "telegram"),
         "max_group_requests_per_minute": _Key(_number(0.0, 100000.0, low_open=True), "telegram"),
+        "mode": _Key(_choice("polling", "webhook"), "telegram"),
+        "webhook_listen": _Key(_string(allow_empty=False), "telegram"),
+        "webhook_port": _Key(_integer(1, 65535), "telegram"),
+        "webhook_path": _Key(_webhook_path, "telegram"),
+        "webhook_url": _Key(_http_url(allow_empty=True), "telegram"),
+        "webhook_secret": _Key(_webhook_secret, "telegram"),
     },
     "database": {
         "url": _Key(_database_url, "database"),
@@ -446,6 +479,12 @@ def load_config(
         raise ConfigError(
             f"config key telegram.token: missing (set it in the config file or {TOKEN_ENV})"
         )
+    if telegram.get("mode") == "webhook":
+        for key in ("webhook_url", "webhook_secret"):
+            if not telegram.get(key):
+                raise ConfigError(
+                    f'config key telegram.{key}: required when telegram.mode = "webhook"'
+                )
     engine = values["engine"]
     if engine.get("backend") == "openai" and not engine.get("api_base"):
         raise ConfigError('config key model.api_base: required when model.backend = "openai"')

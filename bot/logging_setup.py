@@ -7,6 +7,7 @@ import os
 import re
 import sys
 import threading
+from collections.abc import Sequence
 from types import TracebackType
 
 from bot.config import LoggingConfig
@@ -30,13 +31,16 @@ class RedactingFilter(logging.Filter):
     """Removes the bot token (and anything shaped like one) from every record, arguments and
     tracebacks included: httpx logs request URLs, and those carry the token."""
 
-    def __init__(self, token: str) -> None:
+    def __init__(self, token: str, other_secrets: Sequence[str] = ()) -> None:
         super().__init__()
         self._token = token
+        self._others = [secret for secret in other_secrets if secret]
 
     def _clean(self, text: str) -> str:
         if self._token:
             text = text.replace(self._token, "<token>")
+        for secret in self._others:
+            text = text.replace(secret, "<secret>")
         return _TOKEN_SHAPE.sub("<token>", text)
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -62,12 +66,12 @@ class JournalFormatter(logging.Formatter):
         return line
 
 
-def configure_logging(config: LoggingConfig, token: str) -> None:
+def configure_logging(config: LoggingConfig, token: str, other_secrets: Sequence[str] = ()) -> None:
     handler = logging.StreamHandler(sys.stderr)
     # Under systemd stderr is connected to the journal and JOURNAL_STREAM says so.
     handler.setFormatter(JournalFormatter(with_priority="JOURNAL_STREAM" in os.environ))
     handler.addFilter(DemoteLibraryNoise())
-    handler.addFilter(RedactingFilter(token))
+    handler.addFilter(RedactingFilter(token, other_secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(config.level)

@@ -92,14 +92,40 @@ class BotService:
         await self._set_commands()
         await self._recover_pending()
         await self.app.start()
+        await self._start_receiving()
+        log.info("moodbot is running as @%s", self.app.bot.username)
+
+    async def _start_receiving(self) -> None:
+        """Updates from Telegram into the application's queue, and from there through the
+        same per-chat processor, whichever way they arrive."""
+        telegram = self.config.telegram
         assert self.app.updater is not None
+        if telegram.mode == "webhook":
+            # python-telegram-bot's own server: it refuses a post without the secret token,
+            # and setWebhook (with bootstrap retries) tells Telegram where to post.
+            await self.app.updater.start_webhook(
+                listen=telegram.webhook_listen,
+                port=telegram.webhook_port,
+                url_path=telegram.webhook_path,
+                webhook_url=telegram.webhook_url,
+                secret_token=telegram.webhook_secret,
+                allowed_updates=Update.ALL_TYPES,
+                bootstrap_retries=-1,
+            )
+            log.info(
+                "receiving updates on http://%s:%d/%s (Telegram posts to %s)",
+                telegram.webhook_listen,
+                telegram.webhook_port,
+                telegram.webhook_path,
+                telegram.webhook_url,
+            )
+            return
         await self.app.updater.start_polling(
-            timeout=self.config.telegram.poll_timeout,
+            timeout=telegram.poll_timeout,
             allowed_updates=Update.ALL_TYPES,
             bootstrap_retries=-1,
             error_callback=_polling_failed,
         )
-        log.info("moodbot is running as @%s", self.app.bot.username)
 
     async def stop(self) -> None:
         """Stop taking updates, abandon answers in progress (they stay pending), close all;
@@ -121,7 +147,7 @@ class BotService:
         await self.database.close()
 
     def healthy(self) -> bool:
-        """Polling runs and the model can still answer."""
+        """Updates arrive (polling or the webhook server runs) and the model can still answer."""
         updater = self.app.updater
         return updater is not None and updater.running and self.engine.healthy()
 
@@ -175,7 +201,7 @@ async def serve(config: Config, engine: Engine, notifier: SystemdNotifier | None
         # Close what did start (the database, Telegram's HTTP client) before the error is told.
         await service.stop()
         raise
-    notifier.ready(f"polling as @{service.app.bot.username}")
+    notifier.ready(f"{config.telegram.mode} as @{service.app.bot.username}")
     watchdog = asyncio.create_task(notifier.keep_watchdog_fed(service.healthy))
     try:
         await stop.wait()

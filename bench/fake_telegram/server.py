@@ -28,7 +28,7 @@ from http import HTTPStatus
 from types import TracebackType
 from typing import Any, Literal, Self, TypeVar
 
-from aiohttp import web
+from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
 from ._text import (
     EntityParseError,
@@ -325,6 +325,12 @@ class FakeTelegram:
         self._thread: threading.Thread | None = None
         self._updates_changed: asyncio.Event | None = None
         self._closing: asyncio.Event | None = None
+        # setWebhook's URL and secret token; while set, updates are posted there, one at a
+        # time in order, and getUpdates is refused.
+        self._webhook: tuple[str, str | None] | None = None
+        self._webhook_wake: asyncio.Event | None = None
+        self._webhook_task: asyncio.Task[None] | None = None
+        self._webhook_statuses: list[int] = []
 
         self._chats: dict[int, JSONDict] = {}
         self._users: dict[int, JSONDict] = {}
@@ -372,6 +378,8 @@ class FakeTelegram:
         self._loop_thread_id = threading.get_ident()
         self._updates_changed = asyncio.Event()
         self._closing = asyncio.Event()
+        self._webhook_wake = asyncio.Event()
+        self._webhook_task = asyncio.create_task(self._deliver_to_webhook())
         app = web.Application(client_max_size=MAX_UPLOAD_BYTES + 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
@@ -391,6 +399,10 @@ class FakeTelegram:
         assert self._closing is not None and self._updates_changed is not None
         self._closing.set()
         self._updates_changed.set()
+        if self._webhook_task is not None:
+            self._webhook_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._webhook_task
         await self._runner.cleanup()
         self._runner = None
 
@@ -523,13 +535,15 @@ class FakeTelegram:
 
     def _notify(self) -> None:
         """Wake long polls; safe from any thread."""
-        loop, event = self._loop, self._updates_changed
-        if loop is None or event is None or loop.is_closed():
+        loop, event, wake = self._loop, self._updates_changed, self._webhook_wake
+        if loop is None or event is None or wake is None or loop.is_closed():
             return
         if threading.get_ident() == self._loop_thread_id:
             event.set()
+            wake.set()
         else:
             loop.call_soon_threadsafe(event.set)
+            loop.call_soon_threadsafe(wake.set)
 
     # ------------------------------------------------------------------ updates
 
@@ -540,6 +554,12 @@ class FakeTelegram:
         timeout = max(params.get("timeout") or 0.0, 0.0)
         allowed = params.get("allowed_updates")
         with self._lock:
+            if self._webhook is not None:
+                raise _ApiError(
+                    409,
+                    "Conflict: can't use getUpdates method while webhook is active; "
+                    "use deleteWebhook to delete the webhook first",
+                )
             if allowed is not None:
                 # An empty list restores the default; omitting it keeps the previous choice.
                 self._allowed_updates = frozenset(allowed) or None
@@ -569,6 +589,37 @@ class FakeTelegram:
                 return batch
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._updates_changed.wait(), remaining)
+
+    async def _deliver_to_webhook(self) -> None:
+        """While a webhook is set, post the oldest pending update to it until it answers 200,
+        then the next: Telegram's order, one update in flight at a time."""
+        assert self._webhook_wake is not None
+        async with ClientSession(timeout=ClientTimeout(total=10)) as session:
+            while True:
+                await self._webhook_wake.wait()
+                self._webhook_wake.clear()
+                while True:
+                    with self._lock:
+                        webhook = self._webhook
+                        update = copy.deepcopy(self._pending[0]) if self._pending else None
+                    if webhook is None or update is None:
+                        break
+                    url, secret = webhook
+                    headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret else {}
+                    try:
+                        async with session.post(url, json=update, headers=headers) as answer:
+                            status = answer.status
+                    except (ClientError, TimeoutError):
+                        status = 0
+                    with self._lock:
+                        self._webhook_statuses.append(status)
+                        if status == HTTPStatus.OK:
+                            self._pending = [
+                                u for u in self._pending if u["update_id"] != update["update_id"]
+                            ]
+                    if status != HTTPStatus.OK:
+                        # Telegram retries a failed delivery later; soon enough for tests.
+                        await asyncio.sleep(0.2)
 
     def _enqueue(self, update: JSONDict) -> int:
         """Give the update an id and queue it, unless Telegram would never deliver it."""
@@ -1041,16 +1092,36 @@ class FakeTelegram:
             raise _ApiError(400, "Bad Request: can't parse BotCommandScope JSON object")
         return scope_key, params.text("language_code") or ""
 
+    @_api("setWebhook")
+    def _set_webhook(self, params: _Params) -> bool:
+        url = params.text("url") or ""
+        # Telegram wants https on port 443, 80, 88 or 8443; the fake posts to any http(s) URL,
+        # as tests serve the bot's webhook on loopback.
+        if url and not re.fullmatch(r"https?://[^/\s]+(/\S*)?", url):
+            raise _ApiError(400, "Bad Request: bad webhook: invalid URL")
+        secret = params.text("secret_token")
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret):
+            raise _ApiError(400, "Bad Request: secret token contains unallowed characters")
+        if params.get("drop_pending_updates"):
+            self._pending.clear()
+        allowed = params.get("allowed_updates")
+        if allowed is not None:
+            self._allowed_updates = frozenset(allowed) or None
+        self._webhook = (url, secret) if url else None
+        self._notify()
+        return True
+
     @_api("deleteWebhook")
     def _delete_webhook(self, params: _Params) -> bool:
         if params.get("drop_pending_updates"):
             self._pending.clear()
+        self._webhook = None
         return True
 
     @_api("getWebhookInfo")
     def _get_webhook_info(self, params: _Params) -> JSONDict:
         return {
-            "url": "",
+            "url": self._webhook[0] if self._webhook else "",
             "has_custom_certificate": False,
             "pending_update_count": len(self._pending),
         }
@@ -1432,6 +1503,18 @@ class FakeTelegram:
     def callback_answers(self) -> list[CallbackAnswer]:
         with self._lock:
             return copy.deepcopy(self._callback_answers)
+
+    @property
+    def webhook_url(self) -> str | None:
+        """The URL setWebhook set, or None while the bot polls."""
+        with self._lock:
+            return self._webhook[0] if self._webhook else None
+
+    @property
+    def webhook_statuses(self) -> list[int]:
+        """The HTTP status of every post to the webhook so far (0: no answer)."""
+        with self._lock:
+            return list(self._webhook_statuses)
 
     def pending_updates(self) -> list[JSONDict]:
         """Updates not yet confirmed by a getUpdates offset."""

@@ -212,7 +212,7 @@ def main(argv: Sequence[str] | None = None, clock: Clock = utc_now) -> int:
         config = load_config(path, require_token=args.command in {"run", "check"})
         from bot.logging_setup import configure_logging
 
-        configure_logging(config.logging, config.telegram.token)
+        configure_logging(config.logging, config.telegram.token, [config.telegram.webhook_secret])
         return COMMANDS[args.command](config, args)
     except ConfigError as exc:
         print(f"moodbot: configuration error: {exc}", file=sys.stderr)

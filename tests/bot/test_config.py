@@ -347,6 +347,11 @@ INVALID = [
     ("telegram", "connect_timeout", "0", "must be > 0.0 and ≤ 300.0, got 0"),
     ("telegram", "read_timeout", "inf", "must be > 0.0 and ≤ 300.0, got inf"),
     ("telegram", "max_requests_per_second", "0", "must be > 0.0 and ≤ 10000.0, got 0"),
+    ("telegram", "mode", '"push"', "must be one of"),
+    ("telegram", "webhook_port", "70000", "must be ≥ 1 and ≤ 65535, got 70000"),
+    ("telegram", "webhook_path", '"/"', "must be a URL path"),
+    ("telegram", "webhook_url", '"bot.example.com/hook"', "must be an http:// or https:// URL"),
+    ("telegram", "webhook_secret", '"has spaces in it"', "1 to 256 letters, digits"),
     ("telegram", "max_group_requests_per_minute", "-5", "must be > 0.0 and ≤ 100000.0, got -5"),
     ("model", "threads", "-1", "must be ≥ 0 and ≤ 1024, got -1"),
     ("model", "max_batch", "0", "must be ≥ 1 and ≤ 256, got 0"),
@@ -575,3 +580,22 @@ def test_digest_time_accepts_a_toml_time_and_empty_turns_it_off(tmp_path: Path) 
     assert toml_time.operators.digest_time == time(18, 5)
     off = load_text(tmp_path, '[operators]\ndigest_time = ""\n', require_token=False)
     assert off.operators.digest_time is None
+
+
+@pytest.mark.parametrize("missing", ["webhook_url", "webhook_secret"])
+def test_webhook_mode_needs_a_url_and_a_secret(tmp_path: Path, missing: str) -> None:
+    keys = {"webhook_url": '"https://bot.example.com/hook"', "webhook_secret": '"s3cret"'}
+    del keys[missing]
+    lines = "".join(f"{key} = {value}\n" for key, value in keys.items())
+    path = tmp_path / "config.toml"
+    path.write_text(f'[telegram]\nmode = "webhook"\n{lines}', encoding="utf-8")
+    with pytest.raises(ConfigError, match=rf"telegram\.{missing}: required when"):
+        load_config(path, require_token=False)
+
+
+def test_the_webhook_secret_never_shows_in_the_config_repr(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[telegram]\nwebhook_secret = "s3cret-value"\n', encoding="utf-8")
+    config = load_config(path, require_token=False)
+    assert config.telegram.webhook_secret == "s3cret-value"
+    assert "s3cret-value" not in repr(config)

@@ -139,3 +139,15 @@ def test_a_quieter_level_is_not_made_louder(
     logging.getLogger("telegram.ext.Updater").info("polling started")
     logging.getLogger("httpx").info("HTTP Request: POST https://api.telegram.org/bot…")
     assert capsys.readouterr().err == ""
+
+
+def test_the_webhook_secret_never_reaches_the_log(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("JOURNAL_STREAM", raising=False)
+    capsys.readouterr()
+    secret = "webhook-secret_0123456789"
+    configure_logging(LoggingConfig(), TOKEN, [secret])
+    logging.getLogger("telegram.ext").warning("setWebhook {'secret_token': %r}", secret)
+    err = capsys.readouterr().err
+    assert secret not in err and "<secret>" in err
