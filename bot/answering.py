@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from telegram import Bot, Update
@@ -64,6 +65,8 @@ class Answering:
         # (chat id, customer id) → the answer being written there.
         self._active: dict[tuple[int, int], ActiveAnswer] = {}
         self.shutting_down = False
+        # Told of each message whose answer failed in a way that may pass and stays pending.
+        self.on_stranded: Callable[[StoredMessage, str], None] | None = None
 
     # --- 1. on arrival -----------------------------------------------------------------------
 
@@ -175,10 +178,12 @@ class Answering:
                 stored.id,
                 exc,
             )
-        except StorageError:
+            self._stranded(stored, f"Telegram did not take the answer: {exc}")
+        except StorageError as exc:
             log.exception(
                 "chat %s: storage failed while answering message %s", stored.chat_id, stored.id
             )
+            self._stranded(stored, f"the database failed: {exc}")
         except Exception:
             log.exception("chat %s: answering message %s failed", stored.chat_id, stored.id)
             await self._report_failure(bot, stored)
@@ -186,6 +191,10 @@ class Answering:
             await sink.abandon()
             if self._active.get(key) is active:
                 del self._active[key]
+
+    def _stranded(self, stored: StoredMessage, reason: str) -> None:
+        if self.on_stranded is not None and not self.shutting_down:
+            self.on_stranded(stored, reason)
 
     async def _report_failure(self, bot: Bot, stored: StoredMessage) -> None:
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Sequence
 from itertools import groupby
 
 from telegram import BotCommand, Update
@@ -15,7 +16,10 @@ from bot.answering import Answering
 from bot.chat_order import ChatLocks, Intake, PerChatUpdateProcessor
 from bot.commands import CustomerCommands
 from bot.config import Config
+from bot.delivery import DeliveryFailed, deliver
+from bot.operators.access import operator_chats
 from bot.operators.desk import OperatorDesk
+from bot.pending_retry import RETRY_DELAYS, PendingRetry
 from bot.pipeline import MoodPipeline
 from bot.screening import Routes, Screening
 from bot.systemd import SystemdNotifier
@@ -63,7 +67,13 @@ def build_application(config: Config, processor: PerChatUpdateProcessor) -> Appl
 class BotService:
     """Start and stop the whole bot around an already loaded engine."""
 
-    def __init__(self, config: Config, engine: Engine, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        config: Config,
+        engine: Engine,
+        clock: Clock = utc_now,
+        retry_delays: Sequence[float] = RETRY_DELAYS,
+    ) -> None:
         self.config = config
         self.engine = engine
         self.database = Database(config.database.url)
@@ -83,6 +93,10 @@ class BotService:
             self.app, self.answering, CustomerCommands(screening, self.store, self.answering)
         )
         self.processor.intake = Intake(routes.arrival, self.answering.store_on_arrival)
+        self.retries = PendingRetry(
+            self._answer_stored, self.store, self.locks, self._tell_operators, retry_delays
+        )
+        self.answering.on_stranded = self.retries.stranded
         self._recovery: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -135,6 +149,7 @@ class BotService:
             await self.app.updater.stop()
         self.answering.cancel_all()
         self.processor.limit_updates(STOP_GRACE)
+        await self.retries.close()
         if self._recovery:
             _, late = await asyncio.wait(self._recovery, timeout=STOP_GRACE)
             for task in late:
@@ -175,10 +190,23 @@ class BotService:
     async def _answer_in_order(self, chat_id: int, messages: list[StoredMessage]) -> None:
         try:
             for message in messages:
-                # Telegram gives private chats the user's (positive) id and groups negative ids.
-                await self.answering.answer(self.app.bot, message, private=message.chat_id > 0)
+                await self._answer_stored(message)
         finally:
             self.locks.release(chat_id)
+
+    async def _answer_stored(self, message: StoredMessage) -> None:
+        # Telegram gives private chats the user's (positive) id and groups negative ids.
+        await self.answering.answer(self.app.bot, message, private=message.chat_id > 0)
+
+    async def _tell_operators(self, note: str) -> None:
+        for chat in operator_chats(self.config):
+            try:
+                await deliver(
+                    lambda chat=chat: self.app.bot.send_message(chat, note),  # type: ignore[misc]
+                    f"chat {chat}: note to operators",
+                )
+            except (DeliveryFailed, TelegramError) as exc:
+                log.warning("chat %s: could not tell the operators (%s)", chat, exc)
 
 
 def _polling_failed(exc: TelegramError) -> None:
