@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -94,7 +95,12 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
     """
 
     def __init__(self, locks: ChatLocks, max_concurrent_updates: int = 512) -> None:
-        super().__init__(max_concurrent_updates)
+        # python-telegram-bot's own limit would count updates still waiting for their chat's
+        # turn, so one chat flooding hundreds of messages would take every slot (and leave
+        # later updates of other chats unstored). Its limit is lifted; ours is taken only by
+        # updates being handled, one per chat at most, after storing on arrival.
+        super().__init__(sys.maxsize)
+        self._slots = asyncio.Semaphore(max_concurrent_updates)
         self.locks = locks
         self.intake: Intake | None = None
         self._arrivals = ChatLocks()
@@ -107,7 +113,8 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         chat = update.effective_chat if isinstance(update, Update) else None
         if chat is None or not isinstance(update, Update) or _jumps_queue(update):
-            await self._within_grace(coroutine, chat.id if chat else None)
+            async with self._slots:
+                await self._within_grace(coroutine, chat.id if chat else None)
             return
         # Numbered and classified before the first suspension, so in arrival order.
         number = next(self._numbers)
@@ -123,7 +130,7 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
                 )
                 if early and not await self._store_early(update, chat.id):
                     self._barriers.setdefault(chat.id, set()).add(number)
-            async with self.locks.hold(chat.id):
+            async with self.locks.hold(chat.id), self._slots:
                 await self._within_grace(coroutine, chat.id)
         finally:
             barriers = self._barriers.get(chat.id)

@@ -216,3 +216,35 @@ async def test_stopping_cancels_an_update_that_outlives_the_grace() -> None:
     # The stuck one is cancelled at the grace; the queued one then gets its turn.
     await asyncio.wait_for(asyncio.gather(stuck, queued), timeout=5)
     assert recorder.handled() == ["queued"]
+
+
+async def test_a_flooding_chat_holds_one_slot_and_every_message_is_stored_on_arrival() -> None:
+    intake, recorder = StoringIntake(), Recorder()
+    processor = PerChatUpdateProcessor(ChatLocks(), max_concurrent_updates=2)
+    processor.intake = intake.intake()
+    flood = [f"flood {n}" for n in range(10)]
+    recorder.gate(flood[0])
+    tasks = [submit(processor, recorder, 1, text) for text in flood]
+    await settle()
+    # Every message of the flood is stored though only one of them can run.
+    assert intake.stored == flood
+    # Other chats still find a free slot.
+    await asyncio.wait_for(submit(processor, recorder, 2, "other chat"), timeout=5)
+    recorder.gate(flood[0]).set()
+    await asyncio.gather(*tasks)
+    assert recorder.handled() == ["other chat", *flood]
+
+
+async def test_at_most_max_concurrent_updates_are_handled_at_once() -> None:
+    processor, recorder = PerChatUpdateProcessor(ChatLocks(), max_concurrent_updates=2), Recorder()
+    for chat in (1, 2, 3):
+        recorder.gate(f"chat {chat}")
+    tasks = [submit(processor, recorder, chat, f"chat {chat}") for chat in (1, 2, 3)]
+    await settle()
+    assert recorder.events == ["start chat 1", "start chat 2"]
+    recorder.gate("chat 1").set()
+    await settle()
+    assert recorder.events[-1] == "start chat 3"
+    recorder.gate("chat 2").set()
+    recorder.gate("chat 3").set()
+    await asyncio.gather(*tasks)
