@@ -150,6 +150,7 @@ class BotService:
         self.answering.cancel_all()
         self.processor.limit_updates(STOP_GRACE)
         await self.retries.close()
+        await self.operators.digest.stop(STOP_GRACE)
         if self._recovery:
             _, late = await asyncio.wait(self._recovery, timeout=STOP_GRACE)
             for task in late:

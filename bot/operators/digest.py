@@ -65,6 +65,8 @@ class DailyDigest:
     ) -> None:
         self._database = database
         self._clock = clock
+        # Digests being sent by the job queue, which a stop waits for (see stop()).
+        self._sending: set[asyncio.Task[object]] = set()
         self._config = config
         self._chats = list(chats)
 
@@ -82,7 +84,24 @@ class DailyDigest:
         log.info("daily mood digest at %s %s", at.strftime("%H:%M"), self._config.timezone)
 
     async def _run(self, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await self.send(context.bot, self._clock())
+        task = asyncio.current_task()
+        assert task is not None
+        self._sending.add(task)
+        try:
+            await self.send(context.bot, self._clock())
+        finally:
+            self._sending.discard(task)
+
+    async def stop(self, grace: float) -> None:
+        """Stopping: a digest still being sent gets `grace` seconds, then is cancelled. The
+        job queue waits for its jobs at shutdown, and a digest waiting out flood control
+        must not keep the bot from stopping within its stop timeout."""
+        if not self._sending:
+            return
+        _, late = await asyncio.wait(self._sending, timeout=grace)
+        for task in late:
+            log.warning("stopping: the mood digest was still being sent; it is abandoned")
+            task.cancel()
 
     async def compose(self, now: datetime) -> Digest:
         """The digest as of `now`: about the local day before it."""
