@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 
@@ -27,22 +27,32 @@ class PackagedModel:
     def distribution(self, index: int) -> str:
         return f"{self.package_prefix}{index}"
 
-    def module(self, index: int) -> str:
-        return self.distribution(index).replace("-", "_")
-
     def part_paths(self) -> list[Path]:
-        """Locate every part file; raises PartMissingError naming the package to install."""
-        paths = []
-        for index in range(1, self.part_count + 1):
-            try:
-                module = importlib.import_module(self.module(index))
-            except ImportError as exc:
-                raise PartMissingError(self, index, "is not installed") from exc
-            path = Path(module.get_part_path())
-            if not path.is_file():
-                raise PartMissingError(self, index, f"has no part file at {path}")
-            paths.append(path)
-        return paths
+        """Locate every part file among its distribution's installed files, and check its
+        size against the distribution's RECORD; raises PartMissingError naming the package
+        to reinstall. Nothing of a part package is imported: a part is data, and importing
+        would run its code. join_parts checks the SHA-256 of the whole before it is used."""
+        return [self._part_path(index) for index in range(1, self.part_count + 1)]
+
+    def _part_path(self, index: int) -> Path:
+        try:
+            files = metadata.files(self.distribution(index)) or []
+        except metadata.PackageNotFoundError:
+            raise PartMissingError(self, index, "is not installed") from None
+        data = [entry for entry in files if entry.parent.name == "data" and entry.suffix == ".bin"]
+        if len(data) != 1:
+            raise PartMissingError(self, index, "lists no part file")
+        [entry] = data
+        path = Path(str(entry.locate()))
+        if not path.is_file():
+            raise PartMissingError(self, index, f"has no part file at {path}")
+        if entry.size is not None and path.stat().st_size != entry.size:
+            raise PartMissingError(
+                self,
+                index,
+                f"has a part file of {path.stat().st_size:,} bytes, {entry.size:,} when installed",
+            )
+        return path
 
     def install_hint(self) -> str:
         if self.extra:

@@ -1,6 +1,6 @@
+import base64
 import hashlib
 import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -24,14 +24,27 @@ class _Silent:
 def fake_parts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[PackagedModel, list[bytes]]:
-    """Three importable part packages holding known bytes."""
+    """Three installed part distributions (a dist-info with its RECORD, and the data file)
+    holding known bytes, found on sys.path as pip would leave them."""
     blobs = [b"GGUF" + bytes(range(200)), bytes(1000), b"tail" * 50]
     for index, blob in enumerate(blobs, start=1):
-        path = tmp_path / f"part{index:02d}.bin"
-        path.write_bytes(blob)
-        module = types.ModuleType(f"fake_model_part{index}")
-        module.get_part_path = lambda path=path: str(path)  # type: ignore[attr-defined]
-        monkeypatch.setitem(sys.modules, module.__name__, module)
+        package = f"fake_model_part{index}"
+        data = tmp_path / package / "data" / f"part{index:02d}.bin"
+        data.parent.mkdir(parents=True)
+        data.write_bytes(blob)
+        digest = base64.urlsafe_b64encode(hashlib.sha256(blob).digest()).rstrip(b"=").decode()
+        info = tmp_path / f"{package}-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: fake-model-part{index}\nVersion: 1.0\n",
+            encoding="utf-8",
+        )
+        (info / "RECORD").write_text(
+            f"{package}/data/part{index:02d}.bin,sha256={digest},{len(blob)}\n"
+            f"{info.name}/METADATA,,\n{info.name}/RECORD,,\n",
+            encoding="utf-8",
+        )
+    monkeypatch.syspath_prepend(str(tmp_path))
     joined = b"".join(blobs)
     model = PackagedModel(
         name="fake",
@@ -45,6 +58,19 @@ def fake_parts(
         neutral_thresholds={"en": 0.9, "zh": 0.8},
     )
     return model, blobs
+
+
+def part_file(root: Path, index: int) -> Path:
+    return root / f"fake_model_part{index}" / "data" / f"part{index:02d}.bin"
+
+
+def test_parts_are_found_without_importing_them(
+    fake_parts: tuple[PackagedModel, list[bytes]], tmp_path: Path
+) -> None:
+    model, _ = fake_parts
+    assert model.part_paths() == [part_file(tmp_path, index) for index in (1, 2, 3)]
+    # The parts' packages have no code to import, and none was imported.
+    assert not any(name.startswith("fake_model_part") for name in sys.modules)
 
 
 def test_parts_join_into_the_verified_file(
@@ -62,7 +88,7 @@ def test_corrupt_part_names_the_packages_to_reinstall(
     model, blobs = fake_parts
     corrupt = bytearray(blobs[1])
     corrupt[10] ^= 0xFF
-    Path(sys.modules["fake_model_part2"].get_part_path()).write_bytes(bytes(corrupt))
+    part_file(tmp_path, 2).write_bytes(bytes(corrupt))
     with pytest.raises(PackagedModelError, match=r"SHA-256.*fake-model-part1"):
         join_parts(model, tmp_path / "fake.gguf", _Silent)
     assert not (tmp_path / "fake.gguf").exists()
@@ -72,8 +98,8 @@ def test_truncated_part_is_caught_by_size(
     tmp_path: Path, fake_parts: tuple[PackagedModel, list[bytes]]
 ) -> None:
     model, blobs = fake_parts
-    Path(sys.modules["fake_model_part3"].get_part_path()).write_bytes(blobs[2][:-1])
-    with pytest.raises(PackagedModelError, match="expected"):
+    part_file(tmp_path, 3).write_bytes(blobs[2][:-1])
+    with pytest.raises(PackagedModelError, match=r"fake-model-part3==1\.0 has a part file of 199"):
         join_parts(model, tmp_path / "fake.gguf", _Silent)
 
 
@@ -81,7 +107,9 @@ def test_missing_part_package_is_named(
     tmp_path: Path, fake_parts: tuple[PackagedModel, list[bytes]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     model, _ = fake_parts
-    monkeypatch.delitem(sys.modules, "fake_model_part2")
+    for leftover in (tmp_path / "fake_model_part2-1.0.dist-info").iterdir():
+        leftover.unlink()
+    (tmp_path / "fake_model_part2-1.0.dist-info").rmdir()
     with pytest.raises(PackagedModelError, match=r"fake-model-part2==1\.0 is not installed"):
         join_parts(model, tmp_path / "fake.gguf", _Silent)
 
