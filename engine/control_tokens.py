@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -21,3 +22,18 @@ def defuse_control_tokens(tokenizer: PreTrainedTokenizerBase, text: str) -> str:
         if len(token) > 1 and token in text:
             text = text.replace(token, token[0] + _WORD_JOINER + token[1:])
     return text
+
+
+# Without the server's tokenizer: the spellings Qwen-family tokenizers (and most chat models)
+# give their added tokens: "<|im_start|>", "<|endoftext|>", "<|fim_middle|>", and the bare tags
+# of tool calls and reasoning ("<tool_call>", "</think>", …).
+_CONTROL_SPELLINGS = re.compile(
+    r"<\|[A-Za-z0-9_]{1,40}\|>|</?(?:tool_call|tool_response|tools|think|answer)>"
+)
+
+
+def defuse_control_spellings(text: str) -> str:
+    """`text` with every control-token spelling broken up, for a model behind a server whose
+    tokenizer is not at hand: the server renders the chat template and tokenizes the whole,
+    where these spellings would otherwise become control tokens."""
+    return _CONTROL_SPELLINGS.sub(lambda found: found[0][0] + _WORD_JOINER + found[0][1:], text)

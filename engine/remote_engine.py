@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Sequence
 import httpx
 
 from engine.config import EngineConfig
+from engine.control_tokens import defuse_control_spellings
 from engine.language import Language, detect_language
 from engine.mood_decision import MAX_TEXT_TOKENS, decide_mood
 from engine.openai_client import Json, OpenAIServer, RemoteEngineError
@@ -222,12 +223,21 @@ class RemoteMoodEngine:
     async def _classify_with(self, client: httpx.AsyncClient, text: str) -> Mood:
         language = detect_language(text)
         prompt = CLASSIFICATION_PROMPTS[language]
+        customer_text = defuse_control_spellings(_clip(text, language))
+        messages = [
+            {"role": "system", "content": prompt.system},
+            {"role": "user", "content": prompt.user.replace(TEXT_SLOT, customer_text)},
+        ]
+        # The same answer prefix as the local engine: the server continues the assistant's
+        # turn after it (vLLM's continue_final_message), so the label word comes next.
+        prefill: Json = {}
+        if prompt.answer_prefix:
+            messages.append({"role": "assistant", "content": prompt.answer_prefix})
+            prefill = {"continue_final_message": True, "add_generation_prompt": False}
         body = {
             "model": self.model_name,
-            "messages": [
-                {"role": "system", "content": prompt.system},
-                {"role": "user", "content": prompt.user.replace(TEXT_SLOT, _clip(text, language))},
-            ],
+            "messages": messages,
+            **prefill,
             "max_tokens": 1,
             "temperature": 0,
             "logprobs": True,
@@ -253,10 +263,15 @@ class RemoteMoodEngine:
         messages = [
             {"role": "system", "content": reply_system_prompt(language, mood.label)},
             *(
-                {"role": turn.role, "content": turn.text}
+                {
+                    "role": turn.role,
+                    "content": defuse_control_spellings(turn.text)
+                    if turn.role == "user"
+                    else turn.text,
+                }
                 for turn in trim_history(history, sampling.history_tokens)
             ),
-            {"role": "user", "content": _head(text)},
+            {"role": "user", "content": defuse_control_spellings(_head(text))},
         ]
         body: Json = {
             "model": self.model_name,
