@@ -42,5 +42,6 @@ async def test_answers_to_many_chats_stay_under_the_request_rate(
         )
     into_chats = [call.at for call in fake.calls if "chat_id" in call.params]
     assert len(into_chats) >= len(CHATS)
-    # A leaky bucket of PER_SECOND: a full bucket's burst plus one second's refill at most.
-    assert busiest_second(into_chats) <= 2 * PER_SECOND
+    # A leaky bucket of PER_SECOND: a full bucket's burst plus one second's refill, and two
+    # for requests the network brings in a little late (unlimited, all 30-odd come at once).
+    assert busiest_second(into_chats) <= 2 * PER_SECOND + 2
