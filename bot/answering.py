@@ -89,6 +89,13 @@ class Answering:
         self._arrived.setdefault((message.chat_id, message.message_id), received)
         return True
 
+    def set_aside(self, update: Update) -> None:
+        """The message stored on arrival gets no turn of its own (its chat is over the cap);
+        it is answered from storage instead."""
+        message = update.effective_message
+        if message is not None:
+            self._arrived.pop((message.chat_id, message.message_id), None)
+
     # --- 2. in its turn ----------------------------------------------------------------------
 
     async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -6,7 +6,7 @@ import asyncio
 import itertools
 import logging
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -72,6 +72,11 @@ class Intake:
     # Store the message now if it is one the bot will answer. False when it is one but the
     # database failed: it is then stored in its turn (or the customer told).
     store_on_arrival: Callable[[Update], Awaitable[bool]]
+    # A message stored on arrival will not get a turn of its own (its chat is over the cap):
+    # drop what was kept for that turn.
+    set_aside: Callable[[Update], None]
+    # Answer, in order, the chat's stored messages not yet answered (those set aside).
+    answer_set_aside: Callable[[int], Awaitable[None]]
 
 
 def _jumps_queue(update: Update) -> bool:
@@ -79,6 +84,12 @@ def _jumps_queue(update: Update) -> bool:
     # Whitespace alone is a text too, with no first word.
     words = message.text.split(maxsplit=1) if message is not None and message.text else []
     return bool(words) and words[0].split("@", 1)[0].lower() in QUEUE_JUMPING_COMMANDS
+
+
+def _close(coroutine: Awaitable[Any]) -> None:
+    # An update's handler that will not run: closed so Python does not warn it was never awaited.
+    if isinstance(coroutine, Coroutine):
+        coroutine.close()
 
 
 class PerChatUpdateProcessor(BaseUpdateProcessor):
@@ -92,9 +103,17 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
     nothing but other messages ahead of them are stored early; behind a barrier (/reset, a
     /forget button) a message is stored in its turn, as the barrier may change what it means.
     A message that could not be stored early is a barrier too, so that none overtakes it.
+
+    One chat holds at most `max_held_per_chat` updates waiting or running. A message stored on
+    arrival beyond that is set aside: one more turn in the chat's queue answers every message
+    set aside, from storage and in order, and later messages are set aside behind it until it
+    is done, so none overtakes them. (Messages behind a barrier are stored only in their turn,
+    so they are held whatever the cap.)
     """
 
-    def __init__(self, locks: ChatLocks, max_concurrent_updates: int = 512) -> None:
+    def __init__(
+        self, locks: ChatLocks, max_concurrent_updates: int = 512, max_held_per_chat: int = 64
+    ) -> None:
         # python-telegram-bot's own limit would count updates still waiting for their chat's
         # turn, so one chat flooding hundreds of messages would take every slot (and leave
         # later updates of other chats unstored). Its limit is lifted; ours is taken only by
@@ -109,6 +128,11 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
         self._barriers: dict[int, set[int]] = {}
         self._limits: set[asyncio.Timeout] = set()
         self._grace: float | None = None
+        self._max_held = max_held_per_chat
+        # Per chat, the updates past their arrival, waiting for their turn or being handled.
+        self._held: dict[int, int] = {}
+        # Per chat with messages set aside, how many are not yet answered.
+        self._set_aside: dict[int, int] = {}
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         chat = update.effective_chat if isinstance(update, Update) else None
@@ -128,16 +152,51 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
                 early = arrival == "message" and not any(
                     barrier < number for barrier in self._barriers.get(chat.id, ())
                 )
-                if early and not await self._store_early(update, chat.id):
+                stored = early and await self._store_early(update, chat.id)
+                if early and not stored:
                     self._barriers.setdefault(chat.id, set()).add(number)
-            async with self.locks.hold(chat.id), self._slots:
-                await self._within_grace(coroutine, chat.id)
+                if stored and self._over_cap(chat.id):
+                    self._set_aside[chat.id] = self._set_aside.get(chat.id, 0) + 1
+                    assert self.intake is not None
+                    self.intake.set_aside(update)
+                    _close(coroutine)
+                    if self._set_aside[chat.id] > 1:
+                        # The turn that answers the set-aside messages is queued already.
+                        return
+                    coroutine = self._answer_set_aside(chat.id)
+                self._held[chat.id] = self._held.get(chat.id, 0) + 1
+            try:
+                async with self.locks.hold(chat.id), self._slots:
+                    await self._within_grace(coroutine, chat.id)
+            finally:
+                self._held[chat.id] -= 1
+                if not self._held[chat.id]:
+                    del self._held[chat.id]
         finally:
             barriers = self._barriers.get(chat.id)
             if barriers is not None:
                 barriers.discard(number)
                 if not barriers:
                     del self._barriers[chat.id]
+
+    def _over_cap(self, chat_id: int) -> bool:
+        # Once one message is set aside, every later one is too until they are answered:
+        # a message given its own turn meanwhile would overtake them.
+        return chat_id in self._set_aside or self._held.get(chat_id, 0) >= self._max_held
+
+    async def _answer_set_aside(self, chat_id: int) -> None:
+        assert self.intake is not None
+        try:
+            # Each message is stored before it is counted, so a read after the count finds it;
+            # those set aside while answering get another round.
+            while waiting := self._set_aside[chat_id]:
+                await self.intake.answer_set_aside(chat_id)
+                self._set_aside[chat_id] -= waiting
+        except Exception:
+            log.exception("chat %s: could not answer the messages set aside", chat_id)
+        finally:
+            # Whatever is left unanswered stays pending in storage for the retry or next start.
+            del self._set_aside[chat_id]
 
     def _arrival(self, update: Update, chat_id: int) -> Arrival:
         if self.intake is None:

@@ -56,6 +56,9 @@ class TelegramConfig:
     # requests per second in all, and per minute into one group.
     max_requests_per_second: float = 30.0
     max_group_requests_per_minute: float = 20.0
+    # Updates one chat may hold waiting for their turn; later messages are stored at once and
+    # answered from storage, in order, once the chat's queue is through.
+    max_waiting_per_chat: int = 64
     # "polling" (getUpdates) or "webhook": Telegram posts updates to webhook_url, which a
     # reverse proxy forwards to webhook_listen:webhook_port/webhook_path.
     mode: str = "polling"
@@ -341,6 +344,7 @@ _SCHEMA: dict[str, dict[str, _Key]] = {
         "read_timeout": _Key(_number(0.0, 300.0, low_open=True), "telegram"),
         "max_requests_per_second": _Key(_number(0.0, 10000.0, low_open=True), "telegram"),
         "max_group_requests_per_minute": _Key(_number(0.0, 100000.0, low_open=True), "telegram"),
+        "max_waiting_per_chat": _Key(_integer(1, 100000), "telegram"),
         "mode": _Key(_choice("polling", "webhook"), "telegram"),
         "webhook_listen": _Key(_string(allow_empty=False), "telegram"),
         "webhook_port": _Key(_integer(1, 65535), "telegram"),

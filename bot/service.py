@@ -79,7 +79,9 @@ class BotService:
         self.database = Database(config.database.url)
         self.store = Store(self.database, clock)
         self.locks = ChatLocks()
-        self.processor = PerChatUpdateProcessor(self.locks)
+        self.processor = PerChatUpdateProcessor(
+            self.locks, max_held_per_chat=config.telegram.max_waiting_per_chat
+        )
         self.app = build_application(config, self.processor)
         self.operators = OperatorDesk(config, self.database, self.store, self.app, clock)
         screening = Screening(config.telegram)
@@ -92,7 +94,12 @@ class BotService:
         routes = Routes(
             self.app, self.answering, CustomerCommands(screening, self.store, self.answering)
         )
-        self.processor.intake = Intake(routes.arrival, self.answering.store_on_arrival)
+        self.processor.intake = Intake(
+            routes.arrival,
+            self.answering.store_on_arrival,
+            self.answering.set_aside,
+            self._answer_set_aside,
+        )
         self.retries = PendingRetry(
             self._answer_stored, self.store, self.locks, self._tell_operators, retry_delays
         )
@@ -194,6 +201,10 @@ class BotService:
                 await self._answer_stored(message)
         finally:
             self.locks.release(chat_id)
+
+    async def _answer_set_aside(self, chat_id: int) -> None:
+        for message in await self.store.pending_messages(chat_id):
+            await self._answer_stored(message)
 
     async def _answer_stored(self, message: StoredMessage) -> None:
         # Telegram gives private chats the user's (positive) id and groups negative ids.

@@ -152,13 +152,16 @@ class Store:
                 message.status = "failed"
                 message.failure_reason = reason
 
-    async def pending_messages(self) -> list[StoredMessage]:
-        """Customers' messages stored but neither answered nor failed, oldest first."""
+    async def pending_messages(self, chat_id: int | None = None) -> list[StoredMessage]:
+        """Customers' messages stored but neither answered nor failed, oldest first; in one
+        chat, or in all."""
         query = (
             select(Message)
             .where(Message.role == "user", Message.status == "pending")
             .order_by(Message.id)
         )
+        if chat_id is not None:
+            query = query.where(Message.chat_id == chat_id)
         async with self._reading() as session:
             return [_stored(message) for message in await session.scalars(query)]
 

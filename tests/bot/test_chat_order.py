@@ -59,18 +59,27 @@ def submit(
     )
 
 
-async def settle() -> None:
-    for _ in range(20):
+async def settle(rounds: int = 20) -> None:
+    for _ in range(rounds):
         await asyncio.sleep(0)
 
 
 class StoringIntake:
-    """An intake that calls "/reset" a barrier and records what was stored on arrival."""
+    """An intake that calls "/reset" a barrier and records what was stored on arrival; what
+    is set aside is answered through `recorder`, as storage would give it: in arrival order."""
 
-    def __init__(self, fail_for: tuple[str, ...] = (), unreadable: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        fail_for: tuple[str, ...] = (),
+        unreadable: tuple[str, ...] = (),
+        recorder: Recorder | None = None,
+    ) -> None:
         self.stored: list[str] = []
+        self.set_aside_texts: list[str] = []
         self._fail_for = fail_for
         self._unreadable = unreadable
+        self._recorder = recorder
+        self._unanswered: dict[int, list[str]] = {}
 
     def arrival(self, update: Update) -> Arrival:
         text = update.effective_message.text if update.effective_message else None
@@ -87,8 +96,21 @@ class StoringIntake:
         self.stored.append(text)
         return True
 
+    def set_aside(self, update: Update) -> None:
+        assert update.effective_message is not None and update.effective_chat is not None
+        text = update.effective_message.text or ""
+        self.set_aside_texts.append(text)
+        self._unanswered.setdefault(update.effective_chat.id, []).append(text)
+
+    async def answer_set_aside(self, chat_id: int) -> None:
+        assert self._recorder is not None
+        # One read of storage: what is set aside meanwhile waits for the next call.
+        found, self._unanswered[chat_id] = self._unanswered.get(chat_id, []), []
+        for text in found:
+            await self._recorder.handle(text)
+
     def intake(self) -> Intake:
-        return Intake(self.arrival, self.store_on_arrival)
+        return Intake(self.arrival, self.store_on_arrival, self.set_aside, self.answer_set_aside)
 
 
 def processor_with(intake: StoringIntake | None = None) -> PerChatUpdateProcessor:
@@ -248,3 +270,50 @@ async def test_at_most_max_concurrent_updates_are_handled_at_once() -> None:
     recorder.gate("chat 2").set()
     recorder.gate("chat 3").set()
     await asyncio.gather(*tasks)
+
+
+async def test_a_chat_over_its_cap_has_its_messages_stored_and_answered_later_in_order() -> None:
+    recorder = Recorder()
+    intake = StoringIntake(recorder=recorder)
+    processor = PerChatUpdateProcessor(ChatLocks(), max_held_per_chat=3)
+    processor.intake = intake.intake()
+    flood = [f"flood {n}" for n in range(12)]
+    recorder.gate(flood[0])
+    tasks = [submit(processor, recorder, 1, text) for text in flood]
+    await settle(200)
+    assert intake.stored == flood
+    # Three held, plus one turn that answers the rest from storage.
+    assert sum(not task.done() for task in tasks) == 4
+    assert intake.set_aside_texts == flood[3:]
+    # While those wait, a new message is set aside behind them, never given a turn ahead.
+    recorder.gate("late")
+    late = submit(processor, recorder, 1, "late")
+    await settle(200)
+    assert late.done() and intake.set_aside_texts[-1] == "late"
+    recorder.gate(flood[0]).set()
+    await settle(200)
+    assert recorder.handled() == flood
+    # Set aside while the others were being answered: answered in another round.
+    intake_arrival = submit(processor, recorder, 1, "during")
+    await settle(200)
+    recorder.gate("late").set()
+    await asyncio.wait_for(asyncio.gather(*tasks, late, intake_arrival), timeout=5)
+    assert recorder.handled() == [*flood, "late", "during"]
+    # Once they are answered, a message gets its own turn again.
+    await asyncio.wait_for(submit(processor, recorder, 1, "afterwards"), timeout=5)
+    assert intake.set_aside_texts[-1] == "during"
+    assert recorder.handled()[-1] == "afterwards"
+
+
+async def test_the_cap_holds_per_chat_and_spares_other_chats() -> None:
+    recorder = Recorder()
+    intake = StoringIntake(recorder=recorder)
+    processor = PerChatUpdateProcessor(ChatLocks(), max_held_per_chat=2)
+    processor.intake = intake.intake()
+    recorder.gate("busy 0")
+    busy = [submit(processor, recorder, 1, f"busy {n}") for n in range(2)]
+    quiet = [submit(processor, recorder, 2, f"quiet {n}") for n in range(2)]
+    await asyncio.wait_for(asyncio.gather(*quiet), timeout=5)
+    assert intake.set_aside_texts == []
+    recorder.gate("busy 0").set()
+    await asyncio.gather(*busy)

@@ -353,6 +353,7 @@ INVALID = [
     ("telegram", "webhook_url", '"bot.example.com/hook"', "must be an http:// or https:// URL"),
     ("telegram", "webhook_secret", '"has spaces in it"', "1 to 256 letters, digits"),
     ("telegram", "max_group_requests_per_minute", "-5", "must be > 0.0 and ≤ 100000.0, got -5"),
+    ("telegram", "max_waiting_per_chat", "0", "must be ≥ 1 and ≤ 100000, got 0"),
     ("model", "threads", "-1", "must be ≥ 0 and ≤ 1024, got -1"),
     ("model", "max_batch", "0", "must be ≥ 1 and ≤ 256, got 0"),
     ("mood", "neutral_threshold", "0.5", "must be > 0.5 and ≤ 1.0, got 0.5"),

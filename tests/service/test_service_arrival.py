@@ -87,3 +87,31 @@ async def test_a_message_behind_a_reset_waits_for_it_before_it_is_stored(
     shown = [message.text for message in fake.messages(customer)]
     assert shown[1] == text("reset_done", "en")
     assert [shown[0], *shown[2:]] == [answers[0].text for _, answers in pairs]
+
+
+async def test_a_chat_over_its_cap_is_answered_from_storage_in_order(
+    fake: FakeTelegram, db_path: Path
+) -> None:
+    customer, engine = 3321, GatedEngine()
+    texts = [f"message {n}" for n in range(7)]
+    config = bot_config(fake, sqlite_url(db_path), max_waiting_per_chat=2)
+    async with running(config, engine) as service:
+        fake.send_text(customer, customer, texts[0])
+        await wait_until(lambda: engine.requests, what="the first answer to start")
+        for question in texts[1:]:
+            fake.send_text(customer, customer, question)
+        await wait_until(lambda: len(stored(db_path, customer)) == 7, what="all stored")
+        # What the updates set aside kept for their turn is let go at once.
+        await wait_until(lambda: len(service.answering._arrived) <= 2, what="set aside")
+
+        for count in range(2, 8):
+            engine.release()
+            await wait_until(lambda c=count: len(engine.requests) == c, what=f"answer {count}")
+        engine.release()
+        await wait_until(lambda: len(fake.messages(customer)) == 7, what="seven answers")
+
+    assert_answered_once(db_path, fake, customer, texts)
+    reply = (Turn("assistant", engine.reply_text),)
+    assert [history for history, _ in engine.asked()][-1] == tuple(
+        turn for question in texts[:-1] for turn in (Turn("user", question), *reply)
+    )

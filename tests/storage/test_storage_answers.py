@@ -115,3 +115,13 @@ async def test_pending_messages_survive_a_crash(db: Database, database_url: str)
         assert await after_restart.pending_messages() == []
     finally:
         await restarted.close()
+
+
+async def test_pending_messages_of_one_chat_leave_other_chats_out(store: Store) -> None:
+    first, _ = await store.record_incoming(GROUP, ANN, "first", 1)
+    await store.record_incoming(ANN.id, ANN, "private", 2)
+    second, _ = await store.record_incoming(GROUP, ANN, "second", 3)
+    answered, _ = await store.record_incoming(GROUP, ANN, "answered", 4)
+    await store.record_answer(answered.id, "done", 5)
+
+    assert await store.pending_messages(GROUP) == [first, second]
