@@ -253,7 +253,7 @@ class RemoteMoodEngine:
         messages = [
             {"role": "system", "content": reply_system_prompt(language, mood.label)},
             *(
-                {"role": turn.role, "content": turn.text}
+                {"role": turn.chat_role, "content": turn.text}
                 for turn in trim_history(history, sampling.history_tokens)
             ),
             {"role": "user", "content": _head(text)},

@@ -47,7 +47,7 @@ async def test_edited_topic_keeps_its_names_and_refuses_the_same_name(
     topic = await bot.create_forum_topic(FORUM, "Ann")
     await bot.edit_forum_topic(FORUM, topic.message_thread_id, name="😢↘ Ann")
 
-    with pytest.raises(BadRequest, match="(?i)topic_not_modified"):
+    with pytest.raises(BadRequest, match=r"(?i)topic_not_modified"):
         await bot.edit_forum_topic(FORUM, topic.message_thread_id, name="😢↘ Ann")
     assert fake.topics(FORUM)[0].names == ["Ann", "😢↘ Ann"]
 
@@ -56,12 +56,12 @@ async def test_topics_need_a_forum_and_the_manage_topics_right(
     fake: FakeTelegram, bot: Bot
 ) -> None:
     fake.add_chat(-100701, "supergroup")
-    with pytest.raises(BadRequest, match="(?i)not a forum"):
+    with pytest.raises(BadRequest, match=r"(?i)not a forum"):
         await bot.create_forum_topic(-100701, "Ann")
     fake.make_forum(FORUM, bot_manages_topics=False)
-    with pytest.raises(BadRequest, match="(?i)not enough rights"):
+    with pytest.raises(BadRequest, match=r"(?i)not enough rights"):
         await bot.create_forum_topic(FORUM, "Ann")
-    with pytest.raises(BadRequest, match="(?i)topic_title_empty"):
+    with pytest.raises(BadRequest, match=r"(?i)topic_title_empty"):
         fake.make_forum(FORUM)
         await bot.create_forum_topic(FORUM, " ")
 
@@ -73,9 +73,9 @@ async def test_a_topic_deleted_by_hand_refuses_messages_and_edits(
     await bot.send_message(FORUM, "hello", message_thread_id=topic.message_thread_id)
     fake.delete_topic(FORUM, topic.message_thread_id)
 
-    with pytest.raises(BadRequest, match="(?i)message thread not found"):
+    with pytest.raises(BadRequest, match=r"(?i)message thread not found"):
         await bot.send_message(FORUM, "again", message_thread_id=topic.message_thread_id)
-    with pytest.raises(BadRequest, match="(?i)topic_id_invalid"):
+    with pytest.raises(BadRequest, match=r"(?i)topic_id_invalid"):
         await bot.edit_forum_topic(FORUM, topic.message_thread_id, name="Ann 2")
     assert fake.messages(FORUM) == []
     assert fake.topics(FORUM) == []
