@@ -87,6 +87,23 @@ class OperatorsConfig:
         return ZoneInfo(self.timezone)
 
 
+ApprovalPolicy = Literal["never", "negative", "always"]
+
+
+@dataclass(frozen=True)
+class DeskConfig:
+    # Opens every operator's message to a customer, so they know a person is writing.
+    team_prefix: str = "👤 Support team:"
+    # Seconds between two title edits of one forum topic (Telegram limits topic edits).
+    title_interval: float = 60.0
+    # Minutes without a message of either side after which a takeover ends; 0: never.
+    takeover_idle_minutes: int = 30
+    # Which model replies an operator approves before the customer sees them.
+    approve: ApprovalPolicy = "never"
+    # Seconds a customer waits on an approval before a short holding note; 0: no note.
+    holding_delay: float = 20.0
+
+
 @dataclass(frozen=True)
 class Config:
     telegram: TelegramConfig
@@ -94,6 +111,7 @@ class Config:
     engine: EngineConfig = field(default_factory=EngineConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     operators: OperatorsConfig = field(default_factory=OperatorsConfig)
+    desk: DeskConfig = field(default_factory=DeskConfig)
 
 
 # --- value parsers -------------------------------------------------------------------------
@@ -284,7 +302,7 @@ def _token(value: object) -> str:
 
 # --- schema --------------------------------------------------------------------------------
 
-_Target = Literal["telegram", "database", "engine", "sampling", "logging", "operators"]
+_Target = Literal["telegram", "database", "engine", "sampling", "logging", "operators", "desk"]
 
 
 @dataclass(frozen=True)
@@ -350,6 +368,13 @@ _SCHEMA: dict[str, dict[str, _Key]] = {
         "digest_time": _Key(_time_of_day, "operators"),
         "timezone": _Key(_time_zone, "operators"),
     },
+    "desk": {
+        "team_prefix": _Key(_string(allow_empty=True), "desk"),
+        "title_interval": _Key(_number(0.0, 86400.0), "desk"),
+        "takeover_idle_minutes": _Key(_integer(0, 10080), "desk"),
+        "approve": _Key(_choice("never", "negative", "always", fold_case=True), "desk"),
+        "holding_delay": _Key(_number(0.0, 3600.0), "desk"),
+    },
 }
 
 # Environment variables win over the file: secrets belong in the service's environment file.
@@ -407,6 +432,7 @@ def load_config(
         "sampling": {},
         "logging": {},
         "operators": {},
+        "desk": {},
     }
 
     def apply(label: str, spec: _Key, raw: object, name: str) -> None:
@@ -450,4 +476,5 @@ def load_config(
         engine=EngineConfig(**engine, sampling=SamplingConfig(**values["sampling"])),
         logging=LoggingConfig(**values["logging"]),
         operators=OperatorsConfig(**values["operators"]),
+        desk=DeskConfig(**values["desk"]),
     )

@@ -15,6 +15,7 @@ from bot.answering import Answering
 from bot.chat_order import ChatLocks, Intake, PerChatUpdateProcessor
 from bot.commands import CustomerCommands
 from bot.config import Config
+from bot.operators.clock import Clock, system_clock
 from bot.operators.desk import OperatorDesk
 from bot.pipeline import MoodPipeline
 from bot.screening import Routes, Screening
@@ -53,7 +54,7 @@ def build_application(config: Config, processor: PerChatUpdateProcessor) -> Appl
 class BotService:
     """Start and stop the whole bot around an already loaded engine."""
 
-    def __init__(self, config: Config, engine: Engine) -> None:
+    def __init__(self, config: Config, engine: Engine, clock: Clock = system_clock) -> None:
         self.config = config
         self.engine = engine
         self.database = Database(config.database.url)
@@ -61,10 +62,10 @@ class BotService:
         self.locks = ChatLocks()
         self.processor = PerChatUpdateProcessor(self.locks)
         self.app = build_application(config, self.processor)
-        self.operators = OperatorDesk(config, self.database, self.store, self.app)
+        self.operators = OperatorDesk(config, self.database, self.store, self.app, clock)
         screening = Screening(config.telegram)
         self.answering = Answering(
-            MoodPipeline(engine, self.store, self.operators.on_mood),
+            MoodPipeline(engine, self.store, self.operators),
             screening,
             config.telegram,
             config.logging.log_message_text,

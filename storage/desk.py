@@ -10,9 +10,10 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from engine.vocabulary import MoodLabel
 from storage.database import Database
 from storage.errors import MessageNotFoundError
-from storage.models import DeskPost, DeskTopic, Message, Takeover
+from storage.models import Customer, DeskPost, DeskTopic, Message, Takeover
 from storage.records import StoredMessage
 from storage.store import stored_message
 from storage.transaction import transaction
@@ -33,6 +34,16 @@ class Conversation:
 
     chat_id: int
     customer_id: int
+
+
+@dataclass(frozen=True)
+class CustomerSummary:
+    """What a customer's topic title shows."""
+
+    name: str
+    username: str | None
+    moods: tuple[MoodLabel, ...]  # newest first
+    keywords: tuple[str, ...]  # of the newest message that has any
 
 
 @dataclass(frozen=True)
@@ -88,6 +99,31 @@ class DeskStore:
         )
         async with self._transaction() as session:
             return await session.scalar(query)
+
+    async def customer_summary(self, customer_id: int, moods: int) -> CustomerSummary | None:
+        """The customer's name and their last `moods` moods; None once they are forgotten."""
+        recent = (
+            select(Message.mood_label, Message.keywords)
+            .where(
+                Message.customer_id == customer_id,
+                Message.role == "user",
+                Message.mood_label.is_not(None),
+            )
+            .order_by(Message.id.desc())
+            .limit(moods)
+        )
+        async with self._transaction() as session:
+            customer = await session.get(Customer, customer_id)
+            if customer is None:
+                return None
+            rows = (await session.execute(recent)).all()
+        keywords = next((words for _, words in rows if words), None)
+        return CustomerSummary(
+            customer.name,
+            customer.username,
+            tuple(label for label, _ in rows),
+            tuple(keywords.splitlines()) if keywords else (),
+        )
 
     # --- posts -------------------------------------------------------------------------------
 

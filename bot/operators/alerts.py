@@ -1,4 +1,6 @@
-"""Mood alerts: an unhappy customer's message goes to the operators as soon as it is tagged.
+"""Mood alerts: an unhappy customer's message goes to the operators as soon as it is tagged,
+into the customer's forum topic or, without one, each operator chat (where replying to the
+alert answers the customer: bot.operators.takeover).
 
 A message alerts when it is tagged negative with a confidence above the threshold, or when it
 makes the customer's run of negative messages reach the configured length (once per run, not
@@ -13,16 +15,16 @@ import logging
 from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
-from telegram.error import TelegramError
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.config import OperatorsConfig
-from bot.delivery import DeliveryFailed, deliver
 from bot.formatting import shorten
+from bot.operators.desk_channel import DeskChannel
 from bot.operators.log_view import customer_text, entry_line
 from engine.types import Mood
 from engine.vocabulary import MOOD_EMOJI, SHOWN_ORDER
 from storage import StoredMessage
+from storage.desk import Conversation
 from storage.mood_log import MoodFilter, MoodLog, MoodLogEntry
 
 log = logging.getLogger(__name__)
@@ -96,19 +98,16 @@ def alert_text(
 class MoodAlerts:
     """Checks each newly tagged message and alerts the operator chats when it should."""
 
-    def __init__(
-        self, bot: Bot, mood_log: MoodLog, config: OperatorsConfig, chats: Sequence[int]
-    ) -> None:
-        self._bot = bot
+    def __init__(self, channel: DeskChannel, mood_log: MoodLog, config: OperatorsConfig) -> None:
+        self._channel = channel
         self._log = mood_log
         self._config = config
-        self._chats = list(chats)
         self._checks: set[asyncio.Task[None]] = set()
 
     def on_mood(self, message: StoredMessage, mood: Mood) -> None:
         """Called as each mood is stored; the check runs beside the answer, never delaying it."""
         # Both reasons need a negative message.
-        if not self._chats or mood.label != "negative":
+        if mood.label != "negative":
             return
         task = asyncio.create_task(self._check(message, mood))
         self._checks.add(task)
@@ -140,14 +139,10 @@ class MoodAlerts:
             return
         text = alert_text(recent[0], recent[1 : CONTEXT_MESSAGES + 1], reasons, self._config.zone)
         log.info("message %s of customer %s alerts: %s", message.id, message.customer_id, reasons)
-        for chat_id in self._chats:
-            try:
-                await deliver(
-                    lambda chat_id=chat_id: self._bot.send_message(
-                        chat_id, text, reply_markup=correction_keyboard(message.id)
-                    ),
-                    f"chat {chat_id}: mood alert",
-                )
-            except (DeliveryFailed, TelegramError) as exc:
-                # An operator who never opened a chat with the bot cannot be written to.
-                log.warning("chat %s: could not deliver a mood alert: %s", chat_id, exc)
+        conversation = Conversation(message.chat_id, message.customer_id)
+        # In the customer's queue, so that the alert follows the message it is about.
+        self._channel.submit(
+            message.customer_id,
+            lambda: self._channel.post(conversation, text, correction_keyboard(message.id)),
+            "post a mood alert",
+        )

@@ -1,5 +1,6 @@
-"""Everything operators get from the running bot, wired up in one place: their commands, mood
-alerts with correction buttons, and the daily digest."""
+"""Everything operators get from the running bot, wired up in one place: their commands, the
+customers' topics with the mirror, takeovers, mood alerts with correction buttons, and the
+daily digest. It is the pipeline's DeskHooks."""
 
 from __future__ import annotations
 
@@ -8,11 +9,17 @@ from telegram.ext import Application
 from bot.config import Config
 from bot.operators.access import OperatorGate, operator_chats
 from bot.operators.alerts import MoodAlerts
+from bot.operators.clock import Clock, system_clock
 from bot.operators.commands import OperatorCommands
 from bot.operators.corrections import MoodCorrections
+from bot.operators.desk_channel import DeskChannel
 from bot.operators.digest import DailyDigest
+from bot.operators.mirror import Mirror
+from bot.operators.takeover import Takeovers
+from bot.pipeline import Answer
 from engine.types import Mood
 from storage import Database, Store, StoredMessage
+from storage.desk import DeskStore
 from storage.mood_log import MoodLog
 
 
@@ -23,18 +30,33 @@ class OperatorDesk:
         database: Database,
         store: Store,
         app: Application,  # type: ignore[type-arg]
+        clock: Clock = system_clock,
     ) -> None:
         gate = OperatorGate(config.telegram.operator_ids)
         chats = operator_chats(config)
-        self.alerts = MoodAlerts(app.bot, MoodLog(database), config.operators, chats)
+        desk = DeskStore(database)
+        self.channel = DeskChannel(
+            app.bot, desk, config.operators.chat_id, chats, config.desk, clock
+        )
+        self.mirror = Mirror(self.channel)
+        self.takeovers = Takeovers(app.bot, gate, desk, self.channel, chats, config.desk, clock)
+        self.alerts = MoodAlerts(self.channel, MoodLog(database), config.operators)
         self.digest = DailyDigest(database, config.operators, chats)
         OperatorCommands(gate, database, config.operators).register(app)
         MoodCorrections(gate, store, config.operators.zone).register(app)
+        self.takeovers.register(app)
         self.digest.schedule(app.job_queue)
 
     def on_mood(self, message: StoredMessage, mood: Mood) -> None:
-        """For the pipeline: a customer's message has just been tagged."""
+        self.mirror.customer_message(message, mood)
         self.alerts.on_mood(message, mood)
+
+    async def holds(self, message: StoredMessage) -> bool:
+        return await self.takeovers.holds(message)
+
+    def on_answer(self, message: StoredMessage, answer: Answer) -> None:
+        self.mirror.bot_answer(message, answer.text)
 
     async def close(self) -> None:
         await self.alerts.close()
+        await self.channel.close()

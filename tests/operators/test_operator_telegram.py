@@ -13,6 +13,7 @@ import matplotlib.image
 from bench.fake_telegram import BotMessage, FakeTelegram
 from bot.config import OperatorsConfig
 from bot.operators.access import REFUSAL
+from bot.operators.digest import JOB_NAME
 from bot.service import BotService
 from storage import CustomerInfo
 from storage.customer_export import export_customer
@@ -270,7 +271,7 @@ async def test_the_daily_digest_is_scheduled_and_reports_yesterday(
     now = datetime(2024, 5, 8, 1, 0, tzinfo=shanghai)
     yesterday = datetime(2024, 5, 7, 12, 0, tzinfo=shanghai)
     async with running_bot(operator_config(fake, database_url, settings)) as service:
-        [job] = service.app.job_queue.jobs()  # type: ignore[union-attr]
+        [job] = service.app.job_queue.get_jobs_by_name(JOB_NAME)  # type: ignore[union-attr]
         next_run = job.next_t
         for n in range(3):
             await tagged(service.database, BO, f"bo {n}", "negative", 0.9, yesterday)
@@ -306,7 +307,7 @@ async def test_the_daily_digest_is_scheduled_and_reports_yesterday(
 async def test_a_quiet_day_and_no_digest_time(fake: FakeTelegram, database_url: str) -> None:
     settings = OperatorsConfig(chat_id=OPERATOR, digest_time=None)
     async with running_bot(operator_config(fake, database_url, settings)) as service:
-        assert service.app.job_queue.jobs() == ()  # type: ignore[union-attr]
+        assert service.app.job_queue.get_jobs_by_name(JOB_NAME) == ()  # type: ignore[union-attr]
         await service.operators.digest.send(service.app.bot, NOW)
         [text] = await fake.wait_for_messages(OPERATOR, 1, timeout=ANSWER_TIMEOUT)
 
