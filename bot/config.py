@@ -372,7 +372,7 @@ _SCHEMA: dict[str, dict[str, _Key]] = {
         "team_prefix": _Key(_string(allow_empty=True), "desk"),
         "title_interval": _Key(_number(0.0, 86400.0), "desk"),
         "takeover_idle_minutes": _Key(_integer(0, 10080), "desk"),
-        "approve": _Key(_choice("never", "negative", "always", fold_case=True), "desk"),
+        "approve": _Key(_choice("never", "negative", "always"), "desk"),
         "holding_delay": _Key(_number(0.0, 3600.0), "desk"),
     },
 }

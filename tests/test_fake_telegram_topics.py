@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from telegram import Bot, Update
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
 
 from bench.fake_telegram import FakeTelegram
@@ -95,3 +95,16 @@ async def test_a_message_in_a_topic_carries_its_thread_and_replies_to_the_openin
     assert message.reply_to_message.forum_topic_created is not None
     assert message.reply_to_message.from_user is not None
     assert message.reply_to_message.from_user.id == bot.id
+
+
+async def test_a_keyboard_can_be_taken_off_a_message(fake: FakeTelegram, bot: Bot) -> None:
+    sent = await bot.send_message(
+        FORUM,
+        "pick",
+        reply_markup=InlineKeyboardMarkup([[InlineKeyboardButton("a", callback_data="a")]]),
+    )
+    await sent.edit_reply_markup(None)
+
+    with pytest.raises(BadRequest, match=r"(?i)not modified"):
+        await sent.edit_reply_markup(None)
+    assert fake.message(FORUM, sent.message_id).reply_markup is None

@@ -939,6 +939,33 @@ class FakeTelegram:
         record.history.append(Revision(text, entities, markup, source, parse_mode, time.time()))
         return self._bot_message_json(record)
 
+    @_api("editMessageReplyMarkup")
+    def _edit_message_reply_markup(self, params: _Params) -> JSONDict:
+        chat = self._chat(params, sending=False)
+        record = self._bot_messages.get(chat["id"], {}).get(params.get("message_id"))
+        if record is None or record.deleted:
+            raise _ApiError(400, "Bad Request: message to edit not found")
+        markup = self._reply_markup(params)
+        current = record.history[-1]
+        if markup == current.reply_markup:
+            raise _ApiError(
+                400,
+                "Bad Request: message is not modified: specified new message content and reply "
+                "markup are exactly the same as a specified new message content and reply markup "
+                "of the original message",
+            )
+        record.history.append(
+            Revision(
+                current.text,
+                current.entities,
+                markup,
+                current.source,
+                current.parse_mode,
+                time.time(),
+            )
+        )
+        return self._bot_message_json(record)
+
     @_api("deleteMessage")
     def _delete_message(self, params: _Params) -> bool:
         chat = self._chat(params, sending=False)
