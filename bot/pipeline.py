@@ -83,11 +83,14 @@ class MoodPipeline:
         self, message: StoredMessage, sink: AnswerSink, stream_started: StreamHook | None = None
     ) -> Answer | None:
         """Steps 2–5 for a stored message; None when an operator has the conversation (the
-        message is then left to them). Raises ReplyCancelled if the reply was cancelled (the
-        message then stays pending); delivery errors propagate and leave it pending too."""
+        message is then left to them) or the answer waits for their approval. Raises
+        ReplyCancelled if the reply was cancelled (the message then stays pending); delivery
+        errors propagate and leave it pending too."""
         mood = await self.mood_of(message)
         if self.desk is not None and await self.desk.holds(message):
             return None
+        # A reply that needs approval is not shown while written: it may never be sent.
+        approval = self.desk is not None and self.desk.wants_approval(mood)
         await sink.start(mood)
         stream = await self.start_reply(message, mood)
         if stream_started is not None:
@@ -95,9 +98,14 @@ class MoodPipeline:
         so_far = ""
         async for delta in stream:
             so_far += delta
-            await sink.partial(so_far)
+            if not approval:
+                await sink.partial(so_far)
         reply = await stream.text()
         text = format_answer(mood.emoji, reply)
+        if approval:
+            assert self.desk is not None
+            await self.desk.draft(message, text)
+            return None
         delivered_id = await sink.finish(text)
         await self.store.record_answer(message.id, text, delivered_id)
         answer = Answer(mood, reply, text)
@@ -118,8 +126,15 @@ class DeskHooks(Protocol):
         """A customer's message was tagged for the first time."""
 
     async def holds(self, message: StoredMessage) -> bool:
-        """Whether an operator has this conversation; if so the message is left to them and
-        the model does not reply."""
+        """Whether the model must not reply: an operator has this conversation (the message
+        is then left to them), or a reply to it already waits for approval."""
+
+    def wants_approval(self, mood: Mood) -> bool:
+        """Whether a reply to a message of this mood needs an operator's approval."""
+
+    async def draft(self, message: StoredMessage, answer: str) -> None:
+        """Put the finished answer before the operators for approval (stored when this
+        returns); the message stays pending until they decide."""
 
     def on_answer(self, message: StoredMessage, answer: Answer) -> None:
         """The bot's answer to the message was delivered and stored."""

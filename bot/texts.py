@@ -6,6 +6,10 @@ from engine.language import Language
 from engine.vocabulary import MOOD_EMOJI
 
 TEXTS: dict[str, dict[Language, str]] = {
+    "holding": {
+        "en": "One moment please: a colleague is checking my answer for you.",
+        "zh": "请稍等，同事正在为您确认我的回复。",
+    },
     "start": {
         "en": (
             "Hi {name}! I'm the support assistant of this service. Write to me in English or "

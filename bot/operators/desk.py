@@ -1,6 +1,6 @@
 """Everything operators get from the running bot, wired up in one place: their commands, the
-customers' topics with the mirror, takeovers, mood alerts with correction buttons, and the
-daily digest. It is the pipeline's DeskHooks."""
+customers' topics with the mirror, takeovers, approvals, mood alerts with correction buttons,
+and the daily digest. It is the pipeline's DeskHooks."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from telegram.ext import Application
 from bot.config import Config
 from bot.operators.access import OperatorGate, operator_chats
 from bot.operators.alerts import MoodAlerts
+from bot.operators.approval import ApprovalDesk
 from bot.operators.clock import Clock, system_clock
 from bot.operators.commands import OperatorCommands
 from bot.operators.corrections import MoodCorrections
@@ -19,6 +20,7 @@ from bot.operators.takeover import Takeovers
 from bot.pipeline import Answer
 from engine.types import Mood
 from storage import Database, Store, StoredMessage
+from storage.approvals import Approvals
 from storage.desk import DeskStore
 from storage.mood_log import MoodLog
 
@@ -40,11 +42,15 @@ class OperatorDesk:
         )
         self.mirror = Mirror(self.channel)
         self.takeovers = Takeovers(app.bot, gate, desk, self.channel, chats, config.desk, clock)
+        self.approvals = ApprovalDesk(
+            app.bot, gate, store, desk, Approvals(database), self.channel, chats, config.desk, clock
+        )
         self.alerts = MoodAlerts(self.channel, MoodLog(database), config.operators)
         self.digest = DailyDigest(database, config.operators, chats)
         OperatorCommands(gate, database, config.operators).register(app)
         MoodCorrections(gate, store, config.operators.zone).register(app)
         self.takeovers.register(app)
+        self.approvals.register(app)
         self.digest.schedule(app.job_queue)
 
     def on_mood(self, message: StoredMessage, mood: Mood) -> None:
@@ -52,11 +58,18 @@ class OperatorDesk:
         self.alerts.on_mood(message, mood)
 
     async def holds(self, message: StoredMessage) -> bool:
-        return await self.takeovers.holds(message)
+        return await self.approvals.waits(message) or await self.takeovers.holds(message)
+
+    def wants_approval(self, mood: Mood) -> bool:
+        return self.approvals.wants(mood)
+
+    async def draft(self, message: StoredMessage, answer: str) -> None:
+        await self.approvals.draft(message, answer)
 
     def on_answer(self, message: StoredMessage, answer: Answer) -> None:
         self.mirror.bot_answer(message, answer.text)
 
     async def close(self) -> None:
         await self.alerts.close()
+        await self.approvals.close()
         await self.channel.close()
