@@ -62,7 +62,7 @@ class BotService:
         self.locks = ChatLocks()
         self.processor = PerChatUpdateProcessor(self.locks)
         self.app = build_application(config, self.processor)
-        self.operators = OperatorDesk(config, self.database, self.store, self.app, clock)
+        self.operators = OperatorDesk(config, self.database, self.store, self.app, engine, clock)
         screening = Screening(config.telegram)
         self.answering = Answering(
             MoodPipeline(engine, self.store, self.operators),

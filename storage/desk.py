@@ -125,6 +125,13 @@ class DeskStore:
             tuple(keywords.splitlines()) if keywords else (),
         )
 
+    async def set_keywords(self, message_id: int, keywords: list[str]) -> None:
+        """What a negative message complains about; nothing happens to a forgotten message."""
+        async with self._transaction() as session:
+            message = await session.get(Message, message_id)
+            if message is not None:
+                message.keywords = "\n".join(keywords) or None
+
     # --- posts -------------------------------------------------------------------------------
 
     async def remember_post(

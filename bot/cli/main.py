@@ -52,6 +52,11 @@ def _parser() -> argparse.ArgumentParser:
         "--column", default="text", help="the field holding the text (default: text)"
     )
     analyze.add_argument("--batch-size", type=int, default=8)
+    analyze.add_argument(
+        "--keywords",
+        action="store_true",
+        help="add what each negative text complains about (1-4 keywords; slower)",
+    )
 
     evaluate = commands.add_parser("eval", help="score the mood classifier on labelled JSONL")
     evaluate.add_argument("file", type=Path)
@@ -82,7 +87,9 @@ def _analyze(config: Config, args: argparse.Namespace) -> int:
     out = args.out or args.file.with_name(f"{args.file.stem}.moods{args.file.suffix}")
     engine = load_engine(config)
     try:
-        count = analyze(engine, args.file, out, args.column, args.batch_size)
+        count = analyze(
+            engine, args.file, out, args.column, args.batch_size, keywords=args.keywords
+        )
     finally:
         engine.close()
     print(f"tagged {count} texts → {out}")

@@ -42,6 +42,7 @@ LOG_FIELDS = (
     "human_label",
     "corrected_by",
     "corrected_at",
+    "keywords",
     "text",
 )
 
@@ -141,6 +142,7 @@ def log_row(entry: MoodLogEntry, zone: ZoneInfo) -> dict[str, Any]:
         "label": entry.label,
         "model_label": entry.model_label,
         "model_confidence": round(entry.model_confidence, 4),
+        "keywords": ", ".join(entry.keywords) or None,
         "human_label": None if correction is None else correction.label,
         "corrected_by": None if correction is None else correction.operator_id,
         "corrected_at": None if correction is None else _local_time(correction.created_at, zone),

@@ -12,12 +12,14 @@ from bot.operators.alerts import MoodAlerts
 from bot.operators.approval import ApprovalDesk
 from bot.operators.clock import Clock, system_clock
 from bot.operators.commands import OperatorCommands
+from bot.operators.complaint_keywords import ComplaintKeywords
 from bot.operators.corrections import MoodCorrections
 from bot.operators.desk_channel import DeskChannel
 from bot.operators.digest import DailyDigest
 from bot.operators.mirror import Mirror
 from bot.operators.takeover import Takeovers
 from bot.pipeline import Answer
+from engine.protocol import Engine
 from engine.types import Mood
 from storage import Database, Store, StoredMessage
 from storage.approvals import Approvals
@@ -32,6 +34,7 @@ class OperatorDesk:
         database: Database,
         store: Store,
         app: Application,  # type: ignore[type-arg]
+        engine: Engine,
         clock: Clock = system_clock,
     ) -> None:
         gate = OperatorGate(config.telegram.operator_ids)
@@ -41,6 +44,7 @@ class OperatorDesk:
             app.bot, desk, config.operators.chat_id, chats, config.desk, clock
         )
         self.mirror = Mirror(self.channel)
+        self.keywords = ComplaintKeywords(engine, desk, self.channel)
         self.takeovers = Takeovers(app.bot, gate, desk, self.channel, chats, config.desk, clock)
         self.approvals = ApprovalDesk(
             app.bot, gate, store, desk, Approvals(database), self.channel, chats, config.desk, clock
@@ -56,6 +60,7 @@ class OperatorDesk:
     def on_mood(self, message: StoredMessage, mood: Mood) -> None:
         self.mirror.customer_message(message, mood)
         self.alerts.on_mood(message, mood)
+        self.keywords.on_mood(message, mood)
 
     async def holds(self, message: StoredMessage) -> bool:
         return await self.approvals.waits(message) or await self.takeovers.holds(message)
@@ -72,4 +77,5 @@ class OperatorDesk:
     async def close(self) -> None:
         await self.alerts.close()
         await self.approvals.close()
+        await self.keywords.close()
         await self.channel.close()

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.fake_telegram import FakeTelegram
+from bench.fake_telegram import BotMessage, FakeTelegram
 from storage.desk import DeskStore
+from storage.mood_log import MoodFilter, MoodLog
 from tests.e2e.support import rows, wait_for_status
 from tests.operators.bot_support import ANSWER_TIMEOUT, CUSTOMER, OPERATOR
 from tests.operators.desk_support import (
@@ -137,3 +138,28 @@ async def test_without_a_forum_alerts_go_to_the_chat_and_a_reply_reaches_the_cus
     assert delivered[-1].text == "👤 Support team: We are on it, Ann."
     assert [(row.role, row.text) for row in stored][-1] == ("operator", "We are on it, Ann.")
     assert len(fake.messages(CUSTOMER)) == 2
+
+
+async def test_complaint_keywords_reach_the_topic_its_title_and_the_mood_log(
+    fake: FakeTelegram, database_url: str
+) -> None:
+    async with desk_bot(desk_config(fake, database_url), ManualClock()) as service:
+        await converse(fake, service, CUSTOMER, "sad parcel late again", "glad hello there")
+        posts = await fake.wait_for(
+            lambda: [m for m in fake.messages(FORUM) if m.text.startswith("🔑")], ANSWER_TIMEOUT
+        )
+        await service.operators.channel.drain()
+        entries = await MoodLog(service.database).entries(MoodFilter())
+        [log_page] = await operator_says(fake, "/moodlog")
+
+    assert posts[0].text == "🔑 About: parcel, late"
+    assert "😢 Ann (@ann) · parcel, late" in fake.topics(FORUM)[0].names
+    assert [entry.keywords for entry in entries] == [(), ("parcel", "late")]
+    assert "🔑 parcel, late" in log_page.text
+
+
+async def operator_says(fake: FakeTelegram, command: str) -> list[BotMessage]:
+    before = len(fake.messages(OPERATOR))
+    fake.send_text(OPERATOR, OPERATOR, command)
+    found = await fake.wait_for_messages(OPERATOR, before + 1, timeout=ANSWER_TIMEOUT)
+    return found[before:]
