@@ -17,6 +17,7 @@ from bot.operators.corrections import MoodCorrections
 from bot.operators.desk_channel import DeskChannel
 from bot.operators.digest import DailyDigest
 from bot.operators.mirror import Mirror
+from bot.operators.queue import WaitingQueue
 from bot.operators.takeover import Takeovers
 from bot.pipeline import Answer
 from engine.protocol import Engine
@@ -53,6 +54,8 @@ class OperatorDesk:
         self.digest = DailyDigest(database, config.operators, chats)
         OperatorCommands(gate, database, config.operators).register(app)
         MoodCorrections(gate, store, config.operators.zone).register(app)
+        self.queue = WaitingQueue(gate, database, self.channel.forum_chat, clock)
+        self.queue.register(app)
         self.takeovers.register(app)
         self.approvals.register(app)
         self.digest.schedule(app.job_queue)
