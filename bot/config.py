@@ -102,6 +102,9 @@ class DeskConfig:
     approve: ApprovalPolicy = "never"
     # Seconds a customer waits on an approval before a short holding note; 0: no note.
     holding_delay: float = 20.0
+    # Minutes without a message after which a conversation counts as ended and the customer
+    # is asked for a rating; 0: only Close and /reset end one.
+    rating_idle_minutes: int = 60
 
 
 @dataclass(frozen=True)
@@ -374,6 +377,7 @@ _SCHEMA: dict[str, dict[str, _Key]] = {
         "takeover_idle_minutes": _Key(_integer(0, 10080), "desk"),
         "approve": _Key(_choice("never", "negative", "always"), "desk"),
         "holding_delay": _Key(_number(0.0, 3600.0), "desk"),
+        "rating_idle_minutes": _Key(_integer(0, 10080), "desk"),
     },
 }
 

@@ -71,7 +71,9 @@ class BotService:
             config.logging.log_message_text,
         )
         routes = Routes(
-            self.app, self.answering, CustomerCommands(screening, self.store, self.answering)
+            self.app,
+            self.answering,
+            CustomerCommands(screening, self.store, self.answering, self.operators.customer_reset),
         )
         self.processor.intake = Intake(routes.arrival, self.answering.store_on_arrival)
         self._recovery: list[asyncio.Task[None]] = []

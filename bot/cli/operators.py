@@ -210,9 +210,14 @@ def moods(config: Config, args: argparse.Namespace) -> int:
 # --- moodbot report ------------------------------------------------------------------------
 
 
-async def _read_stats(config: Config, first: date, last: date, zone: ZoneInfo) -> MoodStats:
+async def _read_stats(
+    config: Config, first: date, last: date, zone: ZoneInfo
+) -> tuple[MoodStats, list[str]]:
+    from bot.operators.satisfaction_report import satisfaction_for_days
+
     async with _database(config) as database:
-        return await daily_moods(database, first, last, zone)
+        moods = await daily_moods(database, first, last, zone)
+        return moods, await satisfaction_for_days(database, first, last, zone)
 
 
 @_storage_errors
@@ -222,12 +227,14 @@ def report(config: Config, args: argparse.Namespace) -> int:
 
     zone = config.operators.zone
     first, last = last_days(args.since, zone, datetime.now(UTC), include_today=True)
-    stats = asyncio.run(_read_stats(config, first, last, zone))
+    stats, satisfaction = asyncio.run(_read_stats(config, first, last, zone))
     if stats.is_empty:
         print(f"moodbot: {no_messages_text(stats)} No chart written.", file=sys.stderr)
         return 1
     args.out.write_bytes(render_mood_chart(stats))
     print(report_text(stats))
+    print()
+    print("\n".join(satisfaction))
     print(f"\nchart written to {args.out}")
     return 0
 

@@ -25,6 +25,7 @@ from bot.operators.log_view import (
 )
 from bot.operators.periods import last_days, parse_days
 from bot.operators.report import day_lines, no_messages_text, period_text, summary_text
+from bot.operators.satisfaction_report import satisfaction_for_days
 from storage import Database
 from storage.mood_log import MoodFilter, MoodLog
 from storage.mood_stats import daily_moods
@@ -127,7 +128,8 @@ class OperatorCommands:
             ),
             f"chat {message.chat_id}: mood chart",
         )
-        await _reply(message, "\n".join(day_lines(stats)))
+        satisfaction = await satisfaction_for_days(self._database, first, last, self._zone)
+        await _reply(message, "\n".join([*day_lines(stats), "", *satisfaction]))
 
 
 async def _reply(message: Message, reply: str) -> None:

@@ -18,14 +18,16 @@ from bot.operators.desk_channel import DeskChannel
 from bot.operators.digest import DailyDigest
 from bot.operators.mirror import Mirror
 from bot.operators.queue import WaitingQueue
+from bot.operators.satisfaction import Satisfaction
 from bot.operators.takeover import Takeovers
 from bot.pipeline import Answer
 from engine.protocol import Engine
 from engine.types import Mood
 from storage import Database, Store, StoredMessage
 from storage.approvals import Approvals
-from storage.desk import DeskStore
+from storage.desk import Conversation, DeskStore
 from storage.mood_log import MoodLog
+from storage.ratings import Ratings
 
 
 class OperatorDesk:
@@ -46,7 +48,10 @@ class OperatorDesk:
         )
         self.mirror = Mirror(self.channel)
         self.keywords = ComplaintKeywords(engine, desk, self.channel)
-        self.takeovers = Takeovers(app.bot, gate, desk, self.channel, chats, config.desk, clock)
+        self.satisfaction = Satisfaction(app.bot, Ratings(database), config.desk, clock)
+        self.takeovers = Takeovers(
+            app.bot, gate, desk, self.channel, chats, config.desk, clock, self._closed
+        )
         self.approvals = ApprovalDesk(
             app.bot, gate, store, desk, Approvals(database), self.channel, chats, config.desk, clock
         )
@@ -58,7 +63,19 @@ class OperatorDesk:
         self.queue.register(app)
         self.takeovers.register(app)
         self.approvals.register(app)
+        self.satisfaction.register(app)
         self.digest.schedule(app.job_queue)
+
+    async def _closed(self, conversation: Conversation) -> None:
+        await self.satisfaction.conversation_ended(conversation, "close")
+
+    async def customer_reset(
+        self, chat_id: int, customer_id: int, language_code: str | None
+    ) -> None:
+        """The customer started afresh with /reset: the conversation before it has ended."""
+        await self.satisfaction.conversation_ended(
+            Conversation(chat_id, customer_id), "reset", language_code
+        )
 
     def on_mood(self, message: StoredMessage, mood: Mood) -> None:
         self.mirror.customer_message(message, mood)

@@ -9,7 +9,7 @@ delivered is reported back where it was written, never dropped without a word.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from datetime import timedelta
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update, User
@@ -35,14 +35,22 @@ from storage.desk import Conversation, DeskStore
 log = logging.getLogger(__name__)
 
 HAND_BACK_PREFIX = "dhb"
+CLOSE_PREFIX = "dcl"
 # How often idle takeovers are looked for.
 IDLE_CHECK_SECONDS = 60.0
 
 
 def hand_back_keyboard(conversation: Conversation) -> InlineKeyboardMarkup:
-    data = f"{HAND_BACK_PREFIX}:{conversation.chat_id}:{conversation.customer_id}"
+    which = f"{conversation.chat_id}:{conversation.customer_id}"
     return InlineKeyboardMarkup(
-        [[InlineKeyboardButton("🤖 Hand back to the bot", callback_data=data)]]
+        [
+            [
+                InlineKeyboardButton(
+                    "🤖 Hand back to the bot", callback_data=f"{HAND_BACK_PREFIX}:{which}"
+                ),
+                InlineKeyboardButton("✅ Close", callback_data=f"{CLOSE_PREFIX}:{which}"),
+            ]
+        ]
     )
 
 
@@ -60,8 +68,10 @@ class Takeovers:
         chats: Collection[int],
         config: DeskConfig,
         clock: Clock,
+        closed: Callable[[Conversation], Awaitable[None]],
     ) -> None:
         self._bot = bot
+        self._closed = closed
         self._gate = gate
         self._desk = desk
         self._channel = channel
@@ -82,7 +92,9 @@ class Takeovers:
             group=OPERATOR_HANDLER_GROUP,
         )
         app.add_handler(
-            CallbackQueryHandler(exclusive(self.on_button), pattern=rf"^{HAND_BACK_PREFIX}:"),
+            CallbackQueryHandler(
+                exclusive(self.on_button), pattern=rf"^({HAND_BACK_PREFIX}|{CLOSE_PREFIX}):"
+            ),
             group=OPERATOR_HANDLER_GROUP,
         )
         if self._config.takeover_idle_minutes and app.job_queue is not None:
@@ -201,14 +213,20 @@ class Takeovers:
         if query is None or query.data is None or not await self._gate.button(query):
             return
         try:
-            _, chat_id, customer_id = query.data.split(":")
+            action, chat_id, customer_id = query.data.split(":")
             conversation = Conversation(int(chat_id), int(customer_id))
         except ValueError:
             log.warning("ignored a malformed hand-back button: %r", query.data)
             await query.answer()
             return
-        handed = await self.hand_back(conversation, f"by {_operator_name(query.from_user)}")
-        await query.answer("Handed back to the bot." if handed else "The bot already answers.")
+        who = _operator_name(query.from_user)
+        if action == CLOSE_PREFIX:
+            await self.hand_back(conversation, f"and closed by {who}")
+            await self._closed(conversation)
+            await query.answer("Closed; the customer is asked for a rating.")
+        else:
+            handed = await self.hand_back(conversation, f"by {who}")
+            await query.answer("Handed back to the bot." if handed else "The bot already answers.")
         if isinstance(query.message, Message):
             try:
                 await query.message.edit_reply_markup(None)

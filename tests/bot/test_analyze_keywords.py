@@ -9,10 +9,10 @@ from typing import cast
 from bot.cli.batch import analyze
 from engine.protocol import Engine
 from engine.types import Mood
-from tests.operators.bot_support import FirstWordEngine
+from tests.operators.bot_support import KeywordEngine
 
 
-class SyncFirstWordEngine(FirstWordEngine):
+class SyncKeywordEngine(KeywordEngine):
     def classify_many_sync(self, texts: list[str]) -> list[Mood]:
         return [
             Mood("negative", 0.9) if t.startswith("sad") else Mood("positive", 0.9) for t in texts
@@ -27,7 +27,7 @@ def test_negative_texts_get_keywords_and_the_others_none(tmp_path: Path) -> None
     )
     target = tmp_path / "out.jsonl"
 
-    analyze(cast(Engine, SyncFirstWordEngine()), source, target, "text", 8, keywords=True)
+    analyze(cast(Engine, SyncKeywordEngine()), source, target, "text", 8, keywords=True)
 
     rows = [json.loads(line) for line in target.read_text(encoding="utf-8").splitlines()]
     assert [(row["mood"], row["keywords"]) for row in rows] == [

@@ -374,6 +374,7 @@ INVALID = [
     ("desk", "takeover_idle_minutes", "-5", "must be ≥ 0 and ≤ 10080, got -5"),
     ("desk", "title_interval", "true", "expected a number, got boolean"),
     ("desk", "team_prefix", "3", "expected a string, got integer"),
+    ("desk", "rating_idle_minutes", "1.5", "expected an integer, got float"),
 ]
 
 

@@ -56,6 +56,14 @@ class FirstWordEngine:
     async def complete(
         self, messages: list[dict[str, str]], *, max_new_tokens: int, low_priority: bool = False
     ) -> str:
+        """No complaint keywords (see KeywordEngine)."""
+        return ""
+
+
+class KeywordEngine(FirstWordEngine):
+    async def complete(
+        self, messages: list[dict[str, str]], *, max_new_tokens: int, low_priority: bool = False
+    ) -> str:
         """Complaint keywords: the message's words after its first (the mood word), at most
         two."""
         message = messages[-1]["content"].split(":", 1)[1].splitlines()[0]

@@ -10,6 +10,7 @@ from typing import cast
 
 from bench.fake_telegram import BotMessage, FakeTelegram
 from bot.config import Config, DeskConfig, OperatorsConfig
+from bot.operators.clock import Clock
 from bot.service import BotService
 from engine.protocol import Engine
 from engine.types import Mood, Turn
@@ -27,7 +28,10 @@ REPLY = "Thanks for telling me."
 
 @dataclass
 class ManualClock:
-    now: datetime = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+    """Stands still unless advanced; starts at the time of day, because the store dates
+    messages by the system clock and the desk compares its times with theirs."""
+
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def __call__(self) -> datetime:
         return self.now
@@ -65,7 +69,7 @@ def desk_config(
 
 @asynccontextmanager
 async def desk_bot(
-    config: Config, clock: ManualClock, engine: FirstWordEngine | None = None
+    config: Config, clock: Clock, engine: FirstWordEngine | None = None
 ) -> AsyncIterator[BotService]:
     service = BotService(config, cast(Engine, engine or RecordingEngine()), clock)
     await service.start()

@@ -95,8 +95,8 @@ async def test_hand_back_by_button_then_the_model_sees_the_operator_turn(
         await topic_posts(fake, service, 2)
         await operator_writes(fake, "It ships today.")
         note = await takeover_note(fake)
-        [[button]] = fake.message(FORUM, note).reply_markup["inline_keyboard"]  # type: ignore[index]
-        fake.press_button(FORUM, OPERATOR, note, button["callback_data"])
+        [[hand_back, _close]] = fake.message(FORUM, note).reply_markup["inline_keyboard"]  # type: ignore[index]
+        fake.press_button(FORUM, OPERATOR, note, hand_back["callback_data"])
         await fake.wait_for(lambda: fake.callback_answers, ANSWER_TIMEOUT)
         await converse(fake, service, CUSTOMER, "glad it arrived")
         await service.operators.channel.drain()
@@ -124,6 +124,11 @@ async def test_hand_back_by_command_and_by_idle_timeout(
         answered_after_command = fake.messages(CUSTOMER)[-1].text
 
         await operator_writes(fake, "Yes, me again.")
+        # The takeover starts once the message is stored, which its note follows.
+        await fake.wait_for(
+            lambda: len([m for m in fake.messages(FORUM) if "took over" in m.text]) == 2,
+            ANSWER_TIMEOUT,
+        )
         clock.advance(minutes=29)
         assert await service.operators.takeovers.expire_idle() == 0
         clock.advance(minutes=2)

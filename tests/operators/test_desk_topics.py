@@ -12,7 +12,7 @@ from bench.fake_telegram import BotMessage, FakeTelegram
 from storage.desk import DeskStore
 from storage.mood_log import MoodFilter, MoodLog
 from tests.e2e.support import rows, wait_for_status
-from tests.operators.bot_support import ANSWER_TIMEOUT, CUSTOMER, OPERATOR
+from tests.operators.bot_support import ANSWER_TIMEOUT, CUSTOMER, OPERATOR, KeywordEngine
 from tests.operators.desk_support import (
     FORUM,
     REPLY,
@@ -143,7 +143,8 @@ async def test_without_a_forum_alerts_go_to_the_chat_and_a_reply_reaches_the_cus
 async def test_complaint_keywords_reach_the_topic_its_title_and_the_mood_log(
     fake: FakeTelegram, database_url: str
 ) -> None:
-    async with desk_bot(desk_config(fake, database_url), ManualClock()) as service:
+    config = desk_config(fake, database_url)
+    async with desk_bot(config, ManualClock(), KeywordEngine()) as service:
         await converse(fake, service, CUSTOMER, "sad parcel late again", "glad hello there")
         posts = await fake.wait_for(
             lambda: [m for m in fake.messages(FORUM) if m.text.startswith("🔑")], ANSWER_TIMEOUT

@@ -161,7 +161,9 @@ async def test_moodstats_sends_the_chart_and_the_numbers(
     assert photo.data is not None and photo.data.startswith(b"\x89PNG\r\n\x1a\n")
     assert matplotlib.image.imread(io.BytesIO(photo.data), format="png").shape[:2] == (480, 900)
     assert photo.caption.splitlines()[1] == "5 messages: 😄 1 · 😐 1 · 😢 3 · 60% negative"
-    days = numbers.text.splitlines()
+    days, satisfaction = numbers.text.split("\n\n")
+    days = days.splitlines()
+    assert satisfaction == "Satisfaction: no conversation ended in this period."
     assert len(days) == 7
     assert days[-1] == f"{NOW:%a %m-%d}: 4 · 😄 1 · 😐 1 · 😢 2 · 50% negative"
     assert days[-4] == f"{NOW - timedelta(days=3):%a %m-%d}: 1 · 😄 0 · 😐 0 · 😢 1 · 100% negative"
@@ -296,6 +298,8 @@ async def test_the_daily_digest_is_scheduled_and_reports_yesterday(
         "Customers with the most negative messages:",
         f"1. 波 ({BO.id}): 3",
         f"2. Ann (@ann_k, {CUSTOMER}): 1",
+        "",
+        "Satisfaction: no conversation ended in this period.",
     ]
     assert chart.kind == "photo"
     assert chart.text.splitlines() == [
