@@ -63,6 +63,20 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--out", type=Path, help="JSON report (default: FILE with .eval.json)")
     evaluate.add_argument("--batch-size", type=int, default=8)
 
+    calibrate = commands.add_parser(
+        "calibrate",
+        help="fit the neutral thresholds to the operators' mood corrections",
+    )
+    calibrate.add_argument(
+        "--min-count",
+        type=int,
+        default=30,
+        help="corrections a language needs before its threshold is fitted (default 30)",
+    )
+    calibrate.add_argument(
+        "--write", action="store_true", help="write the fitted thresholds to the config file"
+    )
+
     add_operator_commands(commands)
     return parser
 
@@ -94,6 +108,16 @@ def _analyze(config: Config, args: argparse.Namespace) -> int:
         engine.close()
     print(f"tagged {count} texts → {out}")
     return 0
+
+
+def _calibrate(config: Config, args: argparse.Namespace) -> int:
+    from bot.cli.calibrate import run
+
+    engine = load_engine(config)
+    try:
+        return run(engine, config, args.config, args.min_count, args.write)
+    finally:
+        engine.close()
 
 
 def _eval(config: Config, args: argparse.Namespace) -> int:
@@ -194,6 +218,7 @@ COMMANDS = {
     "chat": _chat,
     "analyze": _analyze,
     "eval": _eval,
+    "calibrate": _calibrate,
     **OPERATOR_COMMANDS,
 }
 

@@ -163,7 +163,10 @@ async def test_moodstats_sends_the_chart_and_the_numbers(
     assert photo.caption.splitlines()[1] == "5 messages: 😄 1 · 😐 1 · 😢 3 · 60% negative"
     days, satisfaction = numbers.text.split("\n\n")
     days = days.splitlines()
-    assert satisfaction == "Satisfaction: no conversation ended in this period."
+    assert satisfaction.splitlines() == [
+        "Satisfaction: no conversation ended in this period.",
+        "Model and operators: no corrections in this period.",
+    ]
     assert len(days) == 7
     assert days[-1] == f"{NOW:%a %m-%d}: 4 · 😄 1 · 😐 1 · 😢 2 · 50% negative"
     assert days[-4] == f"{NOW - timedelta(days=3):%a %m-%d}: 1 · 😄 0 · 😐 0 · 😢 1 · 100% negative"
