@@ -144,7 +144,11 @@ class DeskChannel:
             except BadRequest as exc:
                 if attempt == 2 or not _says(exc, _TOPIC_GONE):
                     raise
-                log.info("customer %s: their topic was deleted; opening a new one", thread)
+                log.info(
+                    "customer %s: their topic %s was deleted; opening a new one",
+                    conversation.customer_id,
+                    thread,
+                )
                 recreated = await self._create(conversation.customer_id)
                 if recreated is None:
                     return
