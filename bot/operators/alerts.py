@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from zoneinfo import ZoneInfo
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 CORRECTION_PREFIX = "mfix"
 CONTEXT_MESSAGES = 5
 MESSAGE_PREVIEW = 1500
+# Seconds an alert waits for the complaint keywords of its message.
+KEYWORDS_WAIT = 15.0
 
 
 def negative_streak(recent: Sequence[MoodLogEntry]) -> int:
@@ -89,6 +91,8 @@ def alert_text(
         f"{MOOD_EMOJI[entry.model_label]} {entry.model_confidence:.0%}: "
         f"{shorten(entry.text, MESSAGE_PREVIEW)}",
     ]
+    if entry.keywords:
+        lines.append(f"🔑 About: {', '.join(entry.keywords)}")
     if previous:
         lines += ["", "Before that (oldest first):"]
         lines += [entry_line(earlier, zone) for earlier in reversed(previous)]
@@ -98,8 +102,15 @@ def alert_text(
 class MoodAlerts:
     """Checks each newly tagged message and alerts the operator chats when it should."""
 
-    def __init__(self, channel: DeskChannel, mood_log: MoodLog, config: OperatorsConfig) -> None:
+    def __init__(
+        self,
+        channel: DeskChannel,
+        mood_log: MoodLog,
+        config: OperatorsConfig,
+        keywords_ready: Callable[[int, float], Awaitable[None]],
+    ) -> None:
         self._channel = channel
+        self._keywords_ready = keywords_ready
         self._log = mood_log
         self._config = config
         self._checks: set[asyncio.Task[None]] = set()
@@ -127,6 +138,9 @@ class MoodAlerts:
             log.exception("message %s: the mood alert check failed", message.id)
 
     async def _alert_if_needed(self, message: StoredMessage, mood: Mood) -> None:
+        # What the complaint is about makes the alert far more useful, and the alert is off the
+        # customer's path, so it may wait a little for the keywords.
+        await self._keywords_ready(message.id, KEYWORDS_WAIT)
         recent = await self._log.entries(
             MoodFilter(customer_id=message.customer_id, up_to_message_id=message.id),
             limit=max(self._config.alert_streak + 1, CONTEXT_MESSAGES + 1),

@@ -22,14 +22,22 @@ class ComplaintKeywords:
         self._engine = engine
         self._desk = desk
         self._channel = channel
-        self._tasks: set[asyncio.Task[None]] = set()
+        # Message id → the search for its keywords, while it runs.
+        self._tasks: dict[int, asyncio.Task[None]] = {}
 
     def on_mood(self, message: StoredMessage, mood: Mood) -> None:
         if mood.label != "negative":
             return
         task = asyncio.create_task(self._find(message))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks[message.id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(message.id, None))
+
+    async def wait_for(self, message_id: int, timeout: float) -> None:
+        """Until the message's keywords are stored (or found to be none), at most `timeout`
+        seconds; at once when none are being looked for."""
+        task = self._tasks.get(message_id)
+        if task is not None:
+            await asyncio.wait({task}, timeout=timeout)
 
     async def _find(self, message: StoredMessage) -> None:
         try:
@@ -50,6 +58,7 @@ class ComplaintKeywords:
         self._channel.submit(message.customer_id, show, "show complaint keywords")
 
     async def close(self) -> None:
-        for task in self._tasks:
+        tasks = list(self._tasks.values())
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -55,7 +55,9 @@ class OperatorDesk:
         self.approvals = ApprovalDesk(
             app.bot, gate, store, desk, Approvals(database), self.channel, chats, config.desk, clock
         )
-        self.alerts = MoodAlerts(self.channel, MoodLog(database), config.operators)
+        self.alerts = MoodAlerts(
+            self.channel, MoodLog(database), config.operators, self.keywords.wait_for
+        )
         self.digest = DailyDigest(database, config.operators, chats)
         OperatorCommands(gate, database, config.operators).register(app)
         MoodCorrections(gate, store, config.operators.zone).register(app)
@@ -79,8 +81,9 @@ class OperatorDesk:
 
     def on_mood(self, message: StoredMessage, mood: Mood) -> None:
         self.mirror.customer_message(message, mood)
-        self.alerts.on_mood(message, mood)
+        # Before the alert, which waits for the keywords.
         self.keywords.on_mood(message, mood)
+        self.alerts.on_mood(message, mood)
 
     async def holds(self, message: StoredMessage) -> bool:
         return await self.approvals.waits(message) or await self.takeovers.holds(message)

@@ -164,3 +164,16 @@ async def operator_says(fake: FakeTelegram, command: str) -> list[BotMessage]:
     fake.send_text(OPERATOR, OPERATOR, command)
     found = await fake.wait_for_messages(OPERATOR, before + 1, timeout=ANSWER_TIMEOUT)
     return found[before:]
+
+
+async def test_an_alert_says_what_the_complaint_is_about(
+    fake: FakeTelegram, database_url: str
+) -> None:
+    group = -100_900_003
+    fake.add_chat(group, "supergroup", title="Ops (no topics)")
+    config = desk_config(fake, database_url, chat_id=group, alert_confidence=0.9)
+    async with desk_bot(config, ManualClock(), KeywordEngine()) as service:
+        await converse(fake, service, CUSTOMER, "sad refund missing since May")
+        [alert] = await fake.wait_for_messages(group, 1, timeout=ANSWER_TIMEOUT)
+
+    assert "🔑 About: refund, missing" in alert.text.splitlines()
