@@ -365,3 +365,18 @@ async def test_over_long_message_is_cut_to_its_head(
     assert sent.startswith("Hello there. ")
     assert sent.endswith(" …")
     assert len(sent) == 1024 * 3 + 2
+
+
+async def test_complete_asks_the_server_for_a_greedy_bounded_answer(
+    engine: RemoteMoodEngine, server: FakeOpenAIServer
+) -> None:
+    messages = [
+        {"role": "system", "content": "Extract keywords."},
+        {"role": "user", "content": "x"},
+    ]
+
+    answer = await engine.complete(messages, max_new_tokens=8, low_priority=True)
+
+    assert answer == "refund, delivery"
+    request = server.chat_requests()[-1]
+    assert (request["messages"], request["max_tokens"], request["temperature"]) == (messages, 8, 0)
