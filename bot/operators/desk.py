@@ -48,7 +48,13 @@ class OperatorDesk:
         )
         self.mirror = Mirror(self.channel)
         self.keywords = ComplaintKeywords(engine, desk, self.channel)
-        self.satisfaction = Satisfaction(app.bot, Ratings(database), config.desk, clock)
+        self.satisfaction = Satisfaction(
+            app.bot,
+            Ratings(database),
+            config.desk,
+            clock,
+            enabled=bool(config.telegram.operator_ids),
+        )
         self.takeovers = Takeovers(
             app.bot, gate, desk, self.channel, chats, config.desk, clock, self._closed
         )

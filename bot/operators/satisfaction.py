@@ -40,7 +40,13 @@ def rating_keyboard(rating_id: int) -> InlineKeyboardMarkup:
 
 
 class Satisfaction:
-    def __init__(self, bot: Bot, ratings: Ratings, config: DeskConfig, clock: Clock) -> None:
+    """`enabled` is False for a bot without operators: with nobody to read the ratings and no
+    person in the conversation, customers are not asked."""
+
+    def __init__(
+        self, bot: Bot, ratings: Ratings, config: DeskConfig, clock: Clock, *, enabled: bool
+    ) -> None:
+        self._enabled = enabled
         self._bot = bot
         self._ratings = ratings
         self._config = config
@@ -51,7 +57,7 @@ class Satisfaction:
             CallbackQueryHandler(exclusive(self.on_button), pattern=rf"^{RATING_PREFIX}:"),
             group=OPERATOR_HANDLER_GROUP,
         )
-        if self._config.rating_idle_minutes and app.job_queue is not None:
+        if self._enabled and self._config.rating_idle_minutes and app.job_queue is not None:
             app.job_queue.run_repeating(
                 self._idle_job, interval=IDLE_CHECK_SECONDS, name="rating idle check"
             )
@@ -59,6 +65,8 @@ class Satisfaction:
     async def conversation_ended(
         self, conversation: Conversation, ended_by: EndedBy, language_code: str | None = None
     ) -> None:
+        if not self._enabled:
+            return
         rating_id = await self._ratings.ask(
             conversation.chat_id, conversation.customer_id, ended_by, self._clock()
         )
