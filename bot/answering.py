@@ -155,6 +155,9 @@ class Answering:
 
         try:
             answer = await self.pipeline.answer(stored, sink, stream_started)
+            if answer is None:
+                log.info("chat %s: message %s is left to an operator", stored.chat_id, stored.id)
+                return
             log.info(
                 "chat %s: answered message %s, mood %s (%.2f), in %.1f s",
                 stored.chat_id,

@@ -4,6 +4,7 @@ and the bot's notes for what it cannot answer: an unknown command, a message wit
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import ContextTypes
@@ -21,11 +22,22 @@ log = logging.getLogger(__name__)
 FORGET_PREFIX = "forget"
 
 
+ResetHook = Callable[[int, int, str | None], Awaitable[None]]
+
+
 class CustomerCommands:
-    def __init__(self, screening: Screening, store: Store, answering: Answering) -> None:
+    def __init__(
+        self,
+        screening: Screening,
+        store: Store,
+        answering: Answering,
+        after_reset: ResetHook | None = None,
+    ) -> None:
         self._screening = screening
         self._store = store
         self._answering = answering
+        # The operators' desk asks for a rating of the conversation that ended.
+        self._after_reset = after_reset
 
     def by_name(self) -> dict[str, Callback]:
         return {
@@ -54,6 +66,8 @@ class CustomerCommands:
             message, user = screened
             await self._store.reset_conversation(message.chat_id, user.id)
             await say(message, "reset_done", user)
+            if self._after_reset is not None:
+                await self._after_reset(message.chat_id, user.id, user.language_code)
 
     async def on_cancel(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if (screened := await self._screening.screen(update, context.bot)) is None:

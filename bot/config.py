@@ -103,6 +103,26 @@ class OperatorsConfig:
         return ZoneInfo(self.timezone)
 
 
+ApprovalPolicy = Literal["never", "negative", "always"]
+
+
+@dataclass(frozen=True)
+class DeskConfig:
+    # Opens every operator's message to a customer, so they know a person is writing.
+    team_prefix: str = "👤 Support team:"
+    # Seconds between two title edits of one forum topic (Telegram limits topic edits).
+    title_interval: float = 60.0
+    # Minutes without a message of either side after which a takeover ends; 0: never.
+    takeover_idle_minutes: int = 30
+    # Which model replies an operator approves before the customer sees them.
+    approve: ApprovalPolicy = "never"
+    # Seconds a customer waits on an approval before a short holding note; 0: no note.
+    holding_delay: float = 20.0
+    # Minutes without a message after which a conversation counts as ended and the customer
+    # is asked for a rating; 0: only Close and /reset end one.
+    rating_idle_minutes: int = 60
+
+
 @dataclass(frozen=True)
 class Config:
     telegram: TelegramConfig
@@ -110,6 +130,7 @@ class Config:
     engine: EngineConfig = field(default_factory=EngineConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     operators: OperatorsConfig = field(default_factory=OperatorsConfig)
+    desk: DeskConfig = field(default_factory=DeskConfig)
 
 
 # --- value parsers -------------------------------------------------------------------------
@@ -318,7 +339,7 @@ def _webhook_path(value: object) -> str:
 
 # --- schema --------------------------------------------------------------------------------
 
-_Target = Literal["telegram", "database", "engine", "sampling", "logging", "operators"]
+_Target = Literal["telegram", "database", "engine", "sampling", "logging", "operators", "desk"]
 
 
 @dataclass(frozen=True)
@@ -393,6 +414,14 @@ _SCHEMA: dict[str, dict[str, _Key]] = {
         "digest_time": _Key(_time_of_day, "operators"),
         "timezone": _Key(_time_zone, "operators"),
     },
+    "desk": {
+        "team_prefix": _Key(_string(allow_empty=True), "desk"),
+        "title_interval": _Key(_number(0.0, 86400.0), "desk"),
+        "takeover_idle_minutes": _Key(_integer(0, 10080), "desk"),
+        "approve": _Key(_choice("never", "negative", "always"), "desk"),
+        "holding_delay": _Key(_number(0.0, 3600.0), "desk"),
+        "rating_idle_minutes": _Key(_integer(0, 10080), "desk"),
+    },
 }
 
 # Environment variables win over the file: secrets belong in the service's environment file.
@@ -450,6 +479,7 @@ def load_config(
         "sampling": {},
         "logging": {},
         "operators": {},
+        "desk": {},
     }
 
     def apply(label: str, spec: _Key, raw: object, name: str) -> None:
@@ -499,4 +529,5 @@ def load_config(
         engine=EngineConfig(**engine, sampling=SamplingConfig(**values["sampling"])),
         logging=LoggingConfig(**values["logging"]),
         operators=OperatorsConfig(**values["operators"]),
+        desk=DeskConfig(**values["desk"]),
     )

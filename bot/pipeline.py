@@ -50,10 +50,10 @@ def strip_mood_emoji(answer: str) -> str:
 
 
 class MoodPipeline:
-    def __init__(self, engine: Engine, store: Store, on_mood: MoodHook | None = None) -> None:
+    def __init__(self, engine: Engine, store: Store, desk: DeskHooks | None = None) -> None:
         self.engine = engine
         self.store = store
-        self.on_mood = on_mood
+        self.desk = desk
 
     async def receive(
         self, chat_id: int, customer: CustomerInfo, text: str, telegram_message_id: int | None
@@ -67,8 +67,8 @@ class MoodPipeline:
             return Mood(message.mood_label, message.mood_confidence)
         mood = await self.engine.classify(message.text)
         await self.store.set_mood(message.id, mood.label, mood.confidence)
-        if self.on_mood is not None:
-            self.on_mood(message, mood)
+        if self.desk is not None:
+            self.desk.on_mood(message, mood)
         return mood
 
     async def start_reply(self, message: StoredMessage, mood: Mood) -> ReplyStreamLike:
@@ -81,10 +81,16 @@ class MoodPipeline:
 
     async def answer(
         self, message: StoredMessage, sink: AnswerSink, stream_started: StreamHook | None = None
-    ) -> Answer:
-        """Steps 2–5 for a stored message. Raises ReplyCancelled if the reply was cancelled
-        (the message then stays pending); delivery errors propagate and leave it pending too."""
+    ) -> Answer | None:
+        """Steps 2–5 for a stored message; None when an operator has the conversation (the
+        message is then left to them) or the answer waits for their approval. Raises
+        ReplyCancelled if the reply was cancelled (the message then stays pending); delivery
+        errors propagate and leave it pending too."""
         mood = await self.mood_of(message)
+        if self.desk is not None and await self.desk.holds(message):
+            return None
+        # A reply that needs approval is not shown while written: it may never be sent.
+        approval = self.desk is not None and self.desk.wants_approval(mood)
         await sink.start(mood)
         stream = await self.start_reply(message, mood)
         if stream_started is not None:
@@ -92,20 +98,43 @@ class MoodPipeline:
         so_far = ""
         async for delta in stream:
             so_far += delta
-            await sink.partial(so_far)
+            if not approval:
+                await sink.partial(so_far)
         reply = await stream.text()
         text = format_answer(mood.emoji, reply)
+        if approval:
+            assert self.desk is not None
+            await self.desk.draft(message, text)
+            return None
         delivered_id = await sink.finish(text)
         await self.store.record_answer(message.id, text, delivered_id)
-        return Answer(mood, reply, text)
+        answer = Answer(mood, reply, text)
+        if self.desk is not None:
+            self.desk.on_answer(message, answer)
+        return answer
 
 
 class StreamHook(Protocol):
     def __call__(self, stream: ReplyStreamLike) -> None: ...
 
 
-class MoodHook(Protocol):
-    """Told of each newly stored mood (operator alerts); must return at once, as the answer
-    waits for it."""
+class DeskHooks(Protocol):
+    """The operators' desk, told of each step. The two notices must return at once, as the
+    answer waits for them."""
 
-    def __call__(self, message: StoredMessage, mood: Mood) -> None: ...
+    def on_mood(self, message: StoredMessage, mood: Mood) -> None:
+        """A customer's message was tagged for the first time."""
+
+    async def holds(self, message: StoredMessage) -> bool:
+        """Whether the model must not reply: an operator has this conversation (the message
+        is then left to them), or a reply to it already waits for approval."""
+
+    def wants_approval(self, mood: Mood) -> bool:
+        """Whether a reply to a message of this mood needs an operator's approval."""
+
+    async def draft(self, message: StoredMessage, answer: str) -> None:
+        """Put the finished answer before the operators for approval (stored when this
+        returns); the message stays pending until they decide."""
+
+    def on_answer(self, message: StoredMessage, answer: Answer) -> None:
+        """The bot's answer to the message was delivered and stored."""

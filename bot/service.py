@@ -83,16 +83,18 @@ class BotService:
             self.locks, max_held_per_chat=config.telegram.max_waiting_per_chat
         )
         self.app = build_application(config, self.processor)
-        self.operators = OperatorDesk(config, self.database, self.store, self.app, clock)
+        self.operators = OperatorDesk(config, self.database, self.store, self.app, engine, clock)
         screening = Screening(config.telegram)
         self.answering = Answering(
-            MoodPipeline(engine, self.store, self.operators.on_mood),
+            MoodPipeline(engine, self.store, self.operators),
             screening,
             config.telegram,
             config.logging.log_message_text,
         )
         routes = Routes(
-            self.app, self.answering, CustomerCommands(screening, self.store, self.answering)
+            self.app,
+            self.answering,
+            CustomerCommands(screening, self.store, self.answering, self.operators.customer_reset),
         )
         self.processor.intake = Intake(
             routes.arrival,

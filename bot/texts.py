@@ -6,6 +6,18 @@ from engine.language import Language
 from engine.vocabulary import MOOD_EMOJI
 
 TEXTS: dict[str, dict[Language, str]] = {
+    "rate_ask": {
+        "en": "How did we do? Please rate this conversation: 1 (poor) to 5 (great).",
+        "zh": "我们做得怎么样？请为本次对话打分：1（差）到 5（很好）。",
+    },
+    "rate_thanks": {
+        "en": "Thank you for your rating: {stars}",
+        "zh": "感谢您的评分：{stars}",
+    },
+    "holding": {
+        "en": "One moment please: a colleague is checking my answer for you.",
+        "zh": "请稍等，同事正在为您确认我的回复。",
+    },
     "start": {
         "en": (
             "Hi {name}! I'm the support assistant of this service. Write to me in English or "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from engine.config import EngineConfig
 from engine.generation import GenerationJob, banned_token_ids, generate_batch, stop_token_ids
@@ -14,7 +14,7 @@ from engine.prompts import CLASSIFICATION_PROMPTS
 from engine.reply_prompt import build_reply_prompt
 from engine.reply_text import finish_reply
 from engine.types import Mood, Turn
-from engine.worker import ReplyRequest
+from engine.worker import CompleteRequest, ReplyRequest
 
 
 @dataclass(frozen=True)
@@ -89,6 +89,24 @@ class LocalBackend:
             else finish_reply(result.text, language, mood, result.hit_limit)
             for result, (language, mood) in zip(results, contexts, strict=True)
         ]
+
+    def complete(self, request: CompleteRequest, between_steps: Callable[[], None]) -> str | None:
+        prompt = self.tokenizer.apply_chat_template(
+            request.messages, tokenize=True, add_generation_prompt=True
+        )
+        prompt_ids = prompt if isinstance(prompt, list) else list(prompt["input_ids"])
+        greedy = replace(
+            self._sampling,
+            max_new_tokens=request.max_new_tokens,
+            temperature=0.0,
+            repetition_penalty=1.0,
+            seed=None,
+        )
+        job = GenerationJob(prompt_ids, lambda _delta: None, request.preempted.is_set)
+        [result] = generate_batch(
+            self.model, self.tokenizer, [job], greedy, [], self._stop_ids, between_steps
+        )
+        return None if result.cancelled else result.text.strip()
 
     @staticmethod
     def _timed(request: ReplyRequest, stats: GenerationStats, started: float):  # type: ignore[no-untyped-def]

@@ -10,7 +10,7 @@ from engine.loading import LoadedModel, load_model
 from engine.local_backend import LocalBackend, ReplyPayload
 from engine.model_cache import Progress, ProgressFactory
 from engine.types import Mood, Turn
-from engine.worker import InferenceWorker, ReplyStream
+from engine.worker import CompleteRequest, InferenceWorker, ReplyStream
 
 
 class MoodEngine:
@@ -54,6 +54,14 @@ class MoodEngine:
     def reply(self, history: Sequence[Turn], text: str, mood: Mood) -> ReplyStream:
         """Start a reply; must be called from a running event loop."""
         return ReplyStream(self._worker.submit_reply, ReplyPayload(tuple(history), text, mood))
+
+    async def complete(
+        self, messages: list[dict[str, str]], *, max_new_tokens: int, low_priority: bool = False
+    ) -> str:
+        """Greedy completion of a chat; `low_priority` ones run only when no mood or reply
+        waits and stop (to start over) when a reply arrives."""
+        request = CompleteRequest(list(messages), max_new_tokens, low_priority)
+        return await asyncio.wrap_future(self._worker.submit_complete(request))
 
     def healthy(self) -> bool:
         return self._worker.alive

@@ -35,6 +35,11 @@ class Engine(Protocol):
 
     def reply(self, history: Sequence[Turn], text: str, mood: Mood) -> ReplyStreamLike: ...
 
+    async def complete(
+        self, messages: list[dict[str, str]], *, max_new_tokens: int, low_priority: bool = False
+    ) -> str:
+        """Greedy chat-template completion; a low-priority one never delays a mood or reply."""
+
     def healthy(self) -> bool:
         """False once the engine can no longer answer (its worker died)."""
 

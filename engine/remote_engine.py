@@ -256,6 +256,22 @@ class RemoteMoodEngine:
         probabilities = label_probabilities(top, prompt.label_words)
         return decide_mood(probabilities, self.config.neutral_threshold_for(language))
 
+    async def complete(
+        self, messages: list[dict[str, str]], *, max_new_tokens: int, low_priority: bool = False
+    ) -> str:
+        """Greedy completion; the server schedules it (`low_priority` is for the local worker,
+        whose single model is shared)."""
+        body = {
+            "model": self.model_name,
+            "messages": messages,
+            "max_tokens": max_new_tokens,
+            "temperature": 0,
+        }
+        async with self._server.client() as client:
+            answer = await self._server.complete(client, body)
+        choices = answer.get("choices") or [{}]
+        return str((choices[0].get("message") or {}).get("content") or "").strip()
+
     def reply(self, history: Sequence[Turn], text: str, mood: Mood) -> RemoteReplyStream:
         """Start a reply; must be called from a running event loop."""
         language = reply_language(history, text)
@@ -264,7 +280,7 @@ class RemoteMoodEngine:
             {"role": "system", "content": reply_system_prompt(language, mood.label)},
             *(
                 {
-                    "role": turn.role,
+                    "role": turn.chat_role,
                     "content": defuse_control_spellings(turn.text)
                     if turn.role == "user"
                     else turn.text,

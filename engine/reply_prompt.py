@@ -69,7 +69,7 @@ def build_reply_prompt(
             len(tokenizer.encode(turn.text, add_special_tokens=False)) + TURN_OVERHEAD_TOKENS
         ),
     )
-    turns = [{"role": turn.role, "content": turn.text} for turn in kept]
+    turns = [{"role": turn.chat_role, "content": turn.text} for turn in kept]
     ids = tokenizer.apply_chat_template(
         [system, *turns, current], tokenize=True, add_generation_prompt=True
     )

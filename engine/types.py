@@ -7,7 +7,8 @@ from typing import Literal
 
 from engine.vocabulary import MOOD_EMOJI, MoodLabel
 
-Role = Literal["user", "assistant"]
+# "operator": a person of the support team wrote to the customer through the bot.
+Role = Literal["user", "assistant", "operator"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,12 @@ class Turn:
 
     role: Role
     text: str
+
+    @property
+    def chat_role(self) -> Literal["user", "assistant"]:
+        """The role in a chat template, which knows only two speakers: an operator's answer
+        reads to the model as one of its own, so it continues in the same voice."""
+        return "user" if self.role == "user" else "assistant"
 
 
 class ReplyCancelled(Exception):

@@ -37,6 +37,18 @@ class ReplyRequest:
     future: Future[str] = field(default_factory=Future)
 
 
+@dataclass
+class CompleteRequest:
+    """A greedy completion of a chat; a low-priority one yields to every mood and reply."""
+
+    messages: list[dict[str, str]]
+    max_new_tokens: int
+    low_priority: bool
+    future: Future[str] = field(default_factory=Future)
+    # Set by the worker to stop a low-priority completion when a reply arrives.
+    preempted: threading.Event = field(default_factory=threading.Event)
+
+
 class Backend(Protocol):
     """What the worker thread drives."""
 
@@ -46,6 +58,9 @@ class Backend(Protocol):
         self, requests: Sequence[ReplyRequest], between_steps: Callable[[], None]
     ) -> list[str]:
         """Generate the replies, calling `between_steps` after every decoding step."""
+
+    def complete(self, request: CompleteRequest, between_steps: Callable[[], None]) -> str | None:
+        """Greedy completion; None when `request.preempted` stopped it."""
 
 
 _STOP = object()
@@ -58,6 +73,7 @@ class InferenceWorker:
         self._queue: queue.Queue[object] = queue.Queue()
         # Touched by the worker thread only.
         self._backlog: list[ReplyRequest] = []
+        self._completions: list[CompleteRequest] = []
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="moodbot-inference", daemon=True)
         self._thread.start()
@@ -70,6 +86,10 @@ class InferenceWorker:
     def submit_reply(self, request: ReplyRequest) -> None:
         self._queue.put(request)
 
+    def submit_complete(self, request: CompleteRequest) -> Future[str]:
+        self._queue.put(request)
+        return request.future
+
     @property
     def alive(self) -> bool:
         return self._thread.is_alive()
@@ -80,7 +100,8 @@ class InferenceWorker:
         self._thread.join(timeout)
 
     def _take(self, block: bool) -> tuple[list[ClassifyRequest], list[ReplyRequest], bool]:
-        """Everything queued now (waiting for the first item when `block`), sorted by kind."""
+        """Everything queued now (waiting for the first item when `block`), sorted by kind;
+        completions join their own list."""
         classify: list[ClassifyRequest] = []
         replies: list[ReplyRequest] = []
         stop = False
@@ -93,6 +114,13 @@ class InferenceWorker:
                     classify.append(item)
                 elif isinstance(item, ReplyRequest):
                     replies.append(item)
+                elif isinstance(item, CompleteRequest):
+                    # Normal priority first, each kind in arrival order.
+                    position = sum(not waiting.low_priority for waiting in self._completions)
+                    if item.low_priority:
+                        self._completions.append(item)
+                    else:
+                        self._completions.insert(position, item)
                 item = self._queue.get_nowait()
         except queue.Empty:
             pass
@@ -100,7 +128,13 @@ class InferenceWorker:
 
     def _run(self) -> None:
         while True:
-            self._serve_queue(block=not self._backlog and not self._stopping)
+            idle = not self._backlog and not self._completions and not self._stopping
+            self._serve_queue(block=idle)
+            if self._stopping:
+                self._drop_low_priority()
+            if self._completions and (not self._backlog or not self._completions[0].low_priority):
+                self._run_completion(self._completions.pop(0))
+                continue
             if not self._backlog:
                 if self._stopping:
                     return
@@ -137,6 +171,37 @@ class InferenceWorker:
         for request in live:
             request.future.set_result(moods[offset : offset + len(request.texts)])
             offset += len(request.texts)
+
+    def _drop_low_priority(self) -> None:
+        """At shutdown nobody waits for background work."""
+        for request in self._completions:
+            if request.low_priority:
+                request.future.cancel()
+        self._completions = [request for request in self._completions if not request.low_priority]
+
+    def _run_completion(self, request: CompleteRequest) -> None:
+        # A preempted completion comes back already running.
+        if not request.future.running() and not request.future.set_running_or_notify_cancel():
+            return
+
+        def between_steps() -> None:
+            self._serve_queue()
+            # A reply never waits for a low-priority completion: it stops, to start over later.
+            if request.low_priority and self._backlog:
+                request.preempted.set()
+
+        try:
+            text = self._backend.complete(request, between_steps)
+        except Exception as exc:
+            log.exception("completion failed")
+            request.future.set_exception(exc)
+            return
+        if text is None:
+            request.preempted.clear()
+            position = sum(not waiting.low_priority for waiting in self._completions)
+            self._completions.insert(position, request)
+            return
+        request.future.set_result(text)
 
     def _run_replies(self, requests: list[ReplyRequest]) -> None:
         live = []

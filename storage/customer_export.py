@@ -34,7 +34,8 @@ class ExportedCorrection:
 
 @dataclass(frozen=True)
 class ExportedMessage:
-    """A customer's message or the bot's answer, with the model's mood and every correction."""
+    """A customer's message, the bot's or an operator's answer, with the model's mood and
+    every correction."""
 
     id: int
     chat_id: int
@@ -47,6 +48,11 @@ class ExportedMessage:
     mood_confidence: float | None
     status: Status
     failure_reason: str | None
+    operator_id: int | None
+    keywords: str | None
+    needs_human: bool
+    handoff_reason: str | None
+    handed_off_at: datetime | None
     corrections: tuple[ExportedCorrection, ...]
 
 
@@ -116,6 +122,11 @@ async def export_customer(database: Database, customer_id: int) -> CustomerExpor
                 mood_confidence=message.mood_confidence,
                 status=message.status,
                 failure_reason=message.failure_reason,
+                operator_id=message.operator_id,
+                keywords=message.keywords,
+                needs_human=message.needs_human,
+                handoff_reason=message.handoff_reason,
+                handed_off_at=message.handed_off_at,
                 corrections=tuple(by_message[message.id]),
             )
             for message in messages

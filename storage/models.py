@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     ForeignKey,
     Index,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -82,6 +84,14 @@ class Message(Base):
     mood_confidence: Mapped[float | None]
     status: Mapped[Status] = mapped_column(String(16))
     failure_reason: Mapped[str | None] = mapped_column(Text)
+    # Who of the team wrote an "operator" message.
+    operator_id: Mapped[int | None] = mapped_column(BigInteger)
+    # What a negative message complains about: 1–4 keywords in its language, one per line.
+    keywords: Mapped[str | None] = mapped_column(Text)
+    # The bot could not answer this by itself and handed it to a person.
+    needs_human: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    handoff_reason: Mapped[str | None] = mapped_column(Text)
+    handed_off_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class ConversationReset(Base):
@@ -111,3 +121,89 @@ class MoodCorrection(Base):
     label: Mapped[MoodLabel] = mapped_column(String(16))
     operator_id: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
+class DeskTopic(Base):
+    """The forum topic of a customer in the operators' chat."""
+
+    __tablename__ = "desk_topics"
+    __table_args__ = (UniqueConstraint("desk_chat_id", "thread_id"),)
+
+    desk_chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
+    )
+    thread_id: Mapped[int] = mapped_column(BigInteger)
+    title: Mapped[str] = mapped_column(String(128))
+    titled_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
+class DeskPost(Base):
+    """A message the bot posted in the operators' chat about a customer (an alert, a mirrored
+    message), so that an operator's reply to it reaches that customer."""
+
+    __tablename__ = "desk_posts"
+
+    desk_chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    telegram_message_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+
+
+class Takeover(Base):
+    """An operator answers this customer in this chat; the bot stays silent until it ends."""
+
+    __tablename__ = "takeovers"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
+    )
+    operator_id: Mapped[int] = mapped_column(BigInteger)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    # The idle timeout counts from the last message of either side.
+    active_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
+DECISIONS = ("sent", "edited", "discarded")
+
+
+class Approval(Base):
+    """A drafted reply waiting for (or given) an operator's decision."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (CheckConstraint(_one_of("decision", DECISIONS), name="decision"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), unique=True
+    )
+    draft: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    decision: Mapped[str | None] = mapped_column(String(16))
+    operator_id: Mapped[int | None] = mapped_column(BigInteger)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_text: Mapped[str | None] = mapped_column(Text)
+
+
+class Rating(Base):
+    """A customer's 1–5 rating of a conversation that ended, asked once."""
+
+    __tablename__ = "ratings"
+    __table_args__ = (
+        CheckConstraint("score BETWEEN 1 AND 5", name="score"),
+        Index("ix_ratings_asked_at", "asked_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    # Why the conversation ended: "close" (an operator), "reset" (the customer), "idle".
+    ended_by: Mapped[str] = mapped_column(String(16))
+    asked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    score: Mapped[int | None]
+    rated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

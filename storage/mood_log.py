@@ -65,6 +65,8 @@ class MoodLogEntry:
     model_label: MoodLabel
     model_confidence: float
     correction: Correction | None = None
+    # What a negative message complains about (engine.keywords), once the model has said.
+    keywords: tuple[str, ...] = ()
 
     @property
     def label(self) -> MoodLabel:
@@ -164,6 +166,7 @@ def _entry(message: Message, customer: Customer, correction: MoodCorrection | No
         created_at=message.created_at,
         model_label=message.mood_label,
         model_confidence=message.mood_confidence,
+        keywords=tuple(message.keywords.splitlines()) if message.keywords else (),
         correction=None
         if correction is None
         else Correction(correction.label, correction.operator_id, correction.created_at),

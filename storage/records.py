@@ -8,8 +8,10 @@ from typing import Literal, get_args
 
 from engine.vocabulary import MoodLabel
 
-Role = Literal["user", "assistant"]
-Status = Literal["pending", "answered", "failed"]
+# "operator": a person of the support team wrote to the customer through the bot.
+Role = Literal["user", "assistant", "operator"]
+# "human": a customer's message that the bot leaves to the team (the conversation is taken over).
+Status = Literal["pending", "answered", "failed", "human"]
 
 ROLES: tuple[Role, ...] = get_args(Role)
 STATUSES: tuple[Status, ...] = get_args(Status)
@@ -27,7 +29,8 @@ class CustomerInfo:
 
 @dataclass(frozen=True)
 class StoredMessage:
-    """One persisted message: a customer's (role "user") or the bot's answer (role "assistant")."""
+    """One persisted message: a customer's (role "user"), the bot's answer (role "assistant") or
+    an operator's (role "operator")."""
 
     id: int
     chat_id: int

@@ -100,7 +100,8 @@ class Store:
             .where(
                 Message.chat_id == chat_id,
                 Message.customer_id == customer_id,
-                or_(Message.role == "assistant", Message.status == "answered"),
+                # A customer's message left to the team is a turn too: an operator answered it.
+                or_(Message.role != "user", Message.status.in_(("answered", "human"))),
                 anchor_id < before_message_id,
                 or_(last_reset.is_(None), anchor_created_at > last_reset),
             )
@@ -124,7 +125,7 @@ class Store:
                 raise ValueError(f"message {message_id} is an answer, not a customer's message")
             earlier = await session.scalar(select(Message).where(Message.reply_to_id == message_id))
             if earlier is not None:
-                return _stored(earlier)
+                return stored_message(earlier)
             answer = Message(
                 chat_id=question.chat_id,
                 customer_id=question.customer_id,
@@ -139,7 +140,7 @@ class Store:
             question.status = "answered"
             question.failure_reason = None
             await session.flush()
-            return _stored(answer)
+            return stored_message(answer)
 
     async def mark_failed(self, message_id: int, reason: str) -> None:
         """Mark a customer's message as not answered, with the reason for operators.
@@ -163,7 +164,7 @@ class Store:
         if chat_id is not None:
             query = query.where(Message.chat_id == chat_id)
         async with self._reading() as session:
-            return [_stored(message) for message in await session.scalars(query)]
+            return [stored_message(message) for message in await session.scalars(query)]
 
     async def reset_conversation(self, chat_id: int, customer_id: int) -> None:
         """Start the customer's conversation in this chat afresh: earlier turns leave history.
@@ -192,7 +193,7 @@ class Store:
             .limit(limit)
         )
         async with self._reading() as session:
-            return [_stored(message) for message in await session.scalars(query)]
+            return [stored_message(message) for message in await session.scalars(query)]
 
     async def forget_customer(self, customer_id: int) -> int:
         """Delete the customer and everything about them; returns how many messages went."""
@@ -209,7 +210,7 @@ class Store:
         """The message with this id, or None."""
         async with self._reading() as session:
             message = await session.get(Message, message_id)
-            return None if message is None else _stored(message)
+            return None if message is None else stored_message(message)
 
     async def _record_incoming_once(
         self,
@@ -227,7 +228,7 @@ class Store:
                     )
                 )
                 if existing is not None:
-                    return _stored(existing), False
+                    return stored_message(existing), False
             await _upsert_customer(session, info, self._clock())
             message = Message(
                 chat_id=chat_id,
@@ -240,7 +241,7 @@ class Store:
             )
             session.add(message)
             await session.flush()
-            return _stored(message), True
+            return stored_message(message), True
 
     def _transaction(self) -> AbstractAsyncContextManager[AsyncSession]:
         return transaction(self._database)
@@ -283,7 +284,7 @@ def _check_label(label: str) -> None:
         raise ValueError(f"mood label {label!r} is not one of {', '.join(MOOD_LABELS)}")
 
 
-def _stored(message: Message) -> StoredMessage:
+def stored_message(message: Message) -> StoredMessage:
     return StoredMessage(
         id=message.id,
         chat_id=message.chat_id,

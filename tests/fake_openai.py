@@ -53,6 +53,8 @@ class FakeOpenAIServer:
         self.spell: Callable[[str], str | None] = lambda word: word
         self.classify_delay = 0.0
         self.reply_chunks: list[str] = ["Thank you for writing to us!"]
+        # The answer to a non-streamed chat that is not a mood classification (completions).
+        self.completion = " refund, delivery "
         self.chunk_delay = 0.0
         self.finish_reason = "stop"
         # Send this error event after the reply chunks instead of [DONE], as vLLM does when
@@ -148,7 +150,11 @@ class FakeOpenAIServer:
 
     def _classification(self, body: dict[str, Any]) -> dict[str, Any]:
         system, user = body["messages"][0]["content"], body["messages"][1]["content"]
-        prompt = next(p for p in CLASSIFICATION_PROMPTS.values() if p.system == system)
+        prompt = next((p for p in CLASSIFICATION_PROMPTS.values() if p.system == system), None)
+        if prompt is None:
+            message = {"role": "assistant", "content": self.completion}
+            choice = {"index": 0, "message": message, "finish_reason": "stop"}
+            return {"id": "chatcmpl-fake", "object": "chat.completion", "choices": [choice]}
         share = positive_share(user)
         # The label words share most of the mass; the rest goes to a few other tokens.
         candidates = [

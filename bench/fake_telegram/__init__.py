@@ -11,12 +11,26 @@
         fake.send_text(1001, 1001, "hello")
         fake.wait_for_messages_sync(1001, 1)
 
+Forum topics: `add_chat(id, "supergroup")` then `make_forum(id)` (the bot manages topics);
+the bot's createForumTopic/editForumTopic and `message_thread_id` on sends behave as on
+Telegram; `send_text(..., message_thread_id=...)` writes in a topic, `delete_topic` deletes
+one by hand, `topics(chat)` and `messages(chat, thread=...)` read them back.
+
 `python -m bench.fake_telegram` serves one standalone and lets you chat with the bot from a
 terminal.
 """
 
 from ._text import JSONDict, utf16_len
-from .records import BotMessage, Call, CallbackAnswer, ChatAction, Draft, Revision, Upload
+from .records import (
+    BotMessage,
+    Call,
+    CallbackAnswer,
+    ChatAction,
+    Draft,
+    ForumTopic,
+    Revision,
+    Upload,
+)
 from .server import DEFAULT_TOKEN, ChatType, FakeTelegram
 
 __all__ = [
@@ -28,6 +42,7 @@ __all__ = [
     "ChatType",
     "Draft",
     "FakeTelegram",
+    "ForumTopic",
     "JSONDict",
     "Revision",
     "Upload",

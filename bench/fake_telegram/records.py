@@ -72,6 +72,7 @@ class BotMessage:
     date: int
     deleted: bool = False
     upload: Upload | None = None
+    message_thread_id: int | None = None
 
     @property
     def text(self) -> str:
@@ -128,3 +129,18 @@ class CallbackAnswer:
     url: str | None
     cache_time: int | None
     at: float
+
+
+@dataclass
+class ForumTopic:
+    """A topic of a forum supergroup; `names[0]` is the name it was created with."""
+
+    chat_id: int
+    message_thread_id: int
+    names: list[str]
+    icon_color: int
+    deleted: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.names[-1]

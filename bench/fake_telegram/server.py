@@ -45,6 +45,7 @@ from .records import (
     CallbackAnswer,
     ChatAction,
     Draft,
+    ForumTopic,
     MessageKind,
     Revision,
     Upload,
@@ -59,6 +60,8 @@ MAX_CAPTION_LENGTH = 1024
 MAX_CALLBACK_ANSWER_LENGTH = 200
 MAX_CALLBACK_DATA_BYTES = 64
 MAX_COMMANDS = 100
+MAX_TOPIC_NAME_LENGTH = 128
+TOPIC_COLORS = (0x6FB9F0, 0xFFD67E, 0xCB86DB, 0x8EEE98, 0xFF93B2, 0xFB6F5F)
 # Telegram accepts uploads up to 50 MB; aiohttp's default body limit is 1 MB.
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 
@@ -96,6 +99,7 @@ _INT_PARAMS = frozenset(
         "message_thread_id",
         "cache_time",
         "user_id",
+        "icon_color",
     }
 )
 _FLOAT_PARAMS = frozenset({"timeout"})
@@ -355,6 +359,8 @@ class FakeTelegram:
         self._faults: dict[str, list[_Fault]] = {}
         self._outage_until = 0.0
         self._outage_status = HTTPStatus.BAD_GATEWAY.value
+        self._topics: dict[int, dict[int, ForumTopic]] = {}
+        self._manages_topics: set[int] = set()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -773,6 +779,31 @@ class FakeTelegram:
             return None
         raise _ApiError(400, "Bad Request: message to be replied not found")
 
+    def _topic_of(self, params: _Params, chat: JSONDict) -> int | None:
+        """The topic a message goes to; Telegram refuses a topic that does not exist (or was
+        deleted), and a topic id in a chat that is not a forum."""
+        thread_id = params.get("message_thread_id")
+        if thread_id is None or thread_id == "":
+            return None
+        topic = self._topics.get(chat["id"], {}).get(int(thread_id))
+        if not chat.get("is_forum") or topic is None or topic.deleted:
+            raise _ApiError(400, "Bad Request: message thread not found")
+        return int(thread_id)
+
+    def _topic_name(self, params: _Params) -> str:
+        name = params.text("name") or ""
+        if not name.strip():
+            raise _ApiError(400, "Bad Request: TOPIC_TITLE_EMPTY")
+        if utf16_len(name) > MAX_TOPIC_NAME_LENGTH:
+            raise _ApiError(400, "Bad Request: TOPIC_TITLE_TOO_LONG")
+        return name
+
+    def _forum(self, params: _Params) -> JSONDict:
+        chat = self._chat(params)
+        if not chat.get("is_forum"):
+            raise _ApiError(400, "Bad Request: the chat is not a forum")
+        return chat
+
     def _allocate_message_id(self, chat_id: int) -> int:
         message_id = self._last_message_id.get(chat_id, 0) + 1
         self._last_message_id[chat_id] = message_id
@@ -821,6 +852,9 @@ class FakeTelegram:
             message["reply_markup"] = current.reply_markup
         if record.upload is not None:
             message[record.kind] = self._file_json(record.upload)
+        if record.message_thread_id is not None:
+            message["message_thread_id"] = record.message_thread_id
+            message["is_topic_message"] = True
         if record.reply_to_message_id is not None and not nested:
             replied = self._message_json(record.chat_id, record.reply_to_message_id, nested=True)
             if replied is not None:
@@ -848,6 +882,7 @@ class FakeTelegram:
         revision: Revision,
         reply_to: int | None,
         upload: Upload | None = None,
+        thread_id: int | None = None,
     ) -> JSONDict:
         record = BotMessage(
             chat_id=chat_id,
@@ -857,6 +892,7 @@ class FakeTelegram:
             reply_to_message_id=reply_to,
             date=int(revision.at),
             upload=upload,
+            message_thread_id=thread_id,
         )
         self._bot_messages.setdefault(chat_id, {})[message_id] = record
         return self._bot_message_json(record)
@@ -880,9 +916,12 @@ class FakeTelegram:
         )
         markup = self._reply_markup(params)
         reply_to = self._reply_target(params, chat["id"])
+        thread_id = self._topic_of(params, chat)
         revision = Revision(text, entities, markup, source, parse_mode, time.time())
         message_id = self._allocate_message_id(chat["id"])
-        return self._store_bot_message(chat["id"], message_id, "text", revision, reply_to)
+        return self._store_bot_message(
+            chat["id"], message_id, "text", revision, reply_to, thread_id=thread_id
+        )
 
     @_api("sendMessageDraft")
     def _send_message_draft(self, params: _Params) -> bool:
@@ -951,6 +990,33 @@ class FakeTelegram:
         record.history.append(Revision(text, entities, markup, source, parse_mode, time.time()))
         return self._bot_message_json(record)
 
+    @_api("editMessageReplyMarkup")
+    def _edit_message_reply_markup(self, params: _Params) -> JSONDict:
+        chat = self._chat(params, sending=False)
+        record = self._bot_messages.get(chat["id"], {}).get(params.get("message_id"))
+        if record is None or record.deleted:
+            raise _ApiError(400, "Bad Request: message to edit not found")
+        markup = self._reply_markup(params)
+        current = record.history[-1]
+        if markup == current.reply_markup:
+            raise _ApiError(
+                400,
+                "Bad Request: message is not modified: specified new message content and reply "
+                "markup are exactly the same as a specified new message content and reply markup "
+                "of the original message",
+            )
+        record.history.append(
+            Revision(
+                current.text,
+                current.entities,
+                markup,
+                current.source,
+                current.parse_mode,
+                time.time(),
+            )
+        )
+        return self._bot_message_json(record)
+
     @_api("deleteMessage")
     def _delete_message(self, params: _Params) -> bool:
         chat = self._chat(params, sending=False)
@@ -969,9 +1035,8 @@ class FakeTelegram:
         action = params.text("action")
         if action not in CHAT_ACTIONS:
             raise _ApiError(400, "Bad Request: wrong parameter action in request")
-        self._chat_actions.append(
-            ChatAction(chat["id"], action, params.get("message_thread_id"), time.time())
-        )
+        thread_id = self._topic_of(params, chat)
+        self._chat_actions.append(ChatAction(chat["id"], action, thread_id, time.time()))
         return True
 
     @_api("sendPhoto")
@@ -1003,6 +1068,7 @@ class FakeTelegram:
         )
         markup = self._reply_markup(params)
         reply_to = self._reply_target(params, chat["id"])
+        thread_id = self._topic_of(params, chat)
         now = time.time()
         message_id = self._allocate_message_id(chat["id"])
         file_part = sent if isinstance(sent, _FilePart) else None
@@ -1021,7 +1087,51 @@ class FakeTelegram:
         )
         self._uploads.append(upload)
         revision = Revision(caption, entities, markup, source, parse_mode, now)
-        return self._store_bot_message(chat["id"], message_id, kind, revision, reply_to, upload)
+        return self._store_bot_message(
+            chat["id"], message_id, kind, revision, reply_to, upload, thread_id
+        )
+
+    @_api("createForumTopic")
+    def _create_forum_topic(self, params: _Params) -> JSONDict:
+        chat = self._forum(params)
+        if chat["id"] not in self._manages_topics:
+            raise _ApiError(400, "Bad Request: not enough rights to create a topic")
+        name = self._topic_name(params)
+        color = params.get("icon_color")
+        if color is None:
+            color = TOPIC_COLORS[0]
+        elif color not in TOPIC_COLORS:
+            raise _ApiError(400, "Bad Request: TOPIC_ICON_COLOR_INVALID")
+        # A topic's id is the id of the service message that opens it, sent by its creator.
+        thread_id = self._allocate_message_id(chat["id"])
+        self._user_messages.setdefault(chat["id"], {})[thread_id] = {
+            "message_id": thread_id,
+            "from": copy.deepcopy(self.bot_user),
+            "chat": copy.deepcopy(chat),
+            "date": int(time.time()),
+            "message_thread_id": thread_id,
+            "forum_topic_created": {"name": name, "icon_color": color},
+        }
+        self._topics.setdefault(chat["id"], {})[thread_id] = ForumTopic(
+            chat["id"], thread_id, [name], color
+        )
+        return {"message_thread_id": thread_id, "name": name, "icon_color": color}
+
+    @_api("editForumTopic")
+    def _edit_forum_topic(self, params: _Params) -> bool:
+        chat = self._forum(params)
+        thread_id = params.get("message_thread_id")
+        topic = self._topics.get(chat["id"], {}).get(thread_id) if thread_id else None
+        if topic is None or topic.deleted:
+            raise _ApiError(400, "Bad Request: TOPIC_ID_INVALID")
+        # The bot created every topic it knows here, and a topic's creator may edit it.
+        if params.get("name") is None:
+            return True
+        name = self._topic_name(params)
+        if name == topic.name:
+            raise _ApiError(400, "Bad Request: TOPIC_NOT_MODIFIED")
+        topic.names.append(name)
+        return True
 
     @_api("answerCallbackQuery")
     def _answer_callback_query(self, params: _Params) -> bool:
@@ -1208,6 +1318,39 @@ class FakeTelegram:
                 chat[key] = user[key]
         return chat
 
+    def make_forum(self, chat_id: int, *, bot_manages_topics: bool = True) -> JSONDict:
+        """Turn a supergroup into a forum (topics on); `bot_manages_topics` makes the bot an
+        administrator with the "Manage Topics" right."""
+        with self._lock:
+            chat = self._chats.get(chat_id)
+            if chat is None or chat["type"] != "supergroup":
+                raise ValueError(f"only a supergroup can be a forum; {chat_id} is not one")
+            chat["is_forum"] = True
+            if bot_manages_topics:
+                self._manages_topics.add(chat_id)
+            else:
+                self._manages_topics.discard(chat_id)
+            return copy.deepcopy(chat)
+
+    def delete_topic(self, chat_id: int, message_thread_id: int) -> None:
+        """Someone deletes the topic by hand, with everything in it."""
+        with self._lock:
+            topic = self._topics.get(chat_id, {}).get(message_thread_id)
+            if topic is None:
+                raise ValueError(f"chat {chat_id} has no topic {message_thread_id}")
+            topic.deleted = True
+            for record in self._bot_messages.get(chat_id, {}).values():
+                if record.message_thread_id == message_thread_id:
+                    record.deleted = True
+
+    def topics(self, chat_id: int, *, include_deleted: bool = False) -> list[ForumTopic]:
+        """The chat's forum topics, oldest first."""
+        with self._lock:
+            found = sorted(
+                self._topics.get(chat_id, {}).values(), key=lambda t: t.message_thread_id
+            )
+            return copy.deepcopy([t for t in found if include_deleted or not t.deleted])
+
     def _ensure_chat(
         self, chat_id: int, user_id: int | None, chat_type: ChatType | None
     ) -> JSONDict:
@@ -1249,12 +1392,14 @@ class FakeTelegram:
         *,
         chat_type: ChatType | None = None,
         reply_to_message_id: int | None = None,
+        message_thread_id: int | None = None,
     ) -> int:
         """A customer sends a message with arbitrary content fields (text, sticker, ...).
 
         Returns its message_id. The chat is created on first use: positive ids are private
         chats (id == user_id), negative ones supergroups unless `chat_type` or `add_chat` says
-        otherwise.
+        otherwise. In a forum topic (`message_thread_id`) a message that replies to nothing
+        replies, as on Telegram, to the service message that opened the topic.
         """
         with self._lock:
             if user_id not in self._users:
@@ -1267,6 +1412,13 @@ class FakeTelegram:
                 "date": int(time.time()),
                 **copy.deepcopy(dict(content)),
             }
+            if message_thread_id is not None:
+                topic = self._topics.get(chat_id, {}).get(message_thread_id)
+                if topic is None or topic.deleted:
+                    raise ValueError(f"chat {chat_id} has no topic {message_thread_id}")
+                message["message_thread_id"] = message_thread_id
+                message["is_topic_message"] = True
+                reply_to_message_id = reply_to_message_id or message_thread_id
             if reply_to_message_id is not None:
                 replied = self._message_json(chat_id, reply_to_message_id, nested=True)
                 if replied is None:
@@ -1288,6 +1440,7 @@ class FakeTelegram:
         language_code: str | None = None,
         reply_to_message_id: int | None = None,
         entities: list[JSONDict] | None = None,
+        message_thread_id: int | None = None,
     ) -> int:
         """A customer types `text`. Without `entities`, Telegram's automatic mention and
         bot_command entities are attached (so "/start" reaches a CommandHandler)."""
@@ -1305,6 +1458,7 @@ class FakeTelegram:
                 content,
                 chat_type=chat_type,
                 reply_to_message_id=reply_to_message_id,
+                message_thread_id=message_thread_id,
             )
 
     def send_photo(self, chat_id: int, user_id: int, *, caption: str | None = None) -> int:
@@ -1451,13 +1605,23 @@ class FakeTelegram:
 
     # ------------------------------------------------------------------ inspection
 
-    def messages(self, chat_id: int, *, include_deleted: bool = False) -> list[BotMessage]:
-        """The bot's messages in the chat (text, photo, document), oldest first."""
+    def messages(
+        self, chat_id: int, *, include_deleted: bool = False, thread: int | None = None
+    ) -> list[BotMessage]:
+        """The bot's messages in the chat (text, photo, document), oldest first; only those in
+        forum topic `thread` when given."""
         with self._lock:
             records = sorted(
                 self._bot_messages.get(chat_id, {}).values(), key=lambda r: r.message_id
             )
-            return copy.deepcopy([r for r in records if include_deleted or not r.deleted])
+            return copy.deepcopy(
+                [
+                    r
+                    for r in records
+                    if (include_deleted or not r.deleted)
+                    and (thread is None or r.message_thread_id == thread)
+                ]
+            )
 
     def message(self, chat_id: int, message_id: int) -> BotMessage:
         with self._lock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from collections.abc import Sequence
@@ -12,6 +13,7 @@ from tqdm import tqdm
 from bot.cli.text_files import Row, read_rows, write_rows
 from engine.config import EngineConfig
 from engine.evaluation import EvalReport, evaluate
+from engine.keywords import complaint_keywords
 from engine.protocol import Engine
 from engine.types import Mood
 from engine.vocabulary import MOOD_LABELS
@@ -27,16 +29,40 @@ def classify_rows(engine: Engine, rows: Sequence[Row], batch_size: int) -> list[
     return moods
 
 
-def analyze(engine: Engine, source: Path, target: Path, column: str, batch_size: int) -> int:
+def keywords_of_negatives(engine: Engine, rows: Sequence[Row], moods: Sequence[Mood]) -> list[str]:
+    """The complaint keywords of each negative text ("" for the others), comma-separated."""
+
+    async def all_keywords() -> list[str]:
+        found = []
+        for row, mood in tqdm(
+            list(zip(rows, moods, strict=True)), desc="keywords", unit="text", file=sys.stderr
+        ):
+            words = await complaint_keywords(engine, row.text) if mood.label == "negative" else []
+            found.append(", ".join(words))
+        return found
+
+    return asyncio.run(all_keywords())
+
+
+def analyze(
+    engine: Engine,
+    source: Path,
+    target: Path,
+    column: str,
+    batch_size: int,
+    *,
+    keywords: bool = False,
+) -> int:
     rows = read_rows(source, column)
     moods = classify_rows(engine, rows, batch_size)
-    write_rows(
-        target,
-        [
-            {**row.fields, "mood": mood.label, "confidence": round(mood.confidence, 4)}
-            for row, mood in zip(rows, moods, strict=True)
-        ],
-    )
+    tagged: list[dict[str, object]] = [
+        {**row.fields, "mood": mood.label, "confidence": round(mood.confidence, 4)}
+        for row, mood in zip(rows, moods, strict=True)
+    ]
+    if keywords:
+        for record, words in zip(tagged, keywords_of_negatives(engine, rows, moods), strict=True):
+            record["keywords"] = words
+    write_rows(target, tagged)
     return len(rows)
 
 

@@ -55,11 +55,30 @@ def _parser() -> argparse.ArgumentParser:
         "--column", default="text", help="the field holding the text (default: text)"
     )
     analyze.add_argument("--batch-size", type=int, default=8)
+    analyze.add_argument(
+        "--keywords",
+        action="store_true",
+        help="add what each negative text complains about (1-4 keywords; slower)",
+    )
 
     evaluate = commands.add_parser("eval", help="score the mood classifier on labelled JSONL")
     evaluate.add_argument("file", type=Path)
     evaluate.add_argument("--out", type=Path, help="JSON report (default: FILE with .eval.json)")
     evaluate.add_argument("--batch-size", type=int, default=8)
+
+    calibrate = commands.add_parser(
+        "calibrate",
+        help="fit the neutral thresholds to the operators' mood corrections",
+    )
+    calibrate.add_argument(
+        "--min-count",
+        type=int,
+        default=30,
+        help="corrections a language needs before its threshold is fitted (default 30)",
+    )
+    calibrate.add_argument(
+        "--write", action="store_true", help="write the fitted thresholds to the config file"
+    )
 
     add_operator_commands(commands)
     for command in commands.choices.values():
@@ -93,11 +112,23 @@ def _analyze(config: Config, args: argparse.Namespace) -> int:
     out = args.out or args.file.with_name(f"{args.file.stem}.moods{args.file.suffix}")
     engine = load_engine(config)
     try:
-        count = analyze(engine, args.file, out, args.column, args.batch_size)
+        count = analyze(
+            engine, args.file, out, args.column, args.batch_size, keywords=args.keywords
+        )
     finally:
         engine.close()
     print(f"tagged {count} texts → {out}")
     return 0
+
+
+def _calibrate(config: Config, args: argparse.Namespace) -> int:
+    from bot.cli.calibrate import run
+
+    engine = load_engine(config)
+    try:
+        return run(engine, config, args.config, args.min_count, args.write)
+    finally:
+        engine.close()
 
 
 def _eval(config: Config, args: argparse.Namespace) -> int:
@@ -198,6 +229,7 @@ COMMANDS = {
     "chat": _chat,
     "analyze": _analyze,
     "eval": _eval,
+    "calibrate": _calibrate,
     **OPERATOR_COMMANDS,
 }
 

@@ -42,6 +42,7 @@ LOG_FIELDS = (
     "human_label",
     "corrected_by",
     "corrected_at",
+    "keywords",
     "text",
 )
 
@@ -141,6 +142,7 @@ def log_row(entry: MoodLogEntry, zone: ZoneInfo) -> dict[str, Any]:
         "label": entry.label,
         "model_label": entry.model_label,
         "model_confidence": round(entry.model_confidence, 4),
+        "keywords": ", ".join(entry.keywords) or None,
         "human_label": None if correction is None else correction.label,
         "corrected_by": None if correction is None else correction.operator_id,
         "corrected_at": None if correction is None else _local_time(correction.created_at, zone),
@@ -208,9 +210,14 @@ def moods(config: Config, args: argparse.Namespace) -> int:
 # --- moodbot report ------------------------------------------------------------------------
 
 
-async def _read_stats(config: Config, first: date, last: date, zone: ZoneInfo) -> MoodStats:
+async def _read_stats(
+    config: Config, first: date, last: date, zone: ZoneInfo
+) -> tuple[MoodStats, list[str]]:
+    from bot.operators.satisfaction_report import satisfaction_for_days
+
     async with _database(config) as database:
-        return await daily_moods(database, first, last, zone)
+        moods = await daily_moods(database, first, last, zone)
+        return moods, await satisfaction_for_days(database, first, last, zone)
 
 
 @_storage_errors
@@ -220,12 +227,14 @@ def report(config: Config, args: argparse.Namespace) -> int:
 
     zone = config.operators.zone
     first, last = last_days(args.since, zone, args.now, include_today=True)
-    stats = asyncio.run(_read_stats(config, first, last, zone))
+    stats, satisfaction = asyncio.run(_read_stats(config, first, last, zone))
     if stats.is_empty:
         print(f"moodbot: {no_messages_text(stats)} No chart written.", file=sys.stderr)
         return 1
     args.out.write_bytes(render_mood_chart(stats))
     print(report_text(stats))
+    print()
+    print("\n".join(satisfaction))
     print(f"\nchart written to {args.out}")
     return 0
 

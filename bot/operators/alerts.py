@@ -1,4 +1,6 @@
-"""Mood alerts: an unhappy customer's message goes to the operators as soon as it is tagged.
+"""Mood alerts: an unhappy customer's message goes to the operators as soon as it is tagged,
+into the customer's forum topic or, without one, each operator chat (where replying to the
+alert answers the customer: bot.operators.takeover).
 
 A message alerts when it is tagged negative with a confidence above the threshold, or when it
 makes the customer's run of negative messages reach the configured length (once per run, not
@@ -10,19 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from zoneinfo import ZoneInfo
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
-from telegram.error import TelegramError
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.config import OperatorsConfig
-from bot.delivery import DeliveryFailed, deliver
 from bot.formatting import shorten
+from bot.operators.desk_channel import DeskChannel
 from bot.operators.log_view import customer_text, entry_line
 from engine.types import Mood
 from engine.vocabulary import MOOD_EMOJI, SHOWN_ORDER
 from storage import StoredMessage
+from storage.desk import Conversation
 from storage.mood_log import MoodFilter, MoodLog, MoodLogEntry
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,8 @@ log = logging.getLogger(__name__)
 CORRECTION_PREFIX = "mfix"
 CONTEXT_MESSAGES = 5
 MESSAGE_PREVIEW = 1500
+# Seconds an alert waits for the complaint keywords of its message.
+KEYWORDS_WAIT = 15.0
 
 
 def negative_streak(recent: Sequence[MoodLogEntry]) -> int:
@@ -87,6 +91,8 @@ def alert_text(
         f"{MOOD_EMOJI[entry.model_label]} {entry.model_confidence:.0%}: "
         f"{shorten(entry.text, MESSAGE_PREVIEW)}",
     ]
+    if entry.keywords:
+        lines.append(f"🔑 About: {', '.join(entry.keywords)}")
     if previous:
         lines += ["", "Before that (oldest first):"]
         lines += [entry_line(earlier, zone) for earlier in reversed(previous)]
@@ -97,18 +103,22 @@ class MoodAlerts:
     """Checks each newly tagged message and alerts the operator chats when it should."""
 
     def __init__(
-        self, bot: Bot, mood_log: MoodLog, config: OperatorsConfig, chats: Sequence[int]
+        self,
+        channel: DeskChannel,
+        mood_log: MoodLog,
+        config: OperatorsConfig,
+        keywords_ready: Callable[[int, float], Awaitable[None]],
     ) -> None:
-        self._bot = bot
+        self._channel = channel
+        self._keywords_ready = keywords_ready
         self._log = mood_log
         self._config = config
-        self._chats = list(chats)
         self._checks: set[asyncio.Task[None]] = set()
 
     def on_mood(self, message: StoredMessage, mood: Mood) -> None:
         """Called as each mood is stored; the check runs beside the answer, never delaying it."""
         # Both reasons need a negative message.
-        if not self._chats or mood.label != "negative":
+        if mood.label != "negative":
             return
         task = asyncio.create_task(self._check(message, mood))
         self._checks.add(task)
@@ -128,6 +138,9 @@ class MoodAlerts:
             log.exception("message %s: the mood alert check failed", message.id)
 
     async def _alert_if_needed(self, message: StoredMessage, mood: Mood) -> None:
+        # What the complaint is about makes the alert far more useful, and the alert is off the
+        # customer's path, so it may wait a little for the keywords.
+        await self._keywords_ready(message.id, KEYWORDS_WAIT)
         recent = await self._log.entries(
             MoodFilter(customer_id=message.customer_id, up_to_message_id=message.id),
             limit=max(self._config.alert_streak + 1, CONTEXT_MESSAGES + 1),
@@ -140,14 +153,10 @@ class MoodAlerts:
             return
         text = alert_text(recent[0], recent[1 : CONTEXT_MESSAGES + 1], reasons, self._config.zone)
         log.info("message %s of customer %s alerts: %s", message.id, message.customer_id, reasons)
-        for chat_id in self._chats:
-            try:
-                await deliver(
-                    lambda chat_id=chat_id: self._bot.send_message(
-                        chat_id, text, reply_markup=correction_keyboard(message.id)
-                    ),
-                    f"chat {chat_id}: mood alert",
-                )
-            except (DeliveryFailed, TelegramError) as exc:
-                # An operator who never opened a chat with the bot cannot be written to.
-                log.warning("chat %s: could not deliver a mood alert: %s", chat_id, exc)
+        conversation = Conversation(message.chat_id, message.customer_id)
+        # In the customer's queue, so that the alert follows the message it is about.
+        self._channel.submit(
+            message.customer_id,
+            lambda: self._channel.post(conversation, text, correction_keyboard(message.id)),
+            "post a mood alert",
+        )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 
 from telegram import Message, Update
 from telegram.error import BadRequest
@@ -24,9 +25,11 @@ from bot.operators.log_view import (
 )
 from bot.operators.periods import last_days, parse_days
 from bot.operators.report import day_lines, no_messages_text, period_text, summary_text
+from bot.operators.satisfaction_report import satisfaction_for_days
 from storage import Clock, Database
+from storage.corrections import CorrectedMessage, agreement, corrected_messages
 from storage.mood_log import MoodFilter, MoodLog
-from storage.mood_stats import daily_moods
+from storage.mood_stats import daily_moods, local_midnight
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +132,24 @@ class OperatorCommands:
             ),
             f"chat {message.chat_id}: mood chart",
         )
-        await _reply(message, "\n".join(day_lines(stats)))
+        satisfaction = await satisfaction_for_days(self._database, first, last, self._zone)
+        corrected = await corrected_messages(
+            self._database,
+            local_midnight(first, self._zone),
+            local_midnight(last + timedelta(days=1), self._zone),
+        )
+        lines = [*day_lines(stats), "", *satisfaction, agreement_line(corrected)]
+        await _reply(message, "\n".join(lines))
+
+
+def agreement_line(corrected: list[CorrectedMessage]) -> str:
+    share = agreement(corrected)
+    if share is None:
+        return "Model and operators: no corrections in this period."
+    return (
+        f"Model and operators agree on {share:.0%} of {len(corrected)} messages an operator "
+        "labelled (moodbot calibrate fits the thresholds to them)."
+    )
 
 
 async def _reply(message: Message, reply: str) -> None:

@@ -1,5 +1,6 @@
-"""Everything operators get from the running bot, wired up in one place: their commands, mood
-alerts with correction buttons, and the daily digest."""
+"""Everything operators get from the running bot, wired up in one place: their commands, the
+customers' topics with the mirror, takeovers, approvals, mood alerts with correction buttons,
+and the daily digest. It is the pipeline's DeskHooks."""
 
 from __future__ import annotations
 
@@ -8,12 +9,24 @@ from telegram.ext import Application
 from bot.config import Config
 from bot.operators.access import OperatorGate, operator_chats
 from bot.operators.alerts import MoodAlerts
+from bot.operators.approval import ApprovalDesk
 from bot.operators.commands import OperatorCommands
+from bot.operators.complaint_keywords import ComplaintKeywords
 from bot.operators.corrections import MoodCorrections
+from bot.operators.desk_channel import DeskChannel
 from bot.operators.digest import DailyDigest
+from bot.operators.mirror import Mirror
+from bot.operators.queue import WaitingQueue
+from bot.operators.satisfaction import Satisfaction
+from bot.operators.takeover import Takeovers
+from bot.pipeline import Answer
+from engine.protocol import Engine
 from engine.types import Mood
 from storage import Clock, Database, Store, StoredMessage
+from storage.approvals import Approvals
+from storage.desk import Conversation, DeskStore
 from storage.mood_log import MoodLog
+from storage.ratings import Ratings
 
 
 class OperatorDesk:
@@ -23,19 +36,74 @@ class OperatorDesk:
         database: Database,
         store: Store,
         app: Application,  # type: ignore[type-arg]
+        engine: Engine,
         clock: Clock,
     ) -> None:
         gate = OperatorGate(config.telegram.operator_ids)
         chats = operator_chats(config)
-        self.alerts = MoodAlerts(app.bot, MoodLog(database), config.operators, chats)
+        desk = DeskStore(database)
+        self.channel = DeskChannel(
+            app.bot, desk, config.operators.chat_id, chats, config.desk, clock
+        )
+        self.mirror = Mirror(self.channel)
+        self.keywords = ComplaintKeywords(engine, desk, self.channel)
+        self.satisfaction = Satisfaction(
+            app.bot,
+            Ratings(database),
+            config.desk,
+            clock,
+            enabled=bool(config.telegram.operator_ids),
+        )
+        self.takeovers = Takeovers(
+            app.bot, gate, desk, self.channel, chats, config.desk, clock, self._closed
+        )
+        self.approvals = ApprovalDesk(
+            app.bot, gate, store, desk, Approvals(database), self.channel, chats, config.desk, clock
+        )
+        self.alerts = MoodAlerts(
+            self.channel, MoodLog(database), config.operators, self.keywords.wait_for
+        )
         self.digest = DailyDigest(database, config.operators, chats, clock)
         OperatorCommands(gate, database, config.operators, clock).register(app)
         MoodCorrections(gate, store, config.operators.zone, clock).register(app)
+        self.queue = WaitingQueue(gate, database, self.channel.forum_chat, clock)
+        self.queue.register(app)
+        self.takeovers.register(app)
+        self.approvals.register(app)
+        self.satisfaction.register(app)
         self.digest.schedule(app.job_queue)
 
+    async def _closed(self, conversation: Conversation) -> None:
+        await self.satisfaction.conversation_ended(conversation, "close")
+
+    async def customer_reset(
+        self, chat_id: int, customer_id: int, language_code: str | None
+    ) -> None:
+        """The customer started afresh with /reset: the conversation before it has ended."""
+        await self.satisfaction.conversation_ended(
+            Conversation(chat_id, customer_id), "reset", language_code
+        )
+
     def on_mood(self, message: StoredMessage, mood: Mood) -> None:
-        """For the pipeline: a customer's message has just been tagged."""
+        self.mirror.customer_message(message, mood)
+        # Before the alert, which waits for the keywords.
+        self.keywords.on_mood(message, mood)
         self.alerts.on_mood(message, mood)
+
+    async def holds(self, message: StoredMessage) -> bool:
+        return await self.approvals.waits(message) or await self.takeovers.holds(message)
+
+    def wants_approval(self, mood: Mood) -> bool:
+        return self.approvals.wants(mood)
+
+    async def draft(self, message: StoredMessage, answer: str) -> None:
+        await self.approvals.draft(message, answer)
+
+    def on_answer(self, message: StoredMessage, answer: Answer) -> None:
+        self.mirror.bot_answer(message, answer.text)
 
     async def close(self) -> None:
         await self.alerts.close()
+        await self.approvals.close()
+        await self.keywords.close()
+        await self.channel.close()

@@ -19,6 +19,7 @@ from bot.operators.chart import render_mood_chart
 from bot.operators.log_view import customer_text
 from bot.operators.periods import last_days
 from bot.operators.report import period_text, summary_text
+from bot.operators.satisfaction_report import satisfaction_for_days
 from storage import Clock, Database
 from storage.mood_stats import (
     MoodStats,
@@ -43,7 +44,9 @@ class Digest:
     week: MoodStats
 
 
-def digest_text(week: MoodStats, unhappy: Sequence[UnhappyCustomer]) -> str:
+def digest_text(
+    week: MoodStats, unhappy: Sequence[UnhappyCustomer], satisfaction: Sequence[str]
+) -> str:
     yesterday = MoodStats(week.time_zone, week.days[-1:])
     lines = [f"📊 Mood digest for {period_text(yesterday)}"]
     if yesterday.is_empty:
@@ -56,7 +59,7 @@ def digest_text(week: MoodStats, unhappy: Sequence[UnhappyCustomer]) -> str:
             f"{rank}. {customer_text(c.name, c.username, c.customer_id)}: {c.negative}"
             for rank, c in enumerate(unhappy, start=1)
         ]
-    return "\n".join(lines)
+    return "\n".join([*lines, "", *satisfaction])
 
 
 class DailyDigest:
@@ -114,8 +117,9 @@ class DailyDigest:
             local_midnight(yesterday + timedelta(days=1), zone),
             TOP_CUSTOMERS,
         )
+        satisfaction = await satisfaction_for_days(self._database, yesterday, yesterday, zone)
         chart = None if week.is_empty else await asyncio.to_thread(render_mood_chart, week)
-        return Digest(digest_text(week, unhappy), chart, week)
+        return Digest(digest_text(week, unhappy, satisfaction), chart, week)
 
     async def send(self, bot: Bot, now: datetime) -> None:
         digest = await self.compose(now)

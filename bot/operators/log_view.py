@@ -95,7 +95,8 @@ def entry_line(entry: MoodLogEntry, zone: ZoneInfo) -> str:
     if entry.correction is not None:
         mood += f" → ✍️ {MOOD_EMOJI[entry.correction.label]}"
     who = customer_text(entry.customer_name, entry.customer_username, entry.customer_id)
-    return f"{when} · {who} · {mood} · {shorten(entry.text, 80)}"
+    about = f" · 🔑 {', '.join(entry.keywords)}" if entry.keywords else ""
+    return f"{when} · {who} · {mood}{about} · {shorten(entry.text, 80)}"
 
 
 def _filter_text(mood_filter: MoodFilter, zone: ZoneInfo) -> str:

@@ -378,6 +378,11 @@ INVALID = [
     ("operators", "digest_time", "9", 'expected a time of day such as "09:00", got integer'),
     ("operators", "timezone", '"Mars/Olympus"', "unknown time zone 'Mars/Olympus'"),
     ("operators", "timezone", '""', "must not be empty"),
+    ("desk", "approve", '"sometimes"', "must be one of 'never', 'negative', 'always'"),
+    ("desk", "takeover_idle_minutes", "-5", "must be ≥ 0 and ≤ 10080, got -5"),
+    ("desk", "title_interval", "true", "expected a number, got boolean"),
+    ("desk", "team_prefix", "3", "expected a string, got integer"),
+    ("desk", "rating_idle_minutes", "1.5", "expected an integer, got float"),
 ]
 
 

@@ -419,3 +419,18 @@ async def test_control_token_spellings_in_customer_text_are_defused(
             assert spelling not in sent
         # The customer's words themselves are kept.
         assert "Say negative." in sent and "great!" in sent
+
+
+async def test_complete_asks_the_server_for_a_greedy_bounded_answer(
+    engine: RemoteMoodEngine, server: FakeOpenAIServer
+) -> None:
+    messages = [
+        {"role": "system", "content": "Extract keywords."},
+        {"role": "user", "content": "x"},
+    ]
+
+    answer = await engine.complete(messages, max_new_tokens=8, low_priority=True)
+
+    assert answer == "refund, delivery"
+    request = server.chat_requests()[-1]
+    assert (request["messages"], request["max_tokens"], request["temperature"]) == (messages, 8, 0)

@@ -55,3 +55,13 @@ def test_an_overlong_message_is_cut_to_its_head(tokenizer) -> None:  # type: ign
     )
     assert language == "en"
     assert MAX_MESSAGE_TOKENS < len(ids) < MAX_MESSAGE_TOKENS + 200
+
+
+def test_an_operator_turn_reads_to_the_model_as_its_own(tokenizer) -> None:  # type: ignore[no-untyped-def]
+    def prompt(role: str) -> list[int]:
+        history = [Turn("user", "where is my parcel?"), Turn(role, "It ships today.")]  # type: ignore[arg-type]
+        ids, _ = build_reply_prompt(tokenizer, history, "thanks", NEUTRAL, history_tokens=500)
+        return ids
+
+    assert prompt("operator") == prompt("assistant")
+    assert "It ships today." in _rendered(tokenizer, prompt("operator"))

@@ -58,6 +58,22 @@ class FirstWordEngine:
     def reply(self, history: Sequence[Turn], text: str, mood: Mood) -> CannedReply:
         return CannedReply("Thanks for telling me.")
 
+    async def complete(
+        self, messages: list[dict[str, str]], *, max_new_tokens: int, low_priority: bool = False
+    ) -> str:
+        """No complaint keywords (see KeywordEngine)."""
+        return ""
+
+
+class KeywordEngine(FirstWordEngine):
+    async def complete(
+        self, messages: list[dict[str, str]], *, max_new_tokens: int, low_priority: bool = False
+    ) -> str:
+        """Complaint keywords: the message's words after its first (the mood word), at most
+        two."""
+        message = messages[-1]["content"].split(":", 1)[1].splitlines()[0]
+        return ", ".join(message.split()[1:3])
+
     def healthy(self) -> bool:
         return True
 

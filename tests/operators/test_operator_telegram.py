@@ -13,6 +13,7 @@ import matplotlib.image
 from bench.fake_telegram import BotMessage, FakeTelegram
 from bot.config import OperatorsConfig
 from bot.operators.access import REFUSAL
+from bot.operators.digest import JOB_NAME
 from bot.service import BotService
 from storage import CustomerInfo
 from storage.customer_export import export_customer
@@ -160,7 +161,12 @@ async def test_moodstats_sends_the_chart_and_the_numbers(
     assert photo.data is not None and photo.data.startswith(b"\x89PNG\r\n\x1a\n")
     assert matplotlib.image.imread(io.BytesIO(photo.data), format="png").shape[:2] == (480, 900)
     assert photo.caption.splitlines()[1] == "5 messages: 😄 1 · 😐 1 · 😢 3 · 60% negative"
-    days = numbers.text.splitlines()
+    days, satisfaction = numbers.text.split("\n\n")
+    days = days.splitlines()
+    assert satisfaction.splitlines() == [
+        "Satisfaction: no conversation ended in this period.",
+        "Model and operators: no corrections in this period.",
+    ]
     assert len(days) == 7
     assert days[-1] == f"{NOW:%a %m-%d}: 4 · 😄 1 · 😐 1 · 😢 2 · 50% negative"
     assert days[-4] == f"{NOW - timedelta(days=3):%a %m-%d}: 1 · 😄 0 · 😐 0 · 😢 1 · 100% negative"
@@ -270,7 +276,7 @@ async def test_the_daily_digest_is_scheduled_and_reports_yesterday(
     now = datetime(2024, 5, 8, 1, 0, tzinfo=shanghai)
     yesterday = datetime(2024, 5, 7, 12, 0, tzinfo=shanghai)
     async with running_bot(operator_config(fake, database_url, settings)) as service:
-        [job] = service.app.job_queue.jobs()  # type: ignore[union-attr]
+        [job] = service.app.job_queue.get_jobs_by_name(JOB_NAME)  # type: ignore[union-attr]
         next_run = job.next_t
         for n in range(3):
             await tagged(service.database, BO, f"bo {n}", "negative", 0.9, yesterday)
@@ -295,6 +301,8 @@ async def test_the_daily_digest_is_scheduled_and_reports_yesterday(
         "Customers with the most negative messages:",
         f"1. 波 ({BO.id}): 3",
         f"2. Ann (@ann_k, {CUSTOMER}): 1",
+        "",
+        "Satisfaction: no conversation ended in this period.",
     ]
     assert chart.kind == "photo"
     assert chart.text.splitlines() == [
@@ -306,7 +314,7 @@ async def test_the_daily_digest_is_scheduled_and_reports_yesterday(
 async def test_a_quiet_day_and_no_digest_time(fake: FakeTelegram, database_url: str) -> None:
     settings = OperatorsConfig(chat_id=OPERATOR, digest_time=None)
     async with running_bot(operator_config(fake, database_url, settings)) as service:
-        assert service.app.job_queue.jobs() == ()  # type: ignore[union-attr]
+        assert service.app.job_queue.get_jobs_by_name(JOB_NAME) == ()  # type: ignore[union-attr]
         await service.operators.digest.send(service.app.bot, NOW)
         [text] = await fake.wait_for_messages(OPERATOR, 1, timeout=ANSWER_TIMEOUT)
 

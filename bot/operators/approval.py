@@ -1,0 +1,258 @@
+"""Replies that an operator approves before the customer sees them (`[desk] approve`).
+
+The finished reply is drafted into the customer's topic with Send / Edit / Discard. Meanwhile
+the customer sees "typing" and, after `[desk] holding_delay` seconds, a short holding note.
+Edit asks the operator for the corrected text, which is what the customer then gets. Each
+decision is stored (who, when, what was sent); the first one counts. A draft waits across a
+restart: the message stays pending, its reply is not written again, and the buttons still work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Collection
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.constants import ChatAction
+from telegram.error import Forbidden, TelegramError
+from telegram.ext import (
+    Application,
+    ApplicationHandlerStop,
+    CallbackQueryHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot.config import DeskConfig
+from bot.delivery import DeliveryFailed, deliver
+from bot.formatting import format_answer, shorten
+from bot.operators.access import OPERATOR_HANDLER_GROUP, OperatorGate, exclusive
+from bot.operators.desk_channel import DeskChannel
+from bot.pipeline import strip_mood_emoji
+from bot.telegram_sink import TYPING_EVERY
+from bot.texts import text as bot_text
+from engine.language import detect_language
+from engine.types import Mood
+from engine.vocabulary import MOOD_EMOJI
+from storage import Clock, Store, StoredMessage
+from storage.approvals import ApprovalRecord, Approvals, Decision
+from storage.desk import Conversation, DeskStore
+
+log = logging.getLogger(__name__)
+
+APPROVAL_PREFIX = "dap"
+# Before the takeover handler, which would otherwise send a corrected text as a new message.
+EDIT_HANDLER_GROUP = OPERATOR_HANDLER_GROUP - 1
+_ACTIONS = {"s": "send", "e": "edit", "d": "discard"}
+
+
+def approval_keyboard(approval_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton("✅ Send", callback_data=f"{APPROVAL_PREFIX}:s:{approval_id}"),
+                InlineKeyboardButton("✏️ Edit", callback_data=f"{APPROVAL_PREFIX}:e:{approval_id}"),
+                InlineKeyboardButton(
+                    "🗑 Discard", callback_data=f"{APPROVAL_PREFIX}:d:{approval_id}"
+                ),
+            ]
+        ]
+    )
+
+
+def draft_text(answer: str) -> str:
+    return f"📝 Draft reply, waiting for approval:\n{shorten(answer, 3900)}"
+
+
+class ApprovalDesk:
+    def __init__(
+        self,
+        bot: Bot,
+        gate: OperatorGate,
+        store: Store,
+        desk: DeskStore,
+        approvals: Approvals,
+        channel: DeskChannel,
+        chats: Collection[int],
+        config: DeskConfig,
+        clock: Clock,
+    ) -> None:
+        self._bot = bot
+        self._gate = gate
+        self._store = store
+        self._desk = desk
+        self._approvals = approvals
+        self._channel = channel
+        self._chats = frozenset(chats)
+        self._config = config
+        self._clock = clock
+        # Approval id → the customer's typing and holding note while it waits.
+        self._waiting: dict[int, asyncio.Task[None]] = {}
+        # (chat, topic, operator) → the approval whose corrected text they are asked for.
+        self._editing: dict[tuple[int, int | None, int], int] = {}
+
+    def register(self, app: Application) -> None:  # type: ignore[type-arg]
+        app.add_handler(
+            CallbackQueryHandler(exclusive(self.on_button), pattern=rf"^{APPROVAL_PREFIX}:"),
+            group=OPERATOR_HANDLER_GROUP,
+        )
+        if self._chats:
+            in_desk = filters.Chat(chat_id=self._chats) & filters.UpdateType.MESSAGE
+            app.add_handler(
+                MessageHandler(in_desk & filters.TEXT & ~filters.COMMAND, self.on_text),
+                group=EDIT_HANDLER_GROUP,
+            )
+
+    # --- for the pipeline --------------------------------------------------------------------
+
+    def wants(self, mood: Mood) -> bool:
+        policy = self._config.approve
+        return policy == "always" or (policy == "negative" and mood.label == "negative")
+
+    async def waits(self, message: StoredMessage) -> bool:
+        """Whether a draft for the message waits for (or got) a decision."""
+        return await self._approvals.for_message(message.id) is not None
+
+    async def draft(self, message: StoredMessage, answer: str) -> None:
+        approval = await self._approvals.draft(message.id, answer, self._clock())
+        conversation = Conversation(message.chat_id, message.customer_id)
+        self._channel.submit(
+            message.customer_id,
+            lambda: self._channel.post(
+                conversation, draft_text(approval.draft), approval_keyboard(approval.id)
+            ),
+            "post a draft for approval",
+        )
+        self._waiting[approval.id] = asyncio.create_task(self._keep_waiting(message))
+        log.info("message %s: reply drafted for approval (%s)", message.id, approval.id)
+
+    async def _keep_waiting(self, message: StoredMessage) -> None:
+        """Typing until the decision; the holding note once, after the configured delay."""
+        waited = 0.0
+        note_due = self._config.holding_delay or None
+        while True:
+            with contextlib.suppress(TelegramError):
+                await self._bot.send_chat_action(message.chat_id, ChatAction.TYPING)
+            step = TYPING_EVERY if note_due is None else min(TYPING_EVERY, note_due - waited)
+            await asyncio.sleep(step)
+            waited += step
+            if note_due is not None and waited >= note_due:
+                note_due = None
+                holding = bot_text("holding", detect_language(message.text))
+                try:
+                    await deliver(
+                        lambda holding=holding: self._bot.send_message(message.chat_id, holding),
+                        f"chat {message.chat_id}: holding note",
+                    )
+                except (DeliveryFailed, TelegramError) as exc:
+                    log.info("chat %s: no holding note (%s)", message.chat_id, exc)
+
+    def _stop_waiting(self, approval_id: int) -> None:
+        task = self._waiting.pop(approval_id, None)
+        if task is not None:
+            task.cancel()
+
+    async def close(self) -> None:
+        for task in self._waiting.values():
+            task.cancel()
+        await asyncio.gather(*self._waiting.values(), return_exceptions=True)
+
+    # --- the operators decide ----------------------------------------------------------------
+
+    async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        if query is None or query.data is None or not await self._gate.button(query):
+            return
+        _, action, number = ([*query.data.split(":"), "", ""])[:3]
+        approval = await self._approvals.get(int(number)) if number.isdigit() else None
+        if action not in _ACTIONS or approval is None:
+            log.warning("ignored a malformed or stale approval button: %r", query.data)
+            await query.answer("This draft is no longer stored.")
+            return
+        if approval.decision is not None:
+            await query.answer(f"Already decided: {approval.decision}.")
+            return
+        post = query.message if isinstance(query.message, Message) else None
+        operator = query.from_user
+        if _ACTIONS[action] == "edit":
+            if post is None:
+                await query.answer()
+                return
+            thread = post.message_thread_id if post.is_topic_message else None
+            self._editing[(post.chat_id, thread, operator.id)] = approval.id
+            await query.answer("Send the corrected reply as your next message here.")
+            await deliver(
+                lambda: post.reply_text(
+                    f"✏️ {operator.full_name}, send the corrected reply as your next message."
+                ),
+                f"chat {post.chat_id}: edit prompt",
+            )
+            return
+        if _ACTIONS[action] == "send":
+            done = await self._decide(approval, "sent", operator.id, approval.draft, post)
+        else:
+            done = await self._decide(approval, "discarded", operator.id, None, post)
+        await query.answer("Done." if done else "Already decided.")
+
+    async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message, user = update.effective_message, update.effective_user
+        if message is None or user is None or message.text is None:
+            return
+        thread = message.message_thread_id if message.is_topic_message else None
+        approval_id = self._editing.pop((message.chat_id, thread, user.id), None)
+        if approval_id is None or not self._gate.admits(user):
+            return
+        approval = await self._approvals.get(approval_id)
+        if approval is not None and approval.decision is None:
+            stored = await self._store.get_message(approval.message_id)
+            emoji = MOOD_EMOJI[stored.mood_label] if stored and stored.mood_label else ""
+            corrected = (
+                format_answer(emoji, strip_mood_emoji(message.text)) if emoji else message.text
+            )
+            await self._decide(approval, "edited", user.id, corrected, message)
+        raise ApplicationHandlerStop
+
+    async def _decide(
+        self,
+        approval: ApprovalRecord,
+        decision: Decision,
+        operator_id: int,
+        sent_text: str | None,
+        where: Message | None,
+    ) -> bool:
+        if not await self._approvals.decide(
+            approval.id, decision, operator_id, sent_text, self._clock()
+        ):
+            return False
+        self._stop_waiting(approval.id)
+        message = await self._store.get_message(approval.message_id)
+        if message is None:
+            return True
+        if sent_text is None:
+            # The team answers it themselves, or not at all; either way it is theirs now.
+            await self._desk.leave_to_the_team(message.id)
+            await self._note(where, "🗑 Discarded; the customer got nothing.")
+            return True
+        try:
+            sent = await deliver(
+                lambda: self._bot.send_message(message.chat_id, sent_text),
+                f"chat {message.chat_id}: approved reply",
+            )
+        except (Forbidden, DeliveryFailed, TelegramError) as exc:
+            await self._approvals.undo(approval.id)
+            await self._note(where, f"⚠️ Not delivered ({exc}); the draft waits for a decision.")
+            return False
+        await self._store.record_answer(message.id, sent_text, sent.message_id)
+        await self._note(where, f"✅ {decision.capitalize()}: {shorten(sent_text, 300)}")
+        return True
+
+    async def _note(self, where: Message | None, note: str) -> None:
+        if where is None:
+            return
+        try:
+            await deliver(lambda: where.reply_text(note), f"chat {where.chat_id}: approval note")
+        except (DeliveryFailed, TelegramError) as exc:
+            log.warning("chat %s: could not post an approval note: %s", where.chat_id, exc)

@@ -1,0 +1,96 @@
+"""/queue: the conversations waiting for a person, most negative and longest waiting first,
+each with a link to the customer's topic."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from telegram import Update
+from telegram.ext import Application, CommandHandler, ContextTypes, filters
+
+from bot.delivery import deliver
+from bot.formatting import shorten
+from bot.operators.access import OPERATOR_HANDLER_GROUP, OperatorGate, exclusive
+from bot.operators.log_view import customer_text
+from engine.vocabulary import MOOD_EMOJI
+from storage import Clock, Database
+from storage.desk import DeskStore
+from storage.desk_queue import Waiting, waiting_for_a_person
+
+MAX_SHOWN = 30
+# Supergroup ids are -100 followed by the id that t.me links use.
+_SUPERGROUP_PREFIX = "-100"
+
+
+def topic_link(forum_chat: int, thread_id: int) -> str:
+    digits = str(forum_chat)
+    internal = (
+        digits[len(_SUPERGROUP_PREFIX) :] if digits.startswith(_SUPERGROUP_PREFIX) else digits
+    )
+    return f"https://t.me/c/{internal.lstrip('-')}/{thread_id}"
+
+
+def waited_text(since: datetime, now: datetime) -> str:
+    minutes = max(0, int((now - since).total_seconds() // 60))
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours < 48 else f"{hours // 24} days"
+
+
+def queue_line(number: int, item: Waiting, now: datetime, link: str | None) -> str:
+    mood = (
+        f"{MOOD_EMOJI[item.mood_label]} {item.mood_confidence or 0:.0%}"
+        if item.mood_label is not None
+        else "·"
+    )
+    who = customer_text(item.name, item.username, item.customer_id)
+    lines = [
+        f"{number}. {mood} {who} · {', '.join(item.reasons)} · waiting "
+        f"{waited_text(item.since, now)}",
+        f"   “{shorten(item.text, 80)}”",
+    ]
+    if link is not None:
+        lines.append(f"   {link}")
+    return "\n".join(lines)
+
+
+class WaitingQueue:
+    def __init__(
+        self, gate: OperatorGate, database: Database, forum_chat: int | None, clock: Clock
+    ) -> None:
+        self._gate = gate
+        self._database = database
+        self._desk = DeskStore(database)
+        self._forum_chat = forum_chat if forum_chat is not None and forum_chat < 0 else None
+        self._clock = clock
+
+    def register(self, app: Application) -> None:  # type: ignore[type-arg]
+        app.add_handler(
+            CommandHandler("queue", exclusive(self.on_queue), filters=filters.UpdateType.MESSAGE),
+            group=OPERATOR_HANDLER_GROUP,
+        )
+
+    async def text(self) -> str:
+        waiting = await waiting_for_a_person(self._database)
+        if not waiting:
+            return "Nobody is waiting for a person."
+        now = self._clock()
+        lines = [f"Waiting for a person: {len(waiting)}"]
+        for number, item in enumerate(waiting[:MAX_SHOWN], start=1):
+            lines.append(queue_line(number, item, now, await self._link(item.customer_id)))
+        if len(waiting) > MAX_SHOWN:
+            lines.append(f"… and {len(waiting) - MAX_SHOWN} more")
+        return "\n".join(lines)
+
+    async def _link(self, customer_id: int) -> str | None:
+        if self._forum_chat is None:
+            return None
+        topic = await self._desk.topic(self._forum_chat, customer_id)
+        return None if topic is None else topic_link(self._forum_chat, topic.thread_id)
+
+    async def on_queue(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if (message := await self._gate.command(update)) is None:
+            return
+        reply = await self.text()
+        await deliver(lambda: message.reply_text(reply), f"chat {message.chat_id}: queue")

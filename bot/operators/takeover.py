@@ -1,0 +1,266 @@
+"""Operators answer customers themselves: a message in a customer's topic (or a reply to an
+alert about them) goes to the customer as the team's, and from then on the bot leaves that
+conversation to the operators until it is handed back (button, /handback, or idle timeout).
+
+The takeover is stored, so it outlasts a restart. An operator's message that cannot be
+delivered is reported back where it was written, never dropped without a word.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Collection
+from datetime import timedelta
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update, User
+from telegram.error import Forbidden, TelegramError
+from telegram.ext import (
+    Application,
+    ApplicationHandlerStop,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot.config import DeskConfig
+from bot.delivery import DeliveryFailed, deliver
+from bot.operators.access import OPERATOR_HANDLER_GROUP, OperatorGate, exclusive
+from bot.operators.desk_channel import DeskChannel
+from storage import Clock, StoredMessage
+from storage.desk import Conversation, DeskStore
+
+log = logging.getLogger(__name__)
+
+HAND_BACK_PREFIX = "dhb"
+CLOSE_PREFIX = "dcl"
+# How often idle takeovers are looked for.
+IDLE_CHECK_SECONDS = 60.0
+
+
+def hand_back_keyboard(conversation: Conversation) -> InlineKeyboardMarkup:
+    which = f"{conversation.chat_id}:{conversation.customer_id}"
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    "🤖 Hand back to the bot", callback_data=f"{HAND_BACK_PREFIX}:{which}"
+                ),
+                InlineKeyboardButton("✅ Close", callback_data=f"{CLOSE_PREFIX}:{which}"),
+            ]
+        ]
+    )
+
+
+def _operator_name(user: User) -> str:
+    return f"{user.full_name} (@{user.username})" if user.username else user.full_name
+
+
+class Takeovers:
+    def __init__(
+        self,
+        bot: Bot,
+        gate: OperatorGate,
+        desk: DeskStore,
+        channel: DeskChannel,
+        chats: Collection[int],
+        config: DeskConfig,
+        clock: Clock,
+        closed: Callable[[Conversation], Awaitable[None]],
+    ) -> None:
+        self._bot = bot
+        self._closed = closed
+        self._gate = gate
+        self._desk = desk
+        self._channel = channel
+        self._chats = frozenset(chats)
+        self._config = config
+        self._clock = clock
+
+    def register(self, app: Application) -> None:  # type: ignore[type-arg]
+        if not self._chats:
+            return
+        in_desk = filters.Chat(chat_id=self._chats) & filters.UpdateType.MESSAGE
+        app.add_handler(
+            MessageHandler(in_desk & filters.TEXT & ~filters.COMMAND, self.on_operator_text),
+            group=OPERATOR_HANDLER_GROUP,
+        )
+        app.add_handler(
+            CommandHandler("handback", self.on_handback, filters=in_desk),
+            group=OPERATOR_HANDLER_GROUP,
+        )
+        app.add_handler(
+            CallbackQueryHandler(
+                exclusive(self.on_button), pattern=rf"^({HAND_BACK_PREFIX}|{CLOSE_PREFIX}):"
+            ),
+            group=OPERATOR_HANDLER_GROUP,
+        )
+        if self._config.takeover_idle_minutes and app.job_queue is not None:
+            app.job_queue.run_repeating(
+                self._expire_job, interval=IDLE_CHECK_SECONDS, name="takeover idle timeout"
+            )
+
+    # --- for the pipeline --------------------------------------------------------------------
+
+    async def holds(self, message: StoredMessage) -> bool:
+        conversation = Conversation(message.chat_id, message.customer_id)
+        if await self._desk.takeover(conversation) is None:
+            return False
+        await self._desk.leave_to_the_team(message.id)
+        await self._desk.touch_takeover(conversation, self._clock())
+        return True
+
+    # --- an operator writes ------------------------------------------------------------------
+
+    async def conversation_of(self, message: Message) -> Conversation | None:
+        """The customer conversation a message in an operators' chat is about, if any."""
+        forum = self._channel.forum_chat
+        if forum == message.chat_id and message.is_topic_message and message.message_thread_id:
+            customer_id = await self._desk.customer_of_topic(forum, message.message_thread_id)
+            if customer_id is not None:
+                return await self._desk.latest_conversation(customer_id)
+        replied = message.reply_to_message
+        if replied is not None:
+            return await self._desk.conversation_of_post(message.chat_id, replied.message_id)
+        return None
+
+    async def on_operator_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message, user = update.effective_message, update.effective_user
+        if message is None or message.text is None:
+            return
+        conversation = await self.conversation_of(message)
+        if conversation is None:
+            # Not about a customer: anything else in the chat is handled as usual.
+            return
+        if self._gate.admits(user):
+            assert user is not None
+            await self.send(conversation, user, message.text, message)
+        else:
+            log.info("chat %s: ignored a desk message from a non-operator", message.chat_id)
+        raise ApplicationHandlerStop
+
+    async def send(
+        self, conversation: Conversation, operator: User, text: str, source: Message
+    ) -> StoredMessage | None:
+        """Deliver the operator's text to the customer, store it, and take the conversation
+        over; a failure is told to the operators where they wrote."""
+        now = self._clock()
+        outgoing = f"{self._config.team_prefix} {text}".strip()
+        try:
+            sent = await deliver(
+                lambda: self._bot.send_message(conversation.chat_id, outgoing),
+                f"chat {conversation.chat_id}: operator message",
+            )
+        except Forbidden as exc:
+            await self._tell(
+                source, f"⚠️ Not delivered: the customer's chat refuses the bot ({exc})."
+            )
+            return None
+        except (DeliveryFailed, TelegramError) as exc:
+            await self._tell(source, f"⚠️ Not delivered ({exc}). Please send it again.")
+            return None
+        stored = await self._desk.record_operator_message(
+            conversation, operator.id, text, sent.message_id, now
+        )
+        if await self._desk.take_over(conversation, operator.id, now):
+            log.info(
+                "operator %s took over customer %s in chat %s",
+                operator.id,
+                conversation.customer_id,
+                conversation.chat_id,
+            )
+            await self._tell(
+                source,
+                f"🧑‍💼 {_operator_name(operator)} took over: the bot stays silent in this "
+                "conversation until it is handed back.",
+                hand_back_keyboard(conversation),
+            )
+        return stored
+
+    async def _tell(
+        self, source: Message, text: str, markup: InlineKeyboardMarkup | None = None
+    ) -> None:
+        try:
+            await deliver(
+                lambda: source.reply_text(text, reply_markup=markup),
+                f"chat {source.chat_id}: desk notice",
+            )
+        except (DeliveryFailed, TelegramError) as exc:
+            log.warning("chat %s: could not post a desk notice: %s", source.chat_id, exc)
+
+    # --- handing back ------------------------------------------------------------------------
+
+    async def on_handback(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message, user = update.effective_message, update.effective_user
+        if message is None:
+            return
+        if not self._gate.admits(user):
+            raise ApplicationHandlerStop
+        assert user is not None
+        conversation = await self.conversation_of(message)
+        if conversation is None:
+            await self._tell(
+                message, "Use /handback in a customer's topic, or as a reply to a post about them."
+            )
+        elif not await self.hand_back(conversation, f"by {_operator_name(user)}"):
+            await self._tell(message, "The bot already answers this customer.")
+        raise ApplicationHandlerStop
+
+    async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        if query is None or query.data is None or not await self._gate.button(query):
+            return
+        try:
+            action, chat_id, customer_id = query.data.split(":")
+            conversation = Conversation(int(chat_id), int(customer_id))
+        except ValueError:
+            log.warning("ignored a malformed hand-back button: %r", query.data)
+            await query.answer()
+            return
+        who = _operator_name(query.from_user)
+        if action == CLOSE_PREFIX:
+            await self.hand_back(conversation, f"and closed by {who}")
+            await self._closed(conversation)
+            await query.answer("Closed; the customer is asked for a rating.")
+        else:
+            handed = await self.hand_back(conversation, f"by {who}")
+            await query.answer("Handed back to the bot." if handed else "The bot already answers.")
+        if isinstance(query.message, Message):
+            try:
+                await query.message.edit_reply_markup(None)
+            except TelegramError as exc:
+                log.info("could not remove a hand-back button: %s", exc)
+
+    async def hand_back(self, conversation: Conversation, how: str) -> bool:
+        if not await self._desk.hand_back(conversation):
+            return False
+        log.info(
+            "customer %s in chat %s handed back %s",
+            conversation.customer_id,
+            conversation.chat_id,
+            how,
+        )
+        self._channel.submit(
+            conversation.customer_id,
+            lambda: self._channel.post(conversation, f"🤖 Handed back to the bot {how}."),
+            "post a hand-back",
+        )
+        return True
+
+    async def expire_idle(self) -> int:
+        """Hand back every takeover idle for `[desk] takeover_idle_minutes`; how many were."""
+        quiet_since = self._clock() - timedelta(minutes=self._config.takeover_idle_minutes)
+        idle = await self._desk.idle_takeovers(quiet_since)
+        for takeover in idle:
+            await self.hand_back(
+                Conversation(takeover.chat_id, takeover.customer_id),
+                f"after {self._config.takeover_idle_minutes} minutes without a message",
+            )
+        return len(idle)
+
+    async def _expire_job(self, context: ContextTypes.DEFAULT_TYPE) -> None:
+        try:
+            await self.expire_idle()
+        except Exception:
+            log.exception("the takeover idle check failed")

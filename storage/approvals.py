@@ -1,0 +1,109 @@
+"""Drafted replies that wait for an operator's decision, and the decisions (who, when, what was
+sent). A draft is decided once: the first decision wins, however often buttons are pressed."""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.database import Database
+from storage.errors import ConstraintError
+from storage.models import Approval
+from storage.transaction import transaction
+
+Decision = Literal["sent", "edited", "discarded"]
+
+
+@dataclass(frozen=True)
+class ApprovalRecord:
+    id: int
+    message_id: int
+    draft: str
+    created_at: datetime
+    decision: Decision | None
+    operator_id: int | None
+    decided_at: datetime | None
+    sent_text: str | None
+
+
+class Approvals:
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    async def draft(self, message_id: int, text: str, at: datetime) -> ApprovalRecord:
+        """The draft for a customer's message; the one stored before if there is one."""
+        try:
+            async with self._transaction() as session:
+                earlier = await session.scalar(
+                    select(Approval).where(Approval.message_id == message_id)
+                )
+                if earlier is not None:
+                    return _record(earlier)
+                row = Approval(message_id=message_id, draft=text, created_at=at)
+                session.add(row)
+                await session.flush()
+                return _record(row)
+        except ConstraintError:
+            # Drafted concurrently: the other one counts.
+            found = await self.for_message(message_id)
+            assert found is not None
+            return found
+
+    async def for_message(self, message_id: int) -> ApprovalRecord | None:
+        async with self._transaction() as session:
+            row = await session.scalar(select(Approval).where(Approval.message_id == message_id))
+            return None if row is None else _record(row)
+
+    async def get(self, approval_id: int) -> ApprovalRecord | None:
+        async with self._transaction() as session:
+            row = await session.get(Approval, approval_id)
+            return None if row is None else _record(row)
+
+    async def decide(
+        self,
+        approval_id: int,
+        decision: Decision,
+        operator_id: int,
+        sent_text: str | None,
+        at: datetime,
+    ) -> bool:
+        """Record the decision unless one was made already; True if this one counts."""
+        statement = (
+            update(Approval)
+            .where(Approval.id == approval_id, Approval.decision.is_(None))
+            .values(decision=decision, operator_id=operator_id, sent_text=sent_text, decided_at=at)
+        )
+        async with self._transaction() as session:
+            result = await session.execute(statement)
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def undo(self, approval_id: int) -> None:
+        """The decided reply could not be delivered: the draft waits for a decision again."""
+        statement = (
+            update(Approval)
+            .where(Approval.id == approval_id)
+            .values(decision=None, operator_id=None, sent_text=None, decided_at=None)
+        )
+        async with self._transaction() as session:
+            await session.execute(statement)
+
+    def _transaction(self) -> AbstractAsyncContextManager[AsyncSession]:
+        return transaction(self._database)
+
+
+def _record(row: Approval) -> ApprovalRecord:
+    return ApprovalRecord(
+        row.id,
+        row.message_id,
+        row.draft,
+        row.created_at,
+        row.decision,  # type: ignore[arg-type]
+        row.operator_id,
+        row.decided_at,
+        row.sent_text,
+    )

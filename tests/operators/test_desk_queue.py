@@ -1,0 +1,90 @@
+"""/queue: who waits for a person, most negative and longest waiting first."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+
+from bench.fake_telegram import FakeTelegram
+from bot.operators.access import REFUSAL
+from storage.models import Message
+from tests.e2e.support import rows
+from tests.operators.bot_support import ANSWER_TIMEOUT, CUSTOMER, OPERATOR
+from tests.operators.desk_support import FORUM, ManualClock, converse, desk_bot, desk_config
+
+BO = 100_002
+CY = 100_003
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram(long_poll_cap=0.2) as server:
+        server.add_user(OPERATOR, first_name="Olga", username="olga_ops")
+        server.add_user(CUSTOMER, first_name="Ann", username="ann")
+        server.add_user(BO, first_name="Bo")
+        server.add_user(CY, first_name="Cy")
+        server.add_chat(FORUM, "supergroup", title="Support desk")
+        server.make_forum(FORUM)
+        yield server
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'moodbot.db'}"
+
+
+async def test_the_queue_lists_waiting_conversations_most_negative_first(
+    fake: FakeTelegram, database_url: str
+) -> None:
+    # The messages are stored at the time of day; the clock says how long they have waited.
+    clock = ManualClock(datetime.now(UTC))
+    config = desk_config(fake, database_url, approve="negative", holding_delay=0)
+    async with desk_bot(config, clock) as service:
+        # Cy: the bot handed the question off (the knowledge branch flags such messages).
+        await converse(fake, service, CY, "what is your warranty?")
+        cy_question = (await rows(service.database, CY))[0]
+        async with service.database.session() as session, session.begin():
+            await session.execute(
+                update(Message).where(Message.id == cy_question.id).values(needs_human=True)
+            )
+        # Bo: taken over, then Bo writes again and nobody has answered yet.
+        await converse(fake, service, BO, "hello")
+        await service.operators.channel.drain()
+        bo_topic = fake.topics(FORUM)[-1].message_thread_id
+        fake.send_text(FORUM, OPERATOR, "Olga here.", message_thread_id=bo_topic)
+        await fake.wait_for_messages(BO, 2, timeout=ANSWER_TIMEOUT)
+        clock.advance(minutes=5)
+        await converse(fake, service, BO, "meh still not working")
+        # Ann: a reply waits for approval.
+        clock.advance(minutes=5)
+        fake.send_text(CUSTOMER, CUSTOMER, "sad my parcel is lost")
+        await fake.wait_for(
+            lambda: [m for m in fake.messages(FORUM) if m.text.startswith("📝 Draft")],
+            ANSWER_TIMEOUT,
+        )
+        clock.advance(minutes=7)
+        await service.operators.channel.drain()
+        before = len(fake.messages(OPERATOR))
+        fake.send_text(OPERATOR, OPERATOR, "/queue")
+        [queue] = (await fake.wait_for_messages(OPERATOR, before + 1, timeout=ANSWER_TIMEOUT))[
+            before:
+        ]
+        fake.send_text(CUSTOMER, CUSTOMER, "/queue")
+        refusal = await fake.wait_for(
+            lambda: [m for m in fake.messages(CUSTOMER) if m.text == REFUSAL["en"]],
+            ANSWER_TIMEOUT,
+        )
+
+    lines = queue.text.splitlines()
+    assert lines[0] == "Waiting for a person: 3", queue.text
+    numbered = [line for line in lines if line[:2] in ("1.", "2.", "3.")]
+    assert numbered[0].startswith("1. 😢 97% Ann (@ann, 100001) · approval · waiting 16 min")
+    assert numbered[1].startswith("2. 😢 60% Bo (100002) · taken over · waiting 16 min")
+    assert numbered[2].startswith("3. 😐 55% Cy (100003) · handed off · waiting 16 min")
+    ann_topic = fake.topics(FORUM)[-1].message_thread_id
+    assert f"https://t.me/c/900001/{ann_topic}" in queue.text, queue.text
+    assert refusal

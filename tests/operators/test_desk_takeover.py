@@ -1,0 +1,197 @@
+"""Operators take a conversation over from the bot and hand it back."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bench.fake_telegram import FakeTelegram
+from engine.types import Turn
+from tests.e2e.support import rows
+from tests.operators.bot_support import ANSWER_TIMEOUT, CUSTOMER, OPERATOR
+from tests.operators.desk_support import (
+    FORUM,
+    REPLY,
+    ManualClock,
+    RecordingEngine,
+    converse,
+    desk_bot,
+    desk_config,
+    topic_posts,
+)
+
+STRANGER = 100_777
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram(long_poll_cap=0.2) as server:
+        server.add_user(OPERATOR, first_name="Olga", username="olga_ops")
+        server.add_user(CUSTOMER, first_name="Ann", username="ann")
+        server.add_user(STRANGER, first_name="Stranger")
+        server.add_chat(FORUM, "supergroup", title="Support desk")
+        server.make_forum(FORUM)
+        yield server
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'moodbot.db'}"
+
+
+def thread(fake: FakeTelegram) -> int:
+    [topic] = fake.topics(FORUM)
+    return topic.message_thread_id
+
+
+async def operator_writes(fake: FakeTelegram, text: str, user: int = OPERATOR) -> None:
+    """An operator writes in the customer's topic; waits for the customer to get it."""
+    before = len(fake.messages(CUSTOMER))
+    fake.send_text(FORUM, user, text, message_thread_id=thread(fake))
+    await fake.wait_for_messages(CUSTOMER, before + 1, timeout=ANSWER_TIMEOUT)
+
+
+async def takeover_note(fake: FakeTelegram) -> int:
+    notes = await fake.wait_for(
+        lambda: [m for m in fake.messages(FORUM) if "took over" in m.text],
+        ANSWER_TIMEOUT,
+        description="the takeover note",
+    )
+    return notes[-1].message_id
+
+
+async def test_an_operator_answer_is_delivered_once_stored_and_silences_the_bot(
+    fake: FakeTelegram, database_url: str
+) -> None:
+    engine = RecordingEngine()
+    async with desk_bot(desk_config(fake, database_url), ManualClock(), engine) as service:
+        await converse(fake, service, CUSTOMER, "sad my parcel is late")
+        await topic_posts(fake, service, 2)
+        await operator_writes(fake, "It ships today, Ann.")
+        await converse(fake, service, CUSTOMER, "glad, thanks!")
+        posts = await topic_posts(fake, service, 4)
+        stored = await rows(service.database, CUSTOMER)
+
+    to_customer = [m.text for m in fake.messages(CUSTOMER)]
+    assert to_customer == [f"😢 {REPLY}", "👤 Support team: It ships today, Ann."]
+    assert [(row.role, row.status) for row in stored] == [
+        ("user", "answered"),
+        ("assistant", "answered"),
+        ("operator", "answered"),
+        ("user", "human"),
+    ]
+    assert len(engine.histories) == 1
+    assert "took over" in posts[2].text and posts[-1].text.endswith("glad, thanks!")
+
+
+async def test_hand_back_by_button_then_the_model_sees_the_operator_turn(
+    fake: FakeTelegram, database_url: str
+) -> None:
+    engine = RecordingEngine()
+    async with desk_bot(desk_config(fake, database_url), ManualClock(), engine) as service:
+        await converse(fake, service, CUSTOMER, "sad my parcel is late")
+        await topic_posts(fake, service, 2)
+        await operator_writes(fake, "It ships today.")
+        note = await takeover_note(fake)
+        [[hand_back, _close]] = fake.message(FORUM, note).reply_markup["inline_keyboard"]  # type: ignore[index]
+        fake.press_button(FORUM, OPERATOR, note, hand_back["callback_data"])
+        await fake.wait_for(lambda: fake.callback_answers, ANSWER_TIMEOUT)
+        await converse(fake, service, CUSTOMER, "glad it arrived")
+        await service.operators.channel.drain()
+
+    assert fake.messages(CUSTOMER)[-1].text == f"😄 {REPLY}"
+    assert engine.histories[-1][-1] == Turn("operator", "It ships today.")
+    assert any("Handed back to the bot by Olga" in m.text for m in fake.messages(FORUM))
+    assert fake.message(FORUM, note).reply_markup is None
+
+
+async def test_hand_back_by_command_and_by_idle_timeout(
+    fake: FakeTelegram, database_url: str
+) -> None:
+    clock = ManualClock()
+    config = desk_config(fake, database_url, takeover_idle_minutes=30)
+    async with desk_bot(config, clock) as service:
+        await converse(fake, service, CUSTOMER, "hello")
+        await topic_posts(fake, service, 2)
+        await operator_writes(fake, "Hi, Olga here.")
+        fake.send_text(FORUM, OPERATOR, "/handback", message_thread_id=thread(fake))
+        await fake.wait_for(
+            lambda: any("Handed back" in m.text for m in fake.messages(FORUM)), ANSWER_TIMEOUT
+        )
+        await converse(fake, service, CUSTOMER, "still there?")
+        answered_after_command = fake.messages(CUSTOMER)[-1].text
+
+        await operator_writes(fake, "Yes, me again.")
+        # The takeover starts once the message is stored, which its note follows.
+        await fake.wait_for(
+            lambda: len([m for m in fake.messages(FORUM) if "took over" in m.text]) == 2,
+            ANSWER_TIMEOUT,
+        )
+        clock.advance(minutes=29)
+        assert await service.operators.takeovers.expire_idle() == 0
+        clock.advance(minutes=2)
+        assert await service.operators.takeovers.expire_idle() == 1
+        await converse(fake, service, CUSTOMER, "ok")
+        await service.operators.channel.drain()
+
+    assert answered_after_command == f"😐 {REPLY}"
+    assert fake.messages(CUSTOMER)[-1].text == f"😐 {REPLY}"
+    assert any("after 30 minutes without a message" in m.text for m in fake.messages(FORUM))
+
+
+async def test_a_takeover_survives_a_restart(fake: FakeTelegram, database_url: str) -> None:
+    config = desk_config(fake, database_url)
+    async with desk_bot(config, ManualClock()) as service:
+        await converse(fake, service, CUSTOMER, "hello")
+        await topic_posts(fake, service, 2)
+        await operator_writes(fake, "Olga here.")
+    async with desk_bot(config, ManualClock()) as service:
+        await converse(fake, service, CUSTOMER, "sad where did you go")
+        stored = await rows(service.database, CUSTOMER)
+
+    assert [m.text for m in fake.messages(CUSTOMER)][-1] == "👤 Support team: Olga here."
+    assert stored[-1].status == "human"
+
+
+async def test_a_non_operator_in_the_topic_reaches_nobody(
+    fake: FakeTelegram, database_url: str
+) -> None:
+    async with desk_bot(desk_config(fake, database_url), ManualClock()) as service:
+        await converse(fake, service, CUSTOMER, "hello")
+        posts = await topic_posts(fake, service, 2)
+        fake.send_text(FORUM, STRANGER, "I am not staff", message_thread_id=thread(fake))
+        fake.send_text(FORUM, STRANGER, "/handback", message_thread_id=thread(fake))
+        # Anything the bot did in reply would come before its answer to this.
+        await converse(fake, service, CUSTOMER, "anyone?")
+        await topic_posts(fake, service, 4)
+        stored = await rows(service.database, CUSTOMER)
+
+    assert [m.text for m in fake.messages(CUSTOMER)] == [f"😐 {REPLY}"] * 2
+    assert len(fake.messages(FORUM)) == len(posts) + 2
+    assert "operator" not in [row.role for row in stored]
+
+
+async def test_an_undeliverable_operator_message_is_reported_in_the_topic(
+    fake: FakeTelegram, database_url: str
+) -> None:
+    async with desk_bot(desk_config(fake, database_url), ManualClock()) as service:
+        await converse(fake, service, CUSTOMER, "hello")
+        await topic_posts(fake, service, 2)
+        fake.fail_next("sendMessage", status=429, retry_after=1)
+        await operator_writes(fake, "first try, after flood control")
+        fake.block_bot(CUSTOMER)
+        fake.send_text(FORUM, OPERATOR, "are you there?", message_thread_id=thread(fake))
+        report = await fake.wait_for(
+            lambda: [m for m in fake.messages(FORUM) if "Not delivered" in m.text],
+            ANSWER_TIMEOUT,
+        )
+        stored = await rows(service.database, CUSTOMER)
+
+    texts = [m.text for m in fake.messages(CUSTOMER)]
+    assert texts.count("👤 Support team: first try, after flood control") == 1
+    assert report[0].message_thread_id == thread(fake)
+    assert [row.text for row in stored if row.role == "operator"] == [
+        "first try, after flood control"
+    ]
