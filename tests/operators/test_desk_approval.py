@@ -10,7 +10,7 @@ import pytest
 from bench.fake_telegram import BotMessage, FakeTelegram
 from bot.texts import TEXTS
 from storage.approvals import Approvals
-from tests.e2e.support import rows
+from tests.e2e.support import rows, wait_for_status
 from tests.operators.bot_support import ANSWER_TIMEOUT, CUSTOMER, OPERATOR
 from tests.operators.desk_support import (
     FORUM,
@@ -107,8 +107,10 @@ async def test_edit_sends_the_operators_text_instead(fake: FakeTelegram, databas
             message_thread_id=draft.message_thread_id,
         )
         texts = await customer_gets(fake, 2)
-        stored = await rows(service.database, CUSTOMER)
-        decision = await Approvals(service.database).for_message(stored[-1].id - 1)
+        # The answer is recorded just after Telegram took it.
+        stored = await wait_for_status(service.database, CUSTOMER, 2)
+        (complaint,) = [row for row in stored if row.text == "sad my parcel is late"]
+        decision = await Approvals(service.database).for_message(complaint.id)
 
     assert texts == [f"😄 {REPLY}", "😢 So sorry! It arrives tomorrow."]
     assert decision is not None and decision.decision == "edited"
