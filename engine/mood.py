@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -10,9 +11,16 @@ from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 
 from engine.control_tokens import defuse_control_tokens
 from engine.language import Language, detect_language
-from engine.prompts import CLASSIFICATION_PROMPTS, TEXT_SLOT, ClassificationPrompt
+from engine.prompts import (
+    CLASSIFICATION_PROMPTS,
+    TEXT_SLOT,
+    ClassificationPrompt,
+    MoodCalibration,
+)
 from engine.types import Mood
 from engine.vocabulary import MoodLabel
+
+UNCALIBRATED = MoodCalibration()
 
 # Long messages are cut to their head and tail: the mood rarely hides in the middle, and the
 # cost of a forward pass grows with every token.
@@ -25,6 +33,7 @@ class _PreparedPrompt:
     prefix_len: int
     suffix_ids: list[int]
     labels: tuple[MoodLabel, ...]
+    calibration: MoodCalibration
     # fp32 rows of the output projection for the label tokens: bf16 logits are too coarse for
     # a meaningful confidence.
     label_weights: torch.Tensor
@@ -81,6 +90,7 @@ class MoodClassifier:
             prefix_len=prefix_ids.input_ids.shape[1],
             suffix_ids=self._tokenizer.encode(suffix, add_special_tokens=False),
             labels=labels,
+            calibration=prompt.calibration,
             label_weights=weights,
             label_bias=bias,
         )
@@ -142,17 +152,43 @@ class MoodClassifier:
         return [dict(zip(prepared.labels, row, strict=True)) for row in probs]
 
     def classify_many(self, texts: Sequence[str]) -> list[Mood]:
-        return [
-            decide_mood(probs, self.neutral_thresholds[detect_language(text)])
-            for text, probs in zip(texts, self.probabilities_many(texts), strict=True)
-        ]
+        moods = []
+        for text, probs in zip(texts, self.probabilities_many(texts), strict=True):
+            language = detect_language(text)
+            calibration = self._prepared[language].calibration
+            moods.append(decide_mood(probs, self.neutral_thresholds[language], calibration))
+        return moods
 
 
-def decide_mood(probabilities: dict[str, float], neutral_threshold: float) -> Mood:
-    """The most probable label, or neutral when it falls short of the threshold."""
-    label, top = max(probabilities.items(), key=lambda item: item[1])
-    if label == "neutral" or top < neutral_threshold:
-        return Mood(
-            "neutral", 1.0 - abs(2.0 * top - 1.0) if label != "neutral" else top, probabilities
-        )
-    return Mood(label, top, probabilities)  # type: ignore[arg-type]
+def decide_mood(
+    probabilities: Mapping[str, float],
+    neutral_threshold: float,
+    calibration: MoodCalibration = UNCALIBRATED,
+) -> Mood:
+    """The mood from the softmax over a prompt's label words.
+
+    Neutral when the neutral label word (if the prompt has one) reaches its floor, or when the
+    more likely polar word, after the calibration's lean, falls short of the threshold.
+    """
+    neutral_word = probabilities.get("neutral", 0.0)
+    log_odds = (
+        _log(probabilities["positive"])
+        - _log(probabilities["negative"])
+        - calibration.negative_lean
+    )
+    positive = 1.0 / (1.0 + math.exp(-log_odds))
+    shown = {"positive": positive, "negative": 1.0 - positive}
+    if "neutral" in probabilities:
+        shown["neutral"] = neutral_word
+    if neutral_word >= calibration.neutral_word_floor:
+        return Mood("neutral", neutral_word, shown)
+    label: MoodLabel = "positive" if positive >= 0.5 else "negative"
+    top = shown[label]
+    if top < neutral_threshold:
+        return Mood("neutral", 1.0 - abs(2.0 * top - 1.0), shown)
+    return Mood(label, top, shown)
+
+
+def _log(probability: float) -> float:
+    # A float32 softmax can round a hopeless label to exactly zero.
+    return math.log(max(probability, 1e-30))

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from engine.language import Language
 from engine.vocabulary import MoodLabel
 
 TEXT_SLOT = "\x00TEXT\x00"
+
+
+@dataclass(frozen=True)
+class MoodCalibration:
+    """How one prompt's label-word probabilities become a mood (engine.mood.decide_mood).
+
+    Fitted on the dev sets for the prompt they belong to; a changed prompt needs them re-fitted.
+    """
+
+    # Log-odds moved from `positive` to `negative` before the polar decision: the model's
+    # lean towards `positive` on this prompt, and the price of a missed complaint.
+    negative_lean: float = 0.0
+    # With a neutral label word: its probability from which the message is neutral.
+    neutral_word_floor: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -23,6 +37,7 @@ class ClassificationPrompt:
     label_words: dict[MoodLabel, str]
     # Words the assistant's answer opens with, right before the label word.
     answer_prefix: str = ""
+    calibration: MoodCalibration = field(default_factory=MoodCalibration)
 
 
 CLASSIFICATION_PROMPTS: dict[Language, ClassificationPrompt] = {

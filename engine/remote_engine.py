@@ -244,7 +244,9 @@ class RemoteMoodEngine:
                 "`logprobs` and `top_logprobs` in chat completions (vLLM does)"
             )
         probabilities = label_probabilities(top, prompt.label_words)
-        return decide_mood(probabilities, self.config.neutral_threshold_for(language))
+        return decide_mood(
+            probabilities, self.config.neutral_threshold_for(language), prompt.calibration
+        )
 
     def reply(self, history: Sequence[Turn], text: str, mood: Mood) -> RemoteReplyStream:
         """Start a reply; must be called from a running event loop."""
