@@ -6,6 +6,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from engine.language import detect_language
 from engine.vocabulary import MOOD_LABELS
 
 
@@ -18,7 +19,12 @@ class EvalReport:
     labels: tuple[str, ...]
     per_label_f1: dict[str, float]
     confusion: dict[str, dict[str, int]]  # gold -> predicted -> count
+    # For a support team the costly miss is a complaint not read as one.
+    negative_recall: float | None
+    # gold label -> share of its items predicted neutral: where the neutral band swallows moods.
+    neutral_share: dict[str, float]
     per_source_accuracy: dict[str, float] = field(default_factory=dict)
+    per_language: dict[str, EvalReport] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -28,17 +34,34 @@ class EvalReport:
             "labels": list(self.labels),
             "per_label_f1": {k: round(v, 4) for k, v in self.per_label_f1.items()},
             "confusion": self.confusion,
+            "negative_recall": (
+                None if self.negative_recall is None else round(self.negative_recall, 4)
+            ),
+            "neutral_share": {k: round(v, 4) for k, v in self.neutral_share.items()},
             "per_source_accuracy": {k: round(v, 4) for k, v in self.per_source_accuracy.items()},
+            "per_language": {k: v.as_dict() for k, v in self.per_language.items()},
         }
 
 
 def evaluate(
-    gold: Sequence[str], predicted: Sequence[str], sources: Sequence[str] | None = None
+    gold: Sequence[str],
+    predicted: Sequence[str],
+    sources: Sequence[str] | None = None,
+    texts: Sequence[str] | None = None,
 ) -> EvalReport:
+    """Scores over all items; with `texts`, also per language the texts are detected in."""
     if len(gold) != len(predicted):
         raise ValueError("gold and predicted labels differ in length")
     if not gold:
         raise ValueError("nothing to evaluate")
+    by_language: dict[str, EvalReport] = {}
+    if texts is not None:
+        languages = [detect_language(text) for text in texts]
+        for language in sorted(set(languages)):
+            picked = [i for i, lang in enumerate(languages) if lang == language]
+            by_language[language] = evaluate(
+                [gold[i] for i in picked], [predicted[i] for i in picked]
+            )
     present = tuple(label for label in MOOD_LABELS if label in set(gold))
     confusion = {g: {p: 0 for p in MOOD_LABELS} for g in present}
     for g, p in zip(gold, predicted, strict=True):
@@ -59,6 +82,7 @@ def evaluate(
         for g, p, s in zip(gold, predicted, sources, strict=True):
             hits[s] += g == p
         by_source = {s: hits[s] / n for s, n in sorted(totals.items())}
+    negatives = confusion.get("negative")
     return EvalReport(
         count=len(gold),
         accuracy=correct / len(gold),
@@ -66,5 +90,8 @@ def evaluate(
         labels=present,
         per_label_f1=f1,
         confusion=confusion,
+        negative_recall=negatives["negative"] / sum(negatives.values()) if negatives else None,
+        neutral_share={g: row["neutral"] / sum(row.values()) for g, row in confusion.items()},
         per_source_accuracy=by_source,
+        per_language=by_language,
     )

@@ -11,7 +11,7 @@ from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 from engine.control_tokens import defuse_control_tokens
 from engine.language import Language, detect_language
 from engine.mood_decision import MAX_TEXT_TOKENS, decide_mood
-from engine.prompts import CLASSIFICATION_PROMPTS, TEXT_SLOT, ClassificationPrompt
+from engine.prompts import CLASSIFICATION_PROMPTS, TEXT_SLOT, ClassificationPrompt, MoodCalibration
 from engine.types import Mood
 from engine.vocabulary import MoodLabel
 
@@ -22,6 +22,7 @@ class _PreparedPrompt:
     prefix_len: int
     suffix_ids: list[int]
     labels: tuple[MoodLabel, ...]
+    calibration: MoodCalibration
     # fp32 rows of the output projection for the label tokens: bf16 logits are too coarse for
     # a meaningful confidence.
     label_weights: torch.Tensor
@@ -78,6 +79,7 @@ class MoodClassifier:
             prefix_len=prefix_ids.input_ids.shape[1],
             suffix_ids=self._tokenizer.encode(suffix, add_special_tokens=False),
             labels=labels,
+            calibration=prompt.calibration,
             label_weights=weights,
             label_bias=bias,
         )
@@ -139,7 +141,9 @@ class MoodClassifier:
         return [dict(zip(prepared.labels, row, strict=True)) for row in probs]
 
     def classify_many(self, texts: Sequence[str]) -> list[Mood]:
-        return [
-            decide_mood(probs, self.neutral_thresholds[detect_language(text)])
-            for text, probs in zip(texts, self.probabilities_many(texts), strict=True)
-        ]
+        moods = []
+        for text, probs in zip(texts, self.probabilities_many(texts), strict=True):
+            language = detect_language(text)
+            calibration = self._prepared[language].calibration
+            moods.append(decide_mood(probs, self.neutral_thresholds[language], calibration))
+        return moods

@@ -3,18 +3,49 @@ an inference server, with nothing of torch or transformers (a server deployment 
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
+
+from engine.prompts import MoodCalibration
 from engine.types import Mood
+from engine.vocabulary import MoodLabel
+
+UNCALIBRATED = MoodCalibration()
 
 # Long messages are cut to their head and tail: the mood rarely hides in the middle, and the
 # cost of a forward pass grows with every token.
 MAX_TEXT_TOKENS = 256
 
 
-def decide_mood(probabilities: dict[str, float], neutral_threshold: float) -> Mood:
-    """The most probable label, or neutral when it falls short of the threshold."""
-    label, top = max(probabilities.items(), key=lambda item: item[1])
-    if label == "neutral" or top < neutral_threshold:
-        return Mood(
-            "neutral", 1.0 - abs(2.0 * top - 1.0) if label != "neutral" else top, probabilities
-        )
-    return Mood(label, top, probabilities)  # type: ignore[arg-type]
+def decide_mood(
+    probabilities: Mapping[str, float],
+    neutral_threshold: float,
+    calibration: MoodCalibration = UNCALIBRATED,
+) -> Mood:
+    """The mood from the softmax over a prompt's label words.
+
+    Neutral when the neutral label word (if the prompt has one) reaches its floor, or when the
+    more likely polar word, after the calibration's lean, falls short of the threshold.
+    """
+    neutral_word = probabilities.get("neutral", 0.0)
+    log_odds = (
+        _log(probabilities["positive"])
+        - _log(probabilities["negative"])
+        - calibration.negative_lean
+    )
+    positive = 1.0 / (1.0 + math.exp(-log_odds))
+    shown = {"positive": positive, "negative": 1.0 - positive}
+    if "neutral" in probabilities:
+        shown["neutral"] = neutral_word
+    if neutral_word >= calibration.neutral_word_floor:
+        return Mood("neutral", neutral_word, shown)
+    label: MoodLabel = "positive" if positive >= 0.5 else "negative"
+    top = shown[label]
+    if top < neutral_threshold:
+        return Mood("neutral", 1.0 - abs(2.0 * top - 1.0), shown)
+    return Mood(label, top, shown)
+
+
+def _log(probability: float) -> float:
+    # A float32 softmax can round a hopeless label to exactly zero.
+    return math.log(max(probability, 1e-30))

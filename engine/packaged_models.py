@@ -87,7 +87,7 @@ PACKAGED_MODELS: dict[str, PackagedModel] = {
             sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
             gguf_name="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
             tokenizer_source="Qwen/Qwen2.5-Coder-1.5B-Instruct",
-            neutral_thresholds={"en": 0.9, "zh": 0.8},
+            neutral_thresholds={"en": 0.9, "zh": 0.51},
         ),
         PackagedModel(
             name="qwen2.5-coder-0.5b-instruct",

@@ -254,7 +254,9 @@ class RemoteMoodEngine:
                 "`logprobs` and `top_logprobs` in chat completions (vLLM does)"
             )
         probabilities = label_probabilities(top, prompt.label_words)
-        return decide_mood(probabilities, self.config.neutral_threshold_for(language))
+        return decide_mood(
+            probabilities, self.config.neutral_threshold_for(language), prompt.calibration
+        )
 
     async def complete(
         self, messages: list[dict[str, str]], *, max_new_tokens: int, low_priority: bool = False

@@ -15,9 +15,11 @@ Role = Literal["user", "assistant", "operator"]
 class Mood:
     """The mood of one message.
 
-    `probabilities` holds the model's softmax over its polar label words (positive, negative);
-    `label` is `neutral` when neither clears the configured threshold, and `confidence` is the
-    probability that backs the label (for neutral: 1 - |p+ - p-|, high when the two are close).
+    `probabilities` holds the model's calibrated odds of its polar label words (positive,
+    negative; they add up to 1) and, when the prompt has a neutral label word, that word's share
+    of the softmax. `label` is `neutral` when the neutral word reaches its floor or neither polar
+    word clears the configured threshold, and `confidence` is the probability that backs the
+    label (for a neutral band: 1 - |p+ - p-|, high when the two are close).
     """
 
     label: MoodLabel

@@ -78,7 +78,8 @@ def run_eval(engine: Engine, source: Path, batch_size: int) -> EvalReport:
         gold.append(str(label))
     moods = classify_rows(engine, rows, batch_size)
     sources = [str(row.fields.get("source", "")) for row in rows]
-    return evaluate(gold, [mood.label for mood in moods], sources)
+    texts = [row.text for row in rows]
+    return evaluate(gold, [mood.label for mood in moods], sources, texts)
 
 
 def format_report(report: EvalReport) -> str:
@@ -92,10 +93,23 @@ def format_report(report: EvalReport) -> str:
     ]
     for gold, row in report.confusion.items():
         lines.append(f"{gold:>10}  " + "".join(f"{row[label]:>10}" for label in MOOD_LABELS))
+    if report.per_language:
+        lines += ["", "per language"]
+        lines += [_language_line(language, part) for language, part in report.per_language.items()]
     if report.per_source_accuracy:
         lines += ["", "accuracy per source"]
         lines += [f"  {acc:.3f}  {source}" for source, acc in report.per_source_accuracy.items()]
     return "\n".join(lines)
+
+
+def _language_line(language: str, report: EvalReport) -> str:
+    recall = "—" if report.negative_recall is None else f"{report.negative_recall:.3f}"
+    neutral = ", ".join(f"{gold} {share:.3f}" for gold, share in report.neutral_share.items())
+    return (
+        f"  {language}  items {report.count}  accuracy {report.accuracy:.3f}  "
+        f"macro-F1 {report.macro_f1:.3f}  negative recall {recall}  "
+        f"share in neutral: {neutral}"
+    )
 
 
 def write_report(report: EvalReport, target: Path, engine: EngineConfig) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from bot.config import Config
 from engine.calibration import Fit, agreement_at, fit_threshold
 from engine.language import Language, detect_language
+from engine.prompts import CLASSIFICATION_PROMPTS
 from engine.protocol import Engine
 from storage import Database
 from storage.corrections import CorrectedMessage, corrected_messages
@@ -48,8 +49,11 @@ def calibrate(
         moods = engine.classify_many_sync([item.text for item in mine])
         probabilities = [mood.probabilities for mood in moods]
         labels = [item.human_label for item in mine]
-        before = agreement_at(probabilities, labels, current)
-        fit = fit_threshold(probabilities, labels, current) if len(mine) >= min_count else None
+        floor = CLASSIFICATION_PROMPTS[language].calibration.neutral_word_floor
+        before = agreement_at(probabilities, labels, current, floor)
+        fit = (
+            fit_threshold(probabilities, labels, current, floor) if len(mine) >= min_count else None
+        )
         results.append(LanguageResult(language, len(mine), current, before, fit))
     return results
 

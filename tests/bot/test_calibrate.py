@@ -47,7 +47,10 @@ def test_a_language_needs_the_minimum_count_and_reports_before_and_after() -> No
         CorrectedMessage("还行吧", "negative", "neutral"),
     ]
     engine = TableEngine({"meh it is ok": 0.65, "awful service": 0.95, "还行吧": 0.62})
-    config = Config(TelegramConfig(token=""), engine=EngineConfig(neutral_threshold=0.6))
+    config = Config(
+        TelegramConfig(token=""),
+        engine=EngineConfig(neutral_threshold=0.6, neutral_threshold_zh=0.7),
+    )
 
     results = calibrate(cast(Engine, engine), config, corrected, min_count=2)
 
@@ -68,7 +71,10 @@ def test_write_changes_only_the_fitted_keys(tmp_path: Path) -> None:
         CorrectedMessage("awful service", "negative", "negative"),
     ]
     engine = TableEngine({"meh it is ok": 0.65, "awful service": 0.95})
-    config = Config(TelegramConfig(token=""), engine=EngineConfig(neutral_threshold=0.6))
+    config = Config(
+        TelegramConfig(token=""),
+        engine=EngineConfig(neutral_threshold=0.6, neutral_threshold_zh=0.7),
+    )
     results = calibrate(cast(Engine, engine), config, corrected, min_count=2)
 
     assert write_thresholds(path, results) == ["[mood] neutral_threshold = 0.66"]

@@ -71,10 +71,14 @@ def test_eval_prints_and_writes_the_scores(tmp_path: Path, config_file: Path, ca
     assert main(["--config", str(config_file), "eval", str(source)]) == 0
     printed = capsys.readouterr().out
     assert "accuracy" in printed and "macro-F1" in printed
+    assert "zh  items 1" in printed and "en  items 3" in printed
+    assert "negative recall" in printed and "share in neutral: positive" in printed
     report = json.loads((tmp_path / "dev.eval.json").read_text(encoding="utf-8"))
     assert report["count"] == 4
     assert sum(sum(row.values()) for row in report["confusion"].values()) == 4
     assert set(report["per_source_accuracy"]) == {"a", "b"}
+    assert set(report["per_language"]) == {"en", "zh"}
+    assert set(report["neutral_share"]) == {"positive", "negative", "neutral"}
     correct = sum(report["confusion"][label][label] for label in report["confusion"])
     assert report["accuracy"] == pytest.approx(correct / 4, abs=1e-4)
 

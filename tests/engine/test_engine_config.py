@@ -9,7 +9,7 @@ def test_each_packaged_model_brings_its_own_neutral_thresholds() -> None:
     )
     assert small.neutral_threshold_for("zh") == 0.55
     default = EngineConfig()
-    assert (default.neutral_threshold_for("en"), default.neutral_threshold_for("zh")) == (0.9, 0.8)
+    assert (default.neutral_threshold_for("en"), default.neutral_threshold_for("zh")) == (0.9, 0.51)
 
 
 def test_configured_thresholds_win_and_other_models_use_the_default_models() -> None:

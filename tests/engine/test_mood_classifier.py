@@ -1,13 +1,14 @@
 """The cached-prefix, batched classifier must compute exactly what a plain forward pass does."""
 
+import math
+
 import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from engine.mood import MoodClassifier
 from engine.mood_decision import decide_mood
-from engine.prompts import CLASSIFICATION_PROMPTS, TEXT_SLOT
-from engine.types import Mood
+from engine.prompts import CLASSIFICATION_PROMPTS, TEXT_SLOT, MoodCalibration
 
 
 def _plain_probabilities(model, tokenizer, text: str, language: str) -> list[float]:
@@ -52,8 +53,34 @@ def test_cached_prefix_batch_matches_plain_forward(tiny_model_dir) -> None:
 
 def test_neutral_band() -> None:
     probs = {"positive": 0.9, "negative": 0.1}
-    assert decide_mood(probs, 0.8) == Mood("positive", 0.9, probs)
+    mood = decide_mood(probs, 0.8)
+    assert (mood.label, mood.confidence) == ("positive", pytest.approx(0.9))
+    assert mood.probabilities == pytest.approx(probs)
     low = decide_mood({"positive": 0.3, "negative": 0.7}, 0.8)
     assert low.label == "neutral"
     assert low.confidence == pytest.approx(0.6)
     assert decide_mood({"positive": 0.1, "negative": 0.9}, 0.8).label == "negative"
+
+
+def test_negative_lean_moves_the_odds_towards_negative() -> None:
+    probs = {"positive": 0.6, "negative": 0.4}
+    assert decide_mood(probs, 0.55).label == "positive"
+    leaning = decide_mood(probs, 0.55, MoodCalibration(negative_lean=math.log(1.5) + math.log(3)))
+    assert leaning.label == "negative"
+    # odds 1.5 : 1 less a lean of 4.5 : 1 leave 1 : 3
+    assert leaning.confidence == pytest.approx(0.75)
+    assert leaning.probabilities["positive"] + leaning.probabilities["negative"] == pytest.approx(1)
+
+
+def test_neutral_word_reaching_its_floor_makes_the_mood_neutral() -> None:
+    calibration = MoodCalibration(neutral_word_floor=0.8)
+    calm = decide_mood({"positive": 0.05, "negative": 0.1, "neutral": 0.85}, 0.55, calibration)
+    assert (calm.label, calm.confidence) == ("neutral", 0.85)
+    assert calm.probabilities["neutral"] == 0.85
+    upset = decide_mood({"positive": 0.05, "negative": 0.2, "neutral": 0.75}, 0.55, calibration)
+    assert upset.label == "negative"
+    assert upset.confidence == pytest.approx(0.8)
+
+
+def test_a_label_rounded_to_zero_probability_is_still_decided() -> None:
+    assert decide_mood({"positive": 0.0, "negative": 1.0}, 0.9).label == "negative"

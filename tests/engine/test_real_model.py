@@ -43,6 +43,62 @@ async def test_plain_questions_are_neutral(real_engine: MoodEngine) -> None:
     assert [mood.label for mood in moods] == ["neutral", "neutral"], moods
 
 
+# Written for these tests, not taken from any data set: the kinds of complaint the mood missed
+# (rhetorical questions, sarcasm, a story of what went wrong, a polite opening that turns).
+ANGRY_CHINESE = [
+    "这不是骗人吗？说好三天到货，现在一个星期了连个影子都没有。",
+    "你们的客服是摆设吗？打了五次电话都没人接。",
+    "凭什么运费要我来出？明明是你们发错了货。",
+    "花了八百块买的耳机，戴了两天右耳就没声音了，这就是你们说的旗舰品质？",
+    "好一个七天无理由退货，我申请了三次都被驳回。",
+    "上周六我下单买了一台咖啡机，周一收到发现盒子是破的，玻璃壶碎了。客服让我拍视频，"
+    "拍了又说看不清，到现在还没人处理。",
+    "师傅说上午来安装，中午说下午来，下午又说明天，第二天说没排上。我请了两天假，就这么白白浪费了。",
+    "你好，我一直很信任你们店，可这次的衣服和图片完全不一样，颜色差很多，线头到处都是。",
+    "您好，麻烦问一下，我的退款申请半个月了为什么还没到账？你们到底还想拖多久？",
+    "谢谢您的回复，不过这已经是第三次让我耐心等待了，我的耐心已经用完了。",
+    "我就想问问，你们到底有没有人管？订单卡在待发货五天了。",
+    "本来是给孩子买的生日礼物，结果生日都过了东西还没到，孩子哭了一晚上。",
+]
+
+# Praise of a failure: the 1.5B model reads the praise (+6 to +7.5 log-odds towards positive on
+# every prompt tried for issue 11, few-shot examples of sarcasm included).
+SARCASTIC_PRAISE_CHINESE = [
+    "真是谢谢你们了，让我在雨里等了两个小时的快递。",
+    "呵呵，买了不到一周就坏了，质量真是好啊。",
+]
+
+CALM_CHINESE_QUESTIONS = [
+    "请问周末几点开门？",
+    "我想把收货地址改成公司的地址，可以吗？",
+    "这款外套有没有大一号的？",
+    "请问可以开发票吗？",
+    "你们支持货到付款吗？",
+    "请问这件衬衫是纯棉的吗？",
+]
+
+
+async def test_angry_chinese_customers_are_read_as_negative(real_engine: MoodEngine) -> None:
+    moods = await real_engine.classify_many(ANGRY_CHINESE)
+    missed = [
+        (text, mood)
+        for text, mood in zip(ANGRY_CHINESE, moods, strict=True)
+        if mood.label != "negative"
+    ]
+    assert not missed, missed
+
+
+@pytest.mark.xfail(strict=True, reason="the default model takes sarcastic praise at its word")
+async def test_sarcastic_praise_is_read_as_negative(real_engine: MoodEngine) -> None:
+    moods = await real_engine.classify_many(SARCASTIC_PRAISE_CHINESE)
+    assert [mood.label for mood in moods] == ["negative"] * len(SARCASTIC_PRAISE_CHINESE), moods
+
+
+async def test_calm_chinese_questions_are_neutral(real_engine: MoodEngine) -> None:
+    moods = await real_engine.classify_many(CALM_CHINESE_QUESTIONS)
+    assert [mood.label for mood in moods] == ["neutral"] * len(CALM_CHINESE_QUESTIONS), moods
+
+
 def _is_fallback(reply: str) -> bool:
     return any(reply in by_mood.values() for by_mood in FALLBACKS.values())
 
