@@ -12,7 +12,7 @@ from typing import Protocol
 
 from bot.formatting import format_answer
 from engine.protocol import Engine, ReplyStreamLike
-from engine.types import Mood, Turn
+from engine.types import HandOff, Mood, Turn
 from engine.vocabulary import MOOD_EMOJI
 from storage import CustomerInfo, Store, StoredMessage
 
@@ -39,6 +39,8 @@ class Answer:
     mood: Mood
     reply: str
     text: str  # "<emoji> <reply>", as delivered
+    # Set when the facts did not answer the message and it went to a colleague.
+    handoff: HandOff | None = None
 
 
 def strip_mood_emoji(answer: str) -> str:
@@ -50,10 +52,17 @@ def strip_mood_emoji(answer: str) -> str:
 
 
 class MoodPipeline:
-    def __init__(self, engine: Engine, store: Store, on_mood: MoodHook | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        store: Store,
+        on_mood: MoodHook | None = None,
+        on_handoff: HandOffHook | None = None,
+    ) -> None:
         self.engine = engine
         self.store = store
         self.on_mood = on_mood
+        self.on_handoff = on_handoff
 
     async def receive(
         self, chat_id: int, customer: CustomerInfo, text: str, telegram_message_id: int | None
@@ -93,15 +102,28 @@ class MoodPipeline:
         async for delta in stream:
             so_far += delta
             await sink.partial(so_far)
+        # The guarded text: what the draft showed is replaced by it, so a number the guard
+        # rejected never stays in front of the customer.
         reply = await stream.text()
         text = format_answer(mood.emoji, reply)
         delivered_id = await sink.finish(text)
         await self.store.record_answer(message.id, text, delivered_id)
-        return Answer(mood, reply, text)
+        if stream.handoff is not None:
+            flagged = await self.store.mark_handed_off(message.id, stream.handoff.reason)
+            log.info("message %s handed to a colleague: %s", message.id, stream.handoff.reason)
+            if self.on_handoff is not None:
+                self.on_handoff(flagged)
+        return Answer(mood, reply, text, stream.handoff)
 
 
 class StreamHook(Protocol):
     def __call__(self, stream: ReplyStreamLike) -> None: ...
+
+
+class HandOffHook(Protocol):
+    """Told of each message flagged for a colleague (operator notices); must return at once."""
+
+    def __call__(self, message: StoredMessage) -> None: ...
 
 
 class MoodHook(Protocol):

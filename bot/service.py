@@ -16,6 +16,7 @@ from bot.chat_order import ChatLocks, Intake, PerChatUpdateProcessor
 from bot.commands import CustomerCommands
 from bot.config import Config
 from bot.operators.desk import OperatorDesk
+from bot.operators.facts_reload import reload_facts
 from bot.pipeline import MoodPipeline
 from bot.screening import Routes, Screening
 from bot.systemd import SystemdNotifier
@@ -61,10 +62,10 @@ class BotService:
         self.locks = ChatLocks()
         self.processor = PerChatUpdateProcessor(self.locks)
         self.app = build_application(config, self.processor)
-        self.operators = OperatorDesk(config, self.database, self.store, self.app)
+        self.operators = OperatorDesk(config, self.database, self.store, self.app, engine)
         screening = Screening(config.telegram)
         self.answering = Answering(
-            MoodPipeline(engine, self.store, self.operators.on_mood),
+            MoodPipeline(engine, self.store, self.operators.on_mood, self.operators.on_handoff),
             screening,
             config.telegram,
             config.logging.log_message_text,
@@ -159,6 +160,10 @@ async def serve(config: Config, engine: Engine, notifier: SystemdNotifier | None
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    # `systemctl reload`: re-read the facts file (off the loop: indexing takes a moment).
+    loop.add_signal_handler(
+        signal.SIGHUP, lambda: loop.run_in_executor(None, _reload_and_log, engine)
+    )
     try:
         await service.start()
     except BaseException:
@@ -173,6 +178,10 @@ async def serve(config: Config, engine: Engine, notifier: SystemdNotifier | None
         notifier.stopping()
         watchdog.cancel()
         await service.stop()
+
+
+def _reload_and_log(engine: Engine) -> None:
+    log.info("SIGHUP: %s", reload_facts(engine))
 
 
 def run_bot(config: Config, engine: Engine) -> int:

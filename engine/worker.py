@@ -16,7 +16,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from engine.types import Mood, ReplyCancelled
+from engine.types import GroundedReply, HandOff, Mood, ReplyCancelled
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class ReplyRequest:
     payload: object
     on_delta: Callable[[str], None]
     cancelled: threading.Event = field(default_factory=threading.Event)
-    future: Future[str] = field(default_factory=Future)
+    future: Future[GroundedReply] = field(default_factory=Future)
 
 
 class Backend(Protocol):
@@ -44,7 +44,7 @@ class Backend(Protocol):
 
     def generate(
         self, requests: Sequence[ReplyRequest], between_steps: Callable[[], None]
-    ) -> list[str]:
+    ) -> list[GroundedReply]:
         """Generate the replies, calling `between_steps` after every decoding step."""
 
 
@@ -148,24 +148,26 @@ class InferenceWorker:
         if not live:
             return
         try:
-            texts = self._backend.generate(live, self._serve_queue)
+            replies = self._backend.generate(live, self._serve_queue)
         except Exception as exc:
             log.exception("reply generation failed")
             for request in live:
                 request.future.set_exception(exc)
             return
-        for request, text in zip(live, texts, strict=True):
-            request.future.set_result(text)
+        for request, reply in zip(live, replies, strict=True):
+            request.future.set_result(reply)
 
 
 class ReplyStream:
     """The reply to one message: iterate for text deltas as they are generated, then `await
-    stream.text()` for the finished reply; `cancel()` stops the generation."""
+    stream.text()` for the finished (guarded) reply, and read `handoff` when the message was
+    passed to a colleague; `cancel()` stops the generation."""
 
     def __init__(self, submit: Callable[[ReplyRequest], None], payload: object) -> None:
         self._loop = asyncio.get_running_loop()
         self._deltas: asyncio.Queue[str | None] = asyncio.Queue()
         self._request = ReplyRequest(payload=payload, on_delta=self._from_worker)
+        self.handoff: HandOff | None = None
         self._request.future.add_done_callback(
             lambda _: self._loop.call_soon_threadsafe(self._deltas.put_nowait, None)
         )
@@ -189,7 +191,7 @@ class ReplyStream:
     async def text(self) -> str:
         """The finished reply; raises ReplyCancelled if `cancel()` stopped it."""
         try:
-            text = await asyncio.wrap_future(self._request.future)
+            reply = await asyncio.wrap_future(self._request.future)
         except asyncio.CancelledError:
             if self.cancelled:
                 raise ReplyCancelled from None
@@ -198,4 +200,5 @@ class ReplyStream:
             raise
         if self.cancelled:
             raise ReplyCancelled
-        return text
+        self.handoff = reply.handoff
+        return reply.text

@@ -47,6 +47,9 @@ class ExportedMessage:
     mood_confidence: float | None
     status: Status
     failure_reason: str | None
+    needs_human: bool
+    handoff_reason: str | None
+    handed_off_at: datetime | None
     corrections: tuple[ExportedCorrection, ...]
 
 
@@ -116,6 +119,9 @@ async def export_customer(database: Database, customer_id: int) -> CustomerExpor
                 mood_confidence=message.mood_confidence,
                 status=message.status,
                 failure_reason=message.failure_reason,
+                needs_human=message.needs_human,
+                handoff_reason=message.handoff_reason,
+                handed_off_at=message.handed_off_at,
                 corrections=tuple(by_message[message.id]),
             )
             for message in messages

@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -68,6 +69,7 @@ class Message(Base):
         Index("ix_messages_customer_id_created_at", "customer_id", "created_at"),
         Index("ix_messages_status", "status"),
         Index("ix_messages_mood_label_created_at", "mood_label", "created_at"),
+        Index("ix_messages_needs_human", "needs_human"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -82,6 +84,10 @@ class Message(Base):
     mood_confidence: Mapped[float | None]
     status: Mapped[Status] = mapped_column(String(16))
     failure_reason: Mapped[str | None] = mapped_column(Text)
+    # A customer's message the facts did not answer: a colleague should (see the operators' desk).
+    needs_human: Mapped[bool] = mapped_column(default=False, server_default=false())
+    handoff_reason: Mapped[str | None] = mapped_column(Text)
+    handed_off_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class ConversationReset(Base):

@@ -65,6 +65,12 @@ class MoodLogEntry:
     model_label: MoodLabel
     model_confidence: float
     correction: Correction | None = None
+    # Handed to a colleague because the facts did not answer it, and why.
+    handoff_reason: str | None = None
+
+    @property
+    def needs_human(self) -> bool:
+        return self.handoff_reason is not None
 
     @property
     def label(self) -> MoodLabel:
@@ -167,4 +173,5 @@ def _entry(message: Message, customer: Customer, correction: MoodCorrection | No
         correction=None
         if correction is None
         else Correction(correction.label, correction.operator_id, correction.created_at),
+        handoff_reason=(message.handoff_reason or "handed off") if message.needs_human else None,
     )

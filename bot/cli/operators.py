@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from bot.config import Config
+from bot.operators.log_view import HANDOFF_MARK
 from bot.operators.periods import last_days, parse_days, parse_period
 from engine.vocabulary import MOOD_LABELS, MoodLabel
 from storage import Database, StorageError
@@ -42,6 +43,8 @@ LOG_FIELDS = (
     "human_label",
     "corrected_by",
     "corrected_at",
+    "needs_human",
+    "handoff_reason",
     "text",
 )
 
@@ -144,6 +147,8 @@ def log_row(entry: MoodLogEntry, zone: ZoneInfo) -> dict[str, Any]:
         "human_label": None if correction is None else correction.label,
         "corrected_by": None if correction is None else correction.operator_id,
         "corrected_at": None if correction is None else _local_time(correction.created_at, zone),
+        "needs_human": entry.needs_human,
+        "handoff_reason": entry.handoff_reason,
         "text": entry.text,
     }
 
@@ -158,6 +163,7 @@ def _print_table(entries: list[MoodLogEntry], zone: ZoneInfo, title: str) -> Non
     table.add_column("customer")
     table.add_column("mood", no_wrap=True)
     table.add_column("corrected", no_wrap=True)
+    table.add_column(HANDOFF_MARK, no_wrap=True)
     table.add_column("message", ratio=1, overflow="fold")
     for entry in entries:
         handle = f" @{entry.customer_username}" if entry.customer_username else ""
@@ -168,6 +174,7 @@ def _print_table(entries: list[MoodLogEntry], zone: ZoneInfo, title: str) -> Non
             f"{entry.customer_name}{handle} ({entry.customer_id})",
             f"[{styles[model]}]{model}[/] {entry.model_confidence:.0%}",
             f"[{styles[corrected]}]{corrected}[/]" if corrected else "",
+            HANDOFF_MARK if entry.needs_human else "",
             entry.text,
         )
     Console(file=sys.stdout).print(table)

@@ -28,6 +28,8 @@ NEUTRAL = Mood("neutral", 0.55)
 
 
 class CannedReply:
+    handoff = None
+
     def __init__(self, text: str) -> None:
         self._text = text
         self._cancelled = False

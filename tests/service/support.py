@@ -22,7 +22,7 @@ from bench.fake_telegram import FakeTelegram
 from bot.config import Config
 from bot.service import BotService
 from engine.config import EngineConfig
-from engine.types import Mood, Turn
+from engine.types import GroundedReply, Mood, Turn
 from engine.worker import ReplyRequest, ReplyStream
 from tests.e2e import support as e2e
 
@@ -84,7 +84,7 @@ class GatedEngine:
         for request in self.requests:
             if not request.future.done() and request.future.set_running_or_notify_cancel():
                 request.on_delta(self.reply_text)
-                request.future.set_result(self.reply_text)
+                request.future.set_result(GroundedReply(self.reply_text))
 
     def healthy(self) -> bool:
         return True
@@ -119,10 +119,10 @@ class TricklingEngine:
             return
         for piece in self._pieces:
             if request.cancelled.wait(self._pause):
-                request.future.set_result("")
+                request.future.set_result(GroundedReply(""))
                 return
             request.on_delta(piece)
-        request.future.set_result(self._reply)
+        request.future.set_result(GroundedReply(self._reply))
 
     def healthy(self) -> bool:
         return True
