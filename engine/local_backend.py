@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ from engine.reply_prompt import build_reply_prompt, reply_language
 from engine.reply_text import finish_reply
 from engine.types import GroundedReply, HandOff, Mood, Turn
 from engine.worker import ReplyRequest
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -65,8 +68,9 @@ class LocalBackend:
         self.knowledge = knowledge
         self.last_stats = GenerationStats()
 
-    def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer.encode(text, add_special_tokens=False))
+    @staticmethod
+    def token_counter(loaded: LoadedModel) -> Callable[[str], int]:
+        return lambda text: len(loaded.tokenizer.encode(text, add_special_tokens=False))
 
     def classify_many(self, texts: Sequence[str]) -> list[Mood]:
         return self.classifier.classify_many(texts)
@@ -91,7 +95,7 @@ class LocalBackend:
             payload = payloads[number]
             if knowledge is None or result.cancelled:
                 replies[number] = GroundedReply(text)
-            elif knowledge.is_silent(result.text, result.watched_logprob):
+            elif knowledge.is_silent(result.text, _logged(result.watched_logprob, result.text)):
                 replies[number] = self._handed_off(payload, REASON_SILENT)
             elif knowledge.invented(text, payload.history, payload.text):
                 retry.append(number)
@@ -203,6 +207,12 @@ def _payload(request: ReplyRequest) -> ReplyPayload:
     payload = request.payload
     assert isinstance(payload, ReplyPayload)
     return payload
+
+
+def _logged(silent_logprob: float | None, text: str) -> float | None:
+    """The hand-off gate's reading, logged: the figure `handoff_threshold` is tuned on."""
+    log.debug("log P(reply opens with the silent mark) = %s for %r", silent_logprob, text[:60])
+    return silent_logprob
 
 
 def _ignore(_: str) -> None:

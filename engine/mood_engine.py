@@ -39,7 +39,7 @@ class MoodEngine:
     def from_loaded(cls, loaded: LoadedModel, config: EngineConfig) -> MoodEngine:
         """Raises FactsError when the configured facts file cannot be used."""
         knowledge = (
-            KnowledgeBase(config.knowledge, lambda text: len(loaded.tokenizer.encode(text)))
+            KnowledgeBase(config.knowledge, LocalBackend.token_counter(loaded))
             if config.knowledge is not None
             else None
         )

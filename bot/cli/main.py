@@ -8,9 +8,17 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from bot.cli.knowledge_eval import (
+    add_eval_knowledge,
+    answer_all,
+    eval_config,
+    outcome_text,
+    write_json,
+)
 from bot.cli.operators import OPERATOR_COMMANDS, add_operator_commands
 from bot.cli.text_files import InputFileError
 from bot.config import Config, ConfigError, load_config
+from engine.knowledge.evaluation import Outcome
 from engine.openai_client import RemoteEngineError
 from engine.packaged_models import PackagedModelError
 from engine.protocol import Engine
@@ -58,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--out", type=Path, help="JSON report (default: FILE with .eval.json)")
     evaluate.add_argument("--batch-size", type=int, default=8)
 
+    add_eval_knowledge(commands)
     add_operator_commands(commands)
     return parser
 
@@ -101,6 +110,33 @@ def _eval(config: Config, args: argparse.Namespace) -> int:
     print(format_report(report))
     write_report(report, out, config.engine)
     print(f"\nreport written to {out}")
+    return 0
+
+
+def _eval_knowledge(config: Config, args: argparse.Namespace) -> int:
+    import asyncio
+    import dataclasses
+
+    from engine.knowledge.evaluation import read_questions, report, summary
+    from engine.knowledge.facts import load_facts
+
+    questions = read_questions(args.questions)
+    engine_config = eval_config(config.engine, args.knowledge)
+    facts = load_facts(args.knowledge).text
+    engine = load_engine(dataclasses.replace(config, engine=engine_config))
+
+    def show(outcome: Outcome) -> None:
+        if args.verbose:
+            print(outcome_text(outcome), flush=True)
+
+    try:
+        outcomes = asyncio.run(answer_all(engine, questions, facts, show))
+    finally:
+        engine.close()
+    print(summary(outcomes))
+    if args.json is not None:
+        write_json(args.json, report(outcomes))
+        print(f"report written to {args.json}")
     return 0
 
 
@@ -187,6 +223,7 @@ COMMANDS = {
     "chat": _chat,
     "analyze": _analyze,
     "eval": _eval,
+    "eval-knowledge": _eval_knowledge,
     **OPERATOR_COMMANDS,
 }
 

@@ -226,6 +226,7 @@ def write_config(
     logging: Mapping[str, object] | None = None,
     telegram: Mapping[str, object] | None = None,
     database: Mapping[str, object] | None = None,
+    knowledge: Mapping[str, object] | None = None,
     token: str | None = None,
 ) -> Path:
     """A config file for `moodbot run` against `fake`; the token goes in the file unless
@@ -245,6 +246,7 @@ def write_config(
         "model": {"name": str(model_dir), "threads": 1},
         "reply": {"max_new_tokens": 16, "temperature": 0.0, "history_tokens": 256, **(reply or {})},
         "logging": {"level": "INFO", **(logging or {})},
+        **({"knowledge": knowledge} if knowledge else {}),
     }
     lines = []
     for section, values in sections.items():
