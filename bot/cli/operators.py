@@ -163,7 +163,6 @@ def _print_table(entries: list[MoodLogEntry], zone: ZoneInfo, title: str) -> Non
     table.add_column("customer")
     table.add_column("mood", no_wrap=True)
     table.add_column("corrected", no_wrap=True)
-    table.add_column(HANDOFF_MARK, no_wrap=True)
     table.add_column("message", ratio=1, overflow="fold")
     for entry in entries:
         handle = f" @{entry.customer_username}" if entry.customer_username else ""
@@ -172,9 +171,9 @@ def _print_table(entries: list[MoodLogEntry], zone: ZoneInfo, title: str) -> Non
         table.add_row(
             f"{entry.created_at.astimezone(zone):%Y-%m-%d %H:%M}",
             f"{entry.customer_name}{handle} ({entry.customer_id})",
-            f"[{styles[model]}]{model}[/] {entry.model_confidence:.0%}",
+            f"[{styles[model]}]{model}[/] {entry.model_confidence:.0%}"
+            + (f" {HANDOFF_MARK}" if entry.needs_human else ""),
             f"[{styles[corrected]}]{corrected}[/]" if corrected else "",
-            HANDOFF_MARK if entry.needs_human else "",
             entry.text,
         )
     Console(file=sys.stdout).print(table)

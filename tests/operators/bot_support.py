@@ -10,8 +10,10 @@ from typing import cast
 from bench.fake_telegram import FakeTelegram
 from bot.config import Config, DatabaseConfig, OperatorsConfig, TelegramConfig
 from bot.service import BotService
+from engine.knowledge.grounding import KnowledgeBase
+from engine.knowledge.retrieval import FactsIndex
 from engine.protocol import Engine
-from engine.types import Mood, Turn
+from engine.types import HandOff, Mood, Turn
 
 OPERATOR = 900_001
 OTHER_OPERATOR = 900_002
@@ -25,14 +27,14 @@ MOODS = {
     "glad": Mood("positive", 0.92),
 }
 NEUTRAL = Mood("neutral", 0.55)
+HANDOFF_REPLY = "I've asked a colleague to check it."
 
 
 class CannedReply:
-    handoff = None
-
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, handoff: HandOff | None = None) -> None:
         self._text = text
         self._cancelled = False
+        self.handoff = handoff
 
     async def __aiter__(self) -> AsyncIterator[str]:
         yield self._text
@@ -49,11 +51,22 @@ class CannedReply:
 
 
 class FirstWordEngine:
+    """Moods by the first word; a message asking "price …" is handed off (as if the facts were
+    silent). Reloads the facts of `knowledge`, if given."""
+
+    def __init__(self, knowledge: KnowledgeBase | None = None) -> None:
+        self.knowledge = knowledge
+
     async def classify(self, text: str) -> Mood:
         return MOODS.get(text.split()[0].strip(",:;.!?").lower(), NEUTRAL)
 
     def reply(self, history: Sequence[Turn], text: str, mood: Mood) -> CannedReply:
+        if text.startswith("price"):
+            return CannedReply(HANDOFF_REPLY, HandOff("the facts do not answer it", text))
         return CannedReply("Thanks for telling me.")
+
+    def reload_knowledge(self) -> FactsIndex | None:
+        return self.knowledge.reload() if self.knowledge is not None else None
 
     def healthy(self) -> bool:
         return True
@@ -77,8 +90,10 @@ def operator_config(
 
 
 @asynccontextmanager
-async def running_bot(config: Config) -> AsyncIterator[BotService]:
-    service = BotService(config, cast(Engine, FirstWordEngine()))
+async def running_bot(
+    config: Config, engine: FirstWordEngine | None = None
+) -> AsyncIterator[BotService]:
+    service = BotService(config, cast(Engine, engine or FirstWordEngine()))
     await service.start()
     try:
         yield service
