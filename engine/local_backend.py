@@ -97,7 +97,9 @@ class LocalBackend:
                 replies[number] = GroundedReply(text)
             elif knowledge.is_silent(result.text, _logged(result.watched_logprob, result.text)):
                 replies[number] = self._handed_off(payload, REASON_SILENT)
-            elif knowledge.invented(text, payload.history, payload.text):
+            elif knowledge.too_terse(text) or knowledge.invented(
+                text, payload.history, payload.text
+            ):
                 retry.append(number)
             else:
                 replies[number] = GroundedReply(text)

@@ -277,7 +277,7 @@ class RemoteMoodEngine:
         )
         if knowledge.is_silent(raw, None):
             return handed_off(REASON_SILENT)
-        if not knowledge.invented(reply, history, text):
+        if not (knowledge.too_terse(reply) or knowledge.invented(reply, history, text)):
             return GroundedReply(reply)
         # A retry is not streamed: the draft keeps the first attempt until the final message.
         raw, reply = await self._write(

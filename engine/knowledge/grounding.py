@@ -32,6 +32,9 @@ _SILENT = re.compile(rf"^\W*{SILENT_MARK}\b")
 # whole file is in the prompt: a small model answers from nearby text far more reliably.
 FOCUS_SECTIONS = 2
 
+# A reply of this many words (Han characters count one each) or fewer is written again.
+TERSE_WORDS = 3
+
 REASON_LIVE_DATA = "asks for live data (an order's state, stock) that the facts cannot hold"
 REASON_SILENT = "the facts do not answer it"
 REASON_NUMBER = "the reply twice stated a number not in the facts"
@@ -82,6 +85,13 @@ class KnowledgeBase:
     @staticmethod
     def needs_live_data(text: str) -> bool:
         return asks_live_data(text)
+
+    @staticmethod
+    def too_terse(reply: str) -> bool:
+        """A bare "No." or "可以。": true perhaps, but it tells the customer nothing, and the
+        model's short answers are where it most often contradicts the facts."""
+        words = re.findall(r"[A-Za-z0-9]+|[\u4e00-\u9fff]", reply)
+        return len(words) <= TERSE_WORDS
 
     def invented(self, reply: str, history: Sequence[Turn], text: str) -> set[str]:
         return invented_numbers(

@@ -39,12 +39,14 @@ FOCUS_HEADINGS: dict[Language, str] = {
 }
 STRICTER_NOTES: dict[Language, str] = {
     "en": (
-        "Your last answer stated a number that the FACTS do not hold. Use only numbers written "
-        f"in the FACTS or in the conversation; if the FACTS do not give it, reply {SILENT_MARK}."
+        "Your last answer was too short or stated a number that the FACTS do not hold. Answer "
+        "again in one or two full sentences that repeat what the FACTS say, using only numbers "
+        "written in the FACTS or in the conversation; if the FACTS do not say, reply "
+        f"{SILENT_MARK}."
     ),
     "zh": (
-        "你上一次的回答里有资料中没有的数字。只能使用资料或对话里出现过的数字；"
-        f"资料里没有的，请只回复 {SILENT_MARK}。"
+        "你上一次的回答太简短，或者用了资料中没有的数字。请用一两句完整的话重新回答，复述资料中的内容，"
+        f"只能使用资料或对话里出现过的数字；资料里没有的，请只回复 {SILENT_MARK}。"
     ),
 }
 

@@ -125,3 +125,12 @@ async def test_reload_reads_the_new_facts_and_keeps_the_old_on_a_bad_file(
         engine.reload_knowledge()
     await engine.reply([], "When do you open?", CALM).text()
     assert "We open at 11:00 now." in system_prompts(server)[-1]
+
+
+async def test_a_bare_yes_or_no_is_written_again_in_full(
+    server: FakeOpenAIServer, engine: RemoteMoodEngine
+) -> None:
+    server.next_replies = [["No."], ["No, we open every day from 10:00 to 20:00."]]
+    stream = engine.reply([], "Are you closed on Sundays?", CALM)
+    assert await stream.text() == "No, we open every day from 10:00 to 20:00."
+    assert len(server.chat_requests()) == 2
