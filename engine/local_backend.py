@@ -19,6 +19,7 @@ from engine.knowledge.grounding import (
     REASON_LIVE_DATA,
     REASON_NUMBER,
     REASON_SILENT,
+    REASON_UNUSABLE,
     DraftFilter,
     KnowledgeBase,
     handoff_reply,
@@ -29,7 +30,7 @@ from engine.loading import LoadedModel
 from engine.mood import MoodClassifier
 from engine.prompts import CLASSIFICATION_PROMPTS
 from engine.reply_prompt import build_reply_prompt, reply_language
-from engine.reply_text import finish_reply
+from engine.reply_text import FALLBACKS, finish_reply
 from engine.types import GroundedReply, HandOff, Mood, Turn
 from engine.worker import ReplyRequest
 
@@ -97,9 +98,9 @@ class LocalBackend:
                 replies[number] = GroundedReply(text)
             elif knowledge.is_silent(result.text, _logged(result.watched_logprob, result.text)):
                 replies[number] = self._handed_off(payload, REASON_SILENT)
-            elif knowledge.too_terse(text) or knowledge.invented(
-                text, payload.history, payload.text
-            ):
+            elif knowledge.needs_another_try(
+                text, reply_language(payload.history, payload.text), payload.mood.label
+            ) or knowledge.invented(text, payload.history, payload.text):
                 retry.append(number)
             else:
                 replies[number] = GroundedReply(text)
@@ -115,6 +116,10 @@ class LocalBackend:
             elif invented := knowledge.invented(text, payload.history, payload.text):
                 reason = f"{REASON_NUMBER} ({', '.join(sorted(invented))})"
                 replies[number] = self._handed_off(payload, reason)
+            elif (
+                text == FALLBACKS[reply_language(payload.history, payload.text)][payload.mood.label]
+            ):
+                replies[number] = self._handed_off(payload, REASON_UNUSABLE)
             else:
                 replies[number] = GroundedReply(text)
         stats.total_seconds = time.perf_counter() - started

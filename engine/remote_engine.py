@@ -20,6 +20,7 @@ from engine.knowledge.grounding import (
     REASON_LIVE_DATA,
     REASON_NUMBER,
     REASON_SILENT,
+    REASON_UNUSABLE,
     DraftFilter,
     KnowledgeBase,
     handoff_reply,
@@ -35,7 +36,7 @@ from engine.reply_prompt import (
     recent_turns,
     reply_language,
 )
-from engine.reply_text import finish_reply
+from engine.reply_text import FALLBACKS, finish_reply
 from engine.types import GroundedReply, HandOff, Mood, ReplyCancelled, Turn
 from engine.vocabulary import MoodLabel
 
@@ -277,7 +278,10 @@ class RemoteMoodEngine:
         )
         if knowledge.is_silent(raw, None):
             return handed_off(REASON_SILENT)
-        if not (knowledge.too_terse(reply) or knowledge.invented(reply, history, text)):
+        if not (
+            knowledge.needs_another_try(reply, language, mood)
+            or knowledge.invented(reply, history, text)
+        ):
             return GroundedReply(reply)
         # A retry is not streamed: the draft keeps the first attempt until the final message.
         raw, reply = await self._write(
@@ -287,6 +291,8 @@ class RemoteMoodEngine:
             return handed_off(REASON_SILENT)
         if invented := knowledge.invented(reply, history, text):
             return handed_off(f"{REASON_NUMBER} ({', '.join(sorted(invented))})")
+        if reply == FALLBACKS[language][mood]:
+            return handed_off(REASON_UNUSABLE)
         return GroundedReply(reply)
 
     async def _write(

@@ -21,6 +21,7 @@ from engine.knowledge.prompts import HANDOFF_REPLIES, SILENT_MARK, grounded_pref
 from engine.knowledge.retrieval import FactsIndex
 from engine.language import Language
 from engine.prompts import MOOD_CUES
+from engine.reply_text import FALLBACKS
 from engine.types import Turn
 from engine.vocabulary import MoodLabel
 
@@ -38,6 +39,7 @@ TERSE_WORDS = 3
 REASON_LIVE_DATA = "asks for live data (an order's state, stock) that the facts cannot hold"
 REASON_SILENT = "the facts do not answer it"
 REASON_NUMBER = "the reply twice stated a number not in the facts"
+REASON_UNUSABLE = "the model wrote no usable answer from the facts"
 
 
 class KnowledgeBase:
@@ -85,6 +87,13 @@ class KnowledgeBase:
     @staticmethod
     def needs_live_data(text: str) -> bool:
         return asks_live_data(text)
+
+    @staticmethod
+    def needs_another_try(reply: str, language: Language, mood: MoodLabel) -> bool:
+        """The clean-up gave up on the model's text (wrong language, a loop) and put the
+        generic fallback in its place, or the reply is too terse: either way the customer's
+        question is not answered."""
+        return reply == FALLBACKS[language][mood] or KnowledgeBase.too_terse(reply)
 
     @staticmethod
     def too_terse(reply: str) -> bool:

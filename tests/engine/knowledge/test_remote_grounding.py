@@ -134,3 +134,13 @@ async def test_a_bare_yes_or_no_is_written_again_in_full(
     stream = engine.reply([], "Are you closed on Sundays?", CALM)
     assert await stream.text() == "No, we open every day from 10:00 to 20:00."
     assert len(server.chat_requests()) == 2
+
+
+async def test_a_reply_in_the_wrong_language_twice_is_handed_off(
+    server: FakeOpenAIServer, engine: RemoteMoodEngine
+) -> None:
+    server.next_replies = [["我们的电话是多少呢不知道。"], ["我们的电话是多少呢不知道。"]]
+    stream = engine.reply([], "What's your phone number?", CALM)
+    assert await stream.text() == HANDOFF_REPLIES["en"]["neutral"]
+    assert stream.handoff is not None
+    assert len(server.chat_requests()) == 2
