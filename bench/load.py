@@ -40,6 +40,7 @@ from bot.chat_order import ChatLocks
 from bot.config import Config, DatabaseConfig, TelegramConfig
 from bot.pipeline import strip_mood_emoji
 from bot.service import BotService
+from engine.knowledge.retrieval import FactsIndex
 from engine.mood_engine import MoodEngine
 from engine.protocol import Engine, ReplyStreamLike
 from engine.types import Mood, Turn
@@ -107,6 +108,9 @@ class RecordingEngine:
     def reply(self, history: Sequence[Turn], text: str, mood: Mood) -> ReplyStreamLike:
         self.calls.append(ReplyCall(text, tuple(history)))
         return self.inner.reply(history, text, mood)
+
+    def reload_knowledge(self) -> FactsIndex | None:
+        return self.inner.reload_knowledge()
 
     def healthy(self) -> bool:
         return self.inner.healthy()

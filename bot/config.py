@@ -21,7 +21,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from platformdirs import user_data_dir
 
-from engine.config import EngineConfig, SamplingConfig
+from engine.config import EngineConfig, KnowledgeConfig, SamplingConfig
+from engine.knowledge.facts import FactsError, load_facts
 
 TOKEN_ENV = "MOODBOT_TELEGRAM_TOKEN"
 DATABASE_URL_ENV = "MOODBOT_DATABASE_URL"
@@ -339,7 +340,9 @@ def _webhook_path(value: object) -> str:
 
 # --- schema --------------------------------------------------------------------------------
 
-_Target = Literal["telegram", "database", "engine", "sampling", "logging", "operators", "desk"]
+_Target = Literal[
+    "telegram", "database", "engine", "sampling", "knowledge", "logging", "operators", "desk"
+]
 
 
 @dataclass(frozen=True)
@@ -401,6 +404,11 @@ _SCHEMA: dict[str, dict[str, _Key]] = {
         # 32 bits: the widest seed every sampling backend (torch, numpy, OpenAI servers) accepts.
         "seed": _Key(_integer(0, 2**32 - 1), "sampling"),
     },
+    "knowledge": {
+        "file": _Key(_path, "knowledge"),
+        "budget_tokens": _Key(_integer(64, 1_000_000), "knowledge"),
+        "handoff_threshold": _Key(_number(-100.0, 0.0), "knowledge"),
+    },
     "logging": {
         "level": _Key(
             _choice("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", fold_case=True), "logging"
@@ -460,6 +468,25 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path}: invalid TOML: {exc}") from None
 
 
+def _knowledge(values: dict[str, Any], config_path: Path | None) -> KnowledgeConfig | None:
+    """The facts settings, with the file read once now so that a bad one stops the start."""
+    if not values:
+        return None
+    if "file" not in values:
+        others = ", ".join(f"knowledge.{name}" for name in values)
+        raise ConfigError(f"config key knowledge.file: missing (needed by {others})")
+    file = values["file"]
+    if not file.is_absolute() and config_path is not None:
+        # Beside the config file, wherever the service was started from.
+        file = config_path.expanduser().parent / file
+    knowledge = KnowledgeConfig(**{**values, "file": file})
+    try:
+        load_facts(knowledge.file)
+    except FactsError as exc:
+        raise ConfigError(str(exc)) from None
+    return knowledge
+
+
 def load_config(
     path: Path | None,
     *,
@@ -477,6 +504,7 @@ def load_config(
         "database": {},
         "engine": {},
         "sampling": {},
+        "knowledge": {},
         "logging": {},
         "operators": {},
         "desk": {},
@@ -526,7 +554,11 @@ def load_config(
     return Config(
         telegram=TelegramConfig(**{"token": "", **telegram}),
         database=DatabaseConfig(**values["database"]),
-        engine=EngineConfig(**engine, sampling=SamplingConfig(**values["sampling"])),
+        engine=EngineConfig(
+            **engine,
+            sampling=SamplingConfig(**values["sampling"]),
+            knowledge=_knowledge(values["knowledge"], path),
+        ),
         logging=LoggingConfig(**values["logging"]),
         operators=OperatorsConfig(**values["operators"]),
         desk=DeskConfig(**values["desk"]),

@@ -12,7 +12,7 @@ from typing import Protocol
 
 from bot.formatting import format_answer
 from engine.protocol import Engine, ReplyStreamLike
-from engine.types import Mood, Turn
+from engine.types import HandOff, Mood, Turn
 from engine.vocabulary import MOOD_EMOJI
 from storage import CustomerInfo, Store, StoredMessage
 
@@ -39,6 +39,8 @@ class Answer:
     mood: Mood
     reply: str
     text: str  # "<emoji> <reply>", as delivered
+    # Set when the facts did not answer the message and it went to a colleague.
+    handoff: HandOff | None = None
 
 
 def strip_mood_emoji(answer: str) -> str:
@@ -100,17 +102,27 @@ class MoodPipeline:
             so_far += delta
             if not approval:
                 await sink.partial(so_far)
+        # The guarded text: what the draft showed is replaced by it, so a number the guard
+        # rejected never stays in front of the customer.
         reply = await stream.text()
         text = format_answer(mood.emoji, reply)
+        flagged = None
+        if stream.handoff is not None:
+            flagged = await self.store.mark_handed_off(message.id, stream.handoff.reason)
+            log.info("message %s handed to a colleague: %s", message.id, stream.handoff.reason)
         if approval:
             assert self.desk is not None
             await self.desk.draft(message, text)
+            if flagged is not None:
+                self.desk.on_handoff(flagged)
             return None
         delivered_id = await sink.finish(text)
         await self.store.record_answer(message.id, text, delivered_id)
-        answer = Answer(mood, reply, text)
+        answer = Answer(mood, reply, text, stream.handoff)
         if self.desk is not None:
             self.desk.on_answer(message, answer)
+            if flagged is not None:
+                self.desk.on_handoff(flagged)
         return answer
 
 
@@ -138,3 +150,6 @@ class DeskHooks(Protocol):
 
     def on_answer(self, message: StoredMessage, answer: Answer) -> None:
         """The bot's answer to the message was delivered and stored."""
+
+    def on_handoff(self, message: StoredMessage) -> None:
+        """The message was flagged for a colleague: the facts did not answer it."""

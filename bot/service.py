@@ -19,6 +19,7 @@ from bot.config import Config
 from bot.delivery import DeliveryFailed, deliver
 from bot.operators.access import operator_chats
 from bot.operators.desk import OperatorDesk
+from bot.operators.facts_reload import reload_facts
 from bot.pending_retry import RETRY_DELAYS, PendingRetry
 from bot.pipeline import MoodPipeline
 from bot.screening import Routes, Screening
@@ -237,6 +238,10 @@ async def serve(config: Config, engine: Engine, notifier: SystemdNotifier | None
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    # `systemctl reload`: re-read the facts file (off the loop: indexing takes a moment).
+    loop.add_signal_handler(
+        signal.SIGHUP, lambda: loop.run_in_executor(None, _reload_and_log, engine)
+    )
     try:
         await service.start()
     except BaseException:
@@ -251,6 +256,10 @@ async def serve(config: Config, engine: Engine, notifier: SystemdNotifier | None
         notifier.stopping()
         watchdog.cancel()
         await service.stop()
+
+
+def _reload_and_log(engine: Engine) -> None:
+    log.info("SIGHUP: %s", reload_facts(engine))
 
 
 def run_bot(config: Config, engine: Engine) -> int:

@@ -25,6 +25,20 @@ class SamplingConfig:
 
 
 @dataclass(frozen=True)
+class KnowledgeConfig:
+    """The company's facts file and how replies use it."""
+
+    file: Path
+    # Facts up to this many tokens go into every reply prompt whole (a cached prefix); a larger
+    # file is searched and its best sections fill this many tokens.
+    budget_tokens: int = 1500
+    # A reply is handed off when the log-probability that the model opens it with the silent
+    # mark (the facts do not answer) is above this, even if it went on to write an answer.
+    # On the example facts the 1.5B's bare "No." to a covered question reads about -2.3.
+    handoff_threshold: float = -2.0
+
+
+@dataclass(frozen=True)
 class EngineConfig:
     # A packaged model name (see engine.packaged_models), a local HF model directory or a hub id.
     model: str = DEFAULT_MODEL
@@ -44,6 +58,8 @@ class EngineConfig:
     # Requests the worker folds into one batched forward pass at most.
     max_batch: int = 8
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    # None: replies are not grounded in facts (no facts file configured).
+    knowledge: KnowledgeConfig | None = None
 
     def neutral_threshold_for(self, language: Language) -> float:
         configured = self.neutral_threshold_zh if language == "zh" else self.neutral_threshold

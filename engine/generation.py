@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import torch
 from transformers import (
+    LogitsProcessor,
+    LogitsProcessorList,
     PreTrainedModel,
     PreTrainedTokenizerBase,
     StoppingCriteria,
@@ -32,6 +34,8 @@ class GenerationResult:
     tokens: int
     hit_limit: bool
     cancelled: bool
+    # log P(first token = the watched token), when generate_batch was given one to watch.
+    watched_logprob: float | None = None
 
 
 class _RowDecoder:
@@ -101,6 +105,20 @@ class _StopCancelled(StoppingCriteria):
         return torch.tensor(flags, dtype=torch.bool, device=input_ids.device)  # type: ignore[return-value]
 
 
+class _FirstStepWatch(LogitsProcessor):
+    """Records each row's log-probability of one token at the first decoding step (after the
+    repetition penalty and bans, before temperature: what greedy decoding chooses from)."""
+
+    def __init__(self, token: int) -> None:
+        self._token = token
+        self.logprobs: list[float] | None = None
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if self.logprobs is None:
+            self.logprobs = torch.log_softmax(scores.float(), dim=-1)[:, self._token].tolist()
+        return scores
+
+
 def banned_token_ids(tokenizer: PreTrainedTokenizerBase) -> list[list[int]]:
     """Single tokens that spell a label word, in the casings a reply could use."""
     banned: set[int] = set()
@@ -135,8 +153,10 @@ def generate_batch(
     banned: list[list[int]],
     stop_ids: set[int],
     between_steps: Callable[[], None],
+    watch_token: int | None = None,
 ) -> list[GenerationResult]:
-    """Generate replies for all jobs together (left-padded), streaming each row's deltas."""
+    """Generate replies for all jobs together (left-padded), streaming each row's deltas;
+    with `watch_token`, each result tells how likely the reply was to open with it."""
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else next(iter(stop_ids))
     width = max(len(job.prompt_ids) for job in jobs)
     input_ids = torch.full((len(jobs), width), pad, dtype=torch.long)
@@ -158,6 +178,7 @@ def generate_batch(
         if do_sample
         else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
     )
+    watch = _FirstStepWatch(watch_token) if watch_token is not None else None
     output = model.generate(
         input_ids=input_ids,
         attention_mask=attention,
@@ -168,10 +189,14 @@ def generate_batch(
         pad_token_id=pad,
         streamer=_BatchStreamer(rows, stop_ids, between_steps),
         stopping_criteria=StoppingCriteriaList([_StopCancelled(jobs)]),
+        logits_processor=LogitsProcessorList([watch] if watch else []),
         **sampling_args,
     )
     results = []
-    for row, job, sequence in zip(rows, jobs, output[:, width:].tolist(), strict=True):
+    watched = watch.logprobs if watch and watch.logprobs else [None] * len(jobs)
+    for row, job, sequence, logprob in zip(
+        rows, jobs, output[:, width:].tolist(), watched, strict=True
+    ):
         produced = [token for token in sequence if token != pad]
         ended = any(token in stop_ids for token in sequence)
         cancelled = job.is_cancelled()
@@ -181,6 +206,7 @@ def generate_batch(
                 tokens=len(row.ids),
                 hit_limit=not ended and not cancelled and len(produced) >= sampling.max_new_tokens,
                 cancelled=cancelled,
+                watched_logprob=logprob,
             )
         )
     return results

@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import Sequence
 
 from engine.config import EngineConfig
+from engine.knowledge.grounding import KnowledgeBase
+from engine.knowledge.retrieval import FactsIndex
 from engine.loading import LoadedModel, load_model
 from engine.local_backend import LocalBackend, ReplyPayload
 from engine.model_cache import Progress, ProgressFactory
@@ -35,8 +37,23 @@ class MoodEngine:
 
     @classmethod
     def from_loaded(cls, loaded: LoadedModel, config: EngineConfig) -> MoodEngine:
-        backend = LocalBackend(loaded, config)
+        """Raises FactsError when the configured facts file cannot be used."""
+        knowledge = (
+            KnowledgeBase(config.knowledge, LocalBackend.token_counter(loaded))
+            if config.knowledge is not None
+            else None
+        )
+        backend = LocalBackend(loaded, config, knowledge)
         return cls(backend, config, loaded.load_seconds)
+
+    @property
+    def knowledge(self) -> KnowledgeBase | None:
+        return self.backend.knowledge
+
+    def reload_knowledge(self) -> FactsIndex | None:
+        """Re-read the facts file (None when there is none); raises FactsError and keeps the
+        facts in use when the file has become unusable."""
+        return self.backend.knowledge.reload() if self.backend.knowledge is not None else None
 
     async def classify(self, text: str) -> Mood:
         (mood,) = await self.classify_many([text])
@@ -52,7 +69,8 @@ class MoodEngine:
         return self._worker.submit_classify(texts).result() if texts else []
 
     def reply(self, history: Sequence[Turn], text: str, mood: Mood) -> ReplyStream:
-        """Start a reply; must be called from a running event loop."""
+        """Start a reply; must be called from a running event loop. With facts, the stream's
+        finished text is the guarded one and `stream.handoff` tells whether it was handed off."""
         return ReplyStream(self._worker.submit_reply, ReplyPayload(tuple(history), text, mood))
 
     async def complete(

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from engine.config import EngineConfig
-from engine.types import Mood, Turn
+from engine.types import HandOff, Mood, Turn
+
+if TYPE_CHECKING:
+    from engine.knowledge.retrieval import FactsIndex
 
 
 class ReplyStreamLike(Protocol):
@@ -21,6 +24,9 @@ class ReplyStreamLike(Protocol):
 
     @property
     def cancelled(self) -> bool: ...
+
+    # Once the reply is finished: the hand-off to a colleague, when the facts did not answer.
+    handoff: HandOff | None
 
 
 class Engine(Protocol):
@@ -39,6 +45,9 @@ class Engine(Protocol):
         self, messages: list[dict[str, str]], *, max_new_tokens: int, low_priority: bool = False
     ) -> str:
         """Greedy chat-template completion; a low-priority one never delays a mood or reply."""
+
+    def reload_knowledge(self) -> FactsIndex | None:
+        """Re-read the facts file; None when none is configured."""
 
     def healthy(self) -> bool:
         """False once the engine can no longer answer (its worker died)."""

@@ -11,12 +11,22 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import httpx
 
 from engine.config import EngineConfig
 from engine.control_tokens import defuse_control_spellings
+from engine.knowledge.grounding import (
+    REASON_LIVE_DATA,
+    REASON_NUMBER,
+    REASON_SILENT,
+    REASON_UNUSABLE,
+    DraftFilter,
+    KnowledgeBase,
+    handoff_reply,
+)
+from engine.knowledge.retrieval import FactsIndex
 from engine.language import Language, detect_language
 from engine.mood_decision import MAX_TEXT_TOKENS, decide_mood
 from engine.openai_client import Json, OpenAIServer, RemoteEngineError
@@ -27,8 +37,8 @@ from engine.reply_prompt import (
     recent_turns,
     reply_language,
 )
-from engine.reply_text import finish_reply
-from engine.types import Mood, ReplyCancelled, Turn
+from engine.reply_text import FALLBACKS, finish_reply
+from engine.types import GroundedReply, HandOff, Mood, ReplyCancelled, Turn
 from engine.vocabulary import MoodLabel
 
 __all__ = ["RemoteEngineError", "RemoteMoodEngine", "RemoteReplyStream"]
@@ -92,6 +102,10 @@ def label_probabilities(
     return {label: weight / total for label, weight in weights.items()}
 
 
+def estimate_tokens(text: str) -> int:
+    return math.ceil(len(text) / CHARS_PER_TOKEN[detect_language(text)])
+
+
 def trim_history(history: Sequence[Turn], history_tokens: int) -> list[Turn]:
     """The newest turns that fit the budget (estimated from characters), opening with the
     customer's."""
@@ -104,40 +118,23 @@ def trim_history(history: Sequence[Turn], history_tokens: int) -> list[Turn]:
     )
 
 
+DeltaSink = Callable[[str], None]
+
+
 class RemoteReplyStream:
     """The reply to one message, streamed from the server: iterate for text deltas, then
-    `await stream.text()` for the finished reply; `cancel()` closes the HTTP stream."""
+    `await stream.text()` for the finished (guarded) reply and read `handoff`; `cancel()`
+    closes the HTTP stream."""
 
-    def __init__(
-        self, server: OpenAIServer, body: Json, language: Language, mood: MoodLabel
-    ) -> None:
+    def __init__(self, produce: Callable[[DeltaSink], Awaitable[GroundedReply]]) -> None:
         self._deltas: asyncio.Queue[str | None] = asyncio.Queue()
         self._cancelled = False
+        self.handoff: HandOff | None = None
         self._task = asyncio.get_running_loop().create_task(
-            self._generate(server, body, language, mood), name="moodbot-remote-reply"
+            produce(self._deltas.put_nowait), name="moodbot-remote-reply"
         )
         # On the task's end rather than in it: a task cancelled before it starts runs no code.
         self._task.add_done_callback(lambda _: self._deltas.put_nowait(None))
-
-    async def _generate(
-        self, server: OpenAIServer, body: Json, language: Language, mood: MoodLabel
-    ) -> str:
-        pieces: list[str] = []
-        hit_limit = False
-        async with (
-            server.client() as client,
-            contextlib.aclosing(server.stream(client, body)) as chunks,
-        ):
-            async for chunk in chunks:
-                choices = chunk.get("choices") or []
-                if not choices:
-                    continue
-                delta = (choices[0].get("delta") or {}).get("content")
-                if delta:
-                    pieces.append(delta)
-                    self._deltas.put_nowait(delta)
-                hit_limit = hit_limit or choices[0].get("finish_reason") == "length"
-        return finish_reply("".join(pieces), language, mood, hit_limit)
 
     def cancel(self) -> None:
         self._cancelled = True
@@ -154,7 +151,7 @@ class RemoteReplyStream:
     async def text(self) -> str:
         """The finished reply; raises ReplyCancelled if `cancel()` stopped it."""
         try:
-            text = await self._task
+            reply = await self._task
         except asyncio.CancelledError:
             current = asyncio.current_task()
             if self._cancelled and not (current and current.cancelling()):
@@ -164,7 +161,8 @@ class RemoteReplyStream:
             raise
         if self._cancelled:
             raise ReplyCancelled
-        return text
+        self.handoff = reply.handoff
+        return reply.text
 
 
 class RemoteMoodEngine:
@@ -178,6 +176,9 @@ class RemoteMoodEngine:
     def __init__(self, config: EngineConfig) -> None:
         self.config = config
         self._server = OpenAIServer(config.api_base, config.api_key)
+        self.knowledge = (
+            KnowledgeBase(config.knowledge, estimate_tokens) if config.knowledge else None
+        )
         started = time.perf_counter()
         self.model_name = self._pick_model(self._server.list_models())
         self.load_seconds = time.perf_counter() - started
@@ -276,10 +277,72 @@ class RemoteMoodEngine:
 
     def reply(self, history: Sequence[Turn], text: str, mood: Mood) -> RemoteReplyStream:
         """Start a reply; must be called from a running event loop."""
+        return RemoteReplyStream(
+            lambda on_delta: self._grounded_reply(tuple(history), text, mood.label, on_delta)
+        )
+
+    def reload_knowledge(self) -> FactsIndex | None:
+        """Re-read the facts file; raises FactsError and keeps the facts in use on failure."""
+        return self.knowledge.reload() if self.knowledge is not None else None
+
+    async def _grounded_reply(
+        self, history: Sequence[Turn], text: str, mood: MoodLabel, on_delta: DeltaSink
+    ) -> GroundedReply:
+        """The same verdicts as the local engine's, without the first-token gate (a server
+        returns only its top logprobs, and the silent mark need not be among them)."""
         language = reply_language(history, text)
+        knowledge = self.knowledge
+        if knowledge is None:
+            _, reply = await self._write(history, text, mood, language, None, on_delta)
+            return GroundedReply(reply)
+
+        def handed_off(reason: str) -> GroundedReply:
+            return GroundedReply(handoff_reply(language, mood), HandOff(reason, text))
+
+        if knowledge.needs_live_data(text):
+            return handed_off(REASON_LIVE_DATA)
+        raw, reply = await self._write(
+            history, text, mood, language, knowledge, DraftFilter(on_delta)
+        )
+        if knowledge.is_silent(raw, None):
+            return handed_off(REASON_SILENT)
+        if not (
+            knowledge.needs_another_try(reply, language, mood)
+            or knowledge.invented(reply, history, text)
+        ):
+            return GroundedReply(reply)
+        # A retry is not streamed: the draft keeps the first attempt until the final message.
+        raw, reply = await self._write(
+            history, text, mood, language, knowledge, lambda _: None, stricter=True
+        )
+        if knowledge.is_silent(raw, None):
+            return handed_off(REASON_SILENT)
+        if invented := knowledge.invented(reply, history, text):
+            return handed_off(f"{REASON_NUMBER} ({', '.join(sorted(invented))})")
+        if reply == FALLBACKS[language][mood]:
+            return handed_off(REASON_UNUSABLE)
+        return GroundedReply(reply)
+
+    async def _write(
+        self,
+        history: Sequence[Turn],
+        text: str,
+        mood: MoodLabel,
+        language: Language,
+        knowledge: KnowledgeBase | None,
+        on_delta: DeltaSink,
+        *,
+        stricter: bool = False,
+    ) -> tuple[str, str]:
+        """One streamed completion: the raw text and the reply a customer would get."""
         sampling = self.config.sampling
+        system = (
+            knowledge.system_prompt(language, mood, text, stricter=stricter)
+            if knowledge is not None
+            else reply_system_prompt(language, mood)
+        )
         messages = [
-            {"role": "system", "content": reply_system_prompt(language, mood.label)},
+            {"role": "system", "content": system},
             *(
                 {
                     "role": turn.chat_role,
@@ -304,7 +367,23 @@ class RemoteMoodEngine:
         }
         if sampling.seed is not None:
             body["seed"] = sampling.seed
-        return RemoteReplyStream(self._server, body, language, mood.label)
+        pieces: list[str] = []
+        hit_limit = False
+        async with (
+            self._server.client() as client,
+            contextlib.aclosing(self._server.stream(client, body)) as chunks,
+        ):
+            async for chunk in chunks:
+                choices = chunk.get("choices") or []
+                if not choices:
+                    continue
+                delta = (choices[0].get("delta") or {}).get("content")
+                if delta:
+                    pieces.append(delta)
+                    on_delta(delta)
+                hit_limit = hit_limit or choices[0].get("finish_reason") == "length"
+        raw = "".join(pieces)
+        return raw, finish_reply(raw, language, mood, hit_limit)
 
     def healthy(self) -> bool:
         """Always: a server outage fails single requests, which the bot reports and retries."""

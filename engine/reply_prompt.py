@@ -55,12 +55,19 @@ def build_reply_prompt(
     text: str,
     mood: Mood,
     history_tokens: int,
+    system_prompt: Callable[[Language], str] | None = None,
 ) -> tuple[list[int], Language]:
-    """Token ids of the chat to continue, keeping the newest history that fits the budget."""
+    """Token ids of the chat to continue, keeping the newest history that fits the budget;
+    `system_prompt` (the grounded one, with the facts) replaces the plain persona."""
     text = defuse_control_tokens(tokenizer, text)
     history = [Turn(turn.role, defuse_control_tokens(tokenizer, turn.text)) for turn in history]
     language = reply_language(history, text)
-    system = {"role": "system", "content": reply_system_prompt(language, mood.label)}
+    system = {
+        "role": "system",
+        "content": (
+            system_prompt(language) if system_prompt else reply_system_prompt(language, mood.label)
+        ),
+    }
     current = {"role": "user", "content": _head(tokenizer, text, MAX_MESSAGE_TOKENS)}
     kept = recent_turns(
         history,

@@ -47,3 +47,19 @@ class Turn:
 
 class ReplyCancelled(Exception):
     """The reply was stopped before it was finished."""
+
+
+@dataclass(frozen=True)
+class HandOff:
+    """A message the bot passed to a colleague instead of answering it from the facts."""
+
+    reason: str
+    question: str
+
+
+@dataclass(frozen=True)
+class GroundedReply:
+    """A finished reply: the text the customer receives, and the hand-off when there is one."""
+
+    text: str
+    handoff: HandOff | None = None

@@ -16,7 +16,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from engine.types import Mood, ReplyCancelled
+from engine.types import GroundedReply, HandOff, Mood, ReplyCancelled
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class ReplyRequest:
     payload: object
     on_delta: Callable[[str], None]
     cancelled: threading.Event = field(default_factory=threading.Event)
-    future: Future[str] = field(default_factory=Future)
+    future: Future[GroundedReply] = field(default_factory=Future)
 
 
 @dataclass
@@ -56,7 +56,7 @@ class Backend(Protocol):
 
     def generate(
         self, requests: Sequence[ReplyRequest], between_steps: Callable[[], None]
-    ) -> list[str]:
+    ) -> list[GroundedReply]:
         """Generate the replies, calling `between_steps` after every decoding step."""
 
     def complete(self, request: CompleteRequest, between_steps: Callable[[], None]) -> str | None:
@@ -213,24 +213,26 @@ class InferenceWorker:
         if not live:
             return
         try:
-            texts = self._backend.generate(live, self._serve_queue)
+            replies = self._backend.generate(live, self._serve_queue)
         except Exception as exc:
             log.exception("reply generation failed")
             for request in live:
                 request.future.set_exception(exc)
             return
-        for request, text in zip(live, texts, strict=True):
-            request.future.set_result(text)
+        for request, reply in zip(live, replies, strict=True):
+            request.future.set_result(reply)
 
 
 class ReplyStream:
     """The reply to one message: iterate for text deltas as they are generated, then `await
-    stream.text()` for the finished reply; `cancel()` stops the generation."""
+    stream.text()` for the finished (guarded) reply, and read `handoff` when the message was
+    passed to a colleague; `cancel()` stops the generation."""
 
     def __init__(self, submit: Callable[[ReplyRequest], None], payload: object) -> None:
         self._loop = asyncio.get_running_loop()
         self._deltas: asyncio.Queue[str | None] = asyncio.Queue()
         self._request = ReplyRequest(payload=payload, on_delta=self._from_worker)
+        self.handoff: HandOff | None = None
         self._request.future.add_done_callback(
             lambda _: self._loop.call_soon_threadsafe(self._deltas.put_nowait, None)
         )
@@ -254,7 +256,7 @@ class ReplyStream:
     async def text(self) -> str:
         """The finished reply; raises ReplyCancelled if `cancel()` stopped it."""
         try:
-            text = await asyncio.wrap_future(self._request.future)
+            reply = await asyncio.wrap_future(self._request.future)
         except asyncio.CancelledError:
             if self.cancelled:
                 raise ReplyCancelled from None
@@ -263,4 +265,5 @@ class ReplyStream:
             raise
         if self.cancelled:
             raise ReplyCancelled
-        return text
+        self.handoff = reply.handoff
+        return reply.text

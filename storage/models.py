@@ -70,6 +70,7 @@ class Message(Base):
         Index("ix_messages_customer_id_created_at", "customer_id", "created_at"),
         Index("ix_messages_status", "status"),
         Index("ix_messages_mood_label_created_at", "mood_label", "created_at"),
+        Index("ix_messages_needs_human", "needs_human"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -67,6 +67,12 @@ class MoodLogEntry:
     correction: Correction | None = None
     # What a negative message complains about (engine.keywords), once the model has said.
     keywords: tuple[str, ...] = ()
+    # Handed to a colleague because the facts did not answer it, and why.
+    handoff_reason: str | None = None
+
+    @property
+    def needs_human(self) -> bool:
+        return self.handoff_reason is not None
 
     @property
     def label(self) -> MoodLabel:
@@ -170,4 +176,5 @@ def _entry(message: Message, customer: Customer, correction: MoodCorrection | No
         correction=None
         if correction is None
         else Correction(correction.label, correction.operator_id, correction.created_at),
+        handoff_reason=(message.handoff_reason or "handed off") if message.needs_human else None,
     )

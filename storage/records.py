@@ -42,6 +42,10 @@ class StoredMessage:
     mood_label: MoodLabel | None
     mood_confidence: float | None
     status: Status
+    # Handed to a colleague: the facts did not answer it (see Store.mark_handed_off).
+    needs_human: bool = False
+    handoff_reason: str | None = None
+    handed_off_at: datetime | None = None
 
 
 @dataclass(frozen=True)

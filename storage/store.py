@@ -153,6 +153,18 @@ class Store:
                 message.status = "failed"
                 message.failure_reason = reason
 
+    async def mark_handed_off(
+        self, message_id: int, reason: str, at: datetime | None = None
+    ) -> StoredMessage:
+        """Flag a customer's message as needing a colleague: the facts did not answer it."""
+        async with self._transaction() as session:
+            message = await _get(session, message_id, for_update=True)
+            message.needs_human = True
+            message.handoff_reason = reason
+            message.handed_off_at = at or self._clock()
+            await session.flush()
+            return stored_message(message)
+
     async def pending_messages(self, chat_id: int | None = None) -> list[StoredMessage]:
         """Customers' messages stored but neither answered nor failed, oldest first; in one
         chat, or in all."""
@@ -296,4 +308,7 @@ def stored_message(message: Message) -> StoredMessage:
         mood_label=message.mood_label,
         mood_confidence=message.mood_confidence,
         status=message.status,
+        needs_human=message.needs_human,
+        handoff_reason=message.handoff_reason,
+        handed_off_at=message.handed_off_at,
     )

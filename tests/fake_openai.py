@@ -53,8 +53,8 @@ class FakeOpenAIServer:
         self.spell: Callable[[str], str | None] = lambda word: word
         self.classify_delay = 0.0
         self.reply_chunks: list[str] = ["Thank you for writing to us!"]
-        # The answer to a non-streamed chat that is not a mood classification (completions).
-        self.completion = " refund, delivery "
+        # Replies for the next streamed requests, one each, before reply_chunks again.
+        self.next_replies: list[list[str]] = []
         self.chunk_delay = 0.0
         self.finish_reason = "stop"
         # Send this error event after the reply chunks instead of [DONE], as vLLM does when
@@ -191,9 +191,10 @@ class FakeOpenAIServer:
         try:
             # Like vLLM: the role first, then the text, the finish reason on the last piece.
             await response.write(event({"role": "assistant", "content": ""}))
-            for number, piece in enumerate(self.reply_chunks, start=1):
+            chunks = self.next_replies.pop(0) if self.next_replies else self.reply_chunks
+            for number, piece in enumerate(chunks, start=1):
                 await asyncio.sleep(self.chunk_delay)
-                last = number == len(self.reply_chunks)
+                last = number == len(chunks)
                 await response.write(
                     event({"content": piece}, self.finish_reason if last else None)
                 )

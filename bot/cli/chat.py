@@ -66,8 +66,11 @@ async def chat(config: Config, engine: Engine, user_id: int) -> None:
                 continue
             stored, _ = await pipeline.receive(user_id, customer, text, None)
             try:
-                await pipeline.answer(stored, TerminalSink())
+                answer = await pipeline.answer(stored, TerminalSink())
             except ReplyCancelled:
                 print("\n(cancelled)")
+                continue
+            if answer.handoff is not None:
+                print(f"  (handed to a colleague: {answer.handoff.reason})")
     finally:
         await database.close()

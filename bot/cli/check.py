@@ -10,6 +10,7 @@ from telegram import Bot
 from telegram.error import InvalidToken, TelegramError
 
 from bot.config import Config
+from engine.knowledge.facts import load_facts
 from engine.model_cache import converted_dir, default_cache_dir
 from engine.packaged_models import PACKAGED_MODELS
 from storage import Database, StorageError, migrations
@@ -85,6 +86,47 @@ async def check_model(config: Config) -> str:
     return f"{packaged.name}: {len(parts)} parts installed, {state}"
 
 
+async def check_facts(config: Config) -> str:
+    """The facts file: how it is split, and whether it goes whole into every reply."""
+    knowledge = config.engine.knowledge
+    if knowledge is None:
+        return "none configured ([knowledge] file): replies are not grounded, nothing is handed off"
+    from engine.knowledge.facts import FactsError
+    from engine.knowledge.retrieval import FactsIndex
+
+    try:
+        index = FactsIndex(
+            load_facts(knowledge.file), knowledge.budget_tokens, _token_counter(config)
+        )
+    except FactsError as exc:
+        raise CheckFailed(f"facts: {exc}") from exc
+    how = (
+        "whole in every reply (a cached prefix)"
+        if index.whole
+        else f"over budget_tokens = {knowledge.budget_tokens}: the best sections are retrieved"
+    )
+    return f"{knowledge.file}: {len(index.facts.sections)} sections, {index.tokens} tokens, {how}"
+
+
+def _token_counter(config: Config) -> Callable[[str], int]:
+    """The model's tokenizer where it is at hand, else the remote engine's estimate."""
+    from engine.remote_engine import estimate_tokens
+
+    engine = config.engine
+    packaged = PACKAGED_MODELS.get(engine.model)
+    directory = (
+        converted_dir(packaged, engine.cache_dir or default_cache_dir())
+        if packaged is not None
+        else Path(engine.model).expanduser()
+    )
+    if engine.backend == "openai" or not (directory / "tokenizer.json").is_file():
+        return estimate_tokens
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(directory)
+    return lambda text: len(tokenizer.encode(text, add_special_tokens=False))
+
+
 async def check_telegram(config: Config) -> str:
     if not config.telegram.token:
         raise CheckFailed(
@@ -109,6 +151,7 @@ async def check_telegram(config: Config) -> str:
 CHECKS = (
     Check("database", check_database),
     Check("model", check_model),
+    Check("facts", check_facts),
     Check("telegram", check_telegram),
 )
 

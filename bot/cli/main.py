@@ -8,9 +8,17 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from bot.cli.knowledge_eval import (
+    add_eval_knowledge,
+    answer_all,
+    eval_config,
+    outcome_text,
+    write_json,
+)
 from bot.cli.operators import OPERATOR_COMMANDS, add_operator_commands
 from bot.cli.text_files import InputFileError
 from bot.config import Config, ConfigError, load_config
+from engine.knowledge.evaluation import Outcome
 from engine.openai_client import RemoteEngineError
 from engine.packaged_models import PackagedModelError
 from engine.protocol import Engine
@@ -80,6 +88,7 @@ def _parser() -> argparse.ArgumentParser:
         "--write", action="store_true", help="write the fitted thresholds to the config file"
     )
 
+    add_eval_knowledge(commands)
     add_operator_commands(commands)
     for command in commands.choices.values():
         # Users type `moodbot run --config FILE` as often as `moodbot --config FILE run`.
@@ -143,6 +152,33 @@ def _eval(config: Config, args: argparse.Namespace) -> int:
     print(format_report(report))
     write_report(report, out, config.engine)
     print(f"\nreport written to {out}")
+    return 0
+
+
+def _eval_knowledge(config: Config, args: argparse.Namespace) -> int:
+    import asyncio
+    import dataclasses
+
+    from engine.knowledge.evaluation import read_questions, report, summary
+    from engine.knowledge.facts import load_facts
+
+    questions = read_questions(args.questions)
+    engine_config = eval_config(config.engine, args.knowledge)
+    facts = load_facts(args.knowledge).text
+    engine = load_engine(dataclasses.replace(config, engine=engine_config))
+
+    def show(outcome: Outcome) -> None:
+        if args.verbose:
+            print(outcome_text(outcome), flush=True)
+
+    try:
+        outcomes = asyncio.run(answer_all(engine, questions, facts, show))
+    finally:
+        engine.close()
+    print(summary(outcomes))
+    if args.json is not None:
+        write_json(args.json, report(outcomes))
+        print(f"report written to {args.json}")
     return 0
 
 
@@ -230,6 +266,7 @@ COMMANDS = {
     "analyze": _analyze,
     "eval": _eval,
     "calibrate": _calibrate,
+    "eval-knowledge": _eval_knowledge,
     **OPERATOR_COMMANDS,
 }
 

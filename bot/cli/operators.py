@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from bot.config import Config
+from bot.operators.log_view import HANDOFF_MARK
 from bot.operators.periods import last_days, parse_days, parse_period
 from engine.vocabulary import MOOD_LABELS, MoodLabel
 from storage import Database, StorageError
@@ -43,6 +44,8 @@ LOG_FIELDS = (
     "corrected_by",
     "corrected_at",
     "keywords",
+    "needs_human",
+    "handoff_reason",
     "text",
 )
 
@@ -146,6 +149,8 @@ def log_row(entry: MoodLogEntry, zone: ZoneInfo) -> dict[str, Any]:
         "human_label": None if correction is None else correction.label,
         "corrected_by": None if correction is None else correction.operator_id,
         "corrected_at": None if correction is None else _local_time(correction.created_at, zone),
+        "needs_human": entry.needs_human,
+        "handoff_reason": entry.handoff_reason,
         "text": entry.text,
     }
 
@@ -168,7 +173,8 @@ def _print_table(entries: list[MoodLogEntry], zone: ZoneInfo, title: str) -> Non
         table.add_row(
             f"{entry.created_at.astimezone(zone):%Y-%m-%d %H:%M}",
             f"{entry.customer_name}{handle} ({entry.customer_id})",
-            f"[{styles[model]}]{model}[/] {entry.model_confidence:.0%}",
+            f"[{styles[model]}]{model}[/] {entry.model_confidence:.0%}"
+            + (f" {HANDOFF_MARK}" if entry.needs_human else ""),
             f"[{styles[corrected]}]{corrected}[/]" if corrected else "",
             entry.text,
         )

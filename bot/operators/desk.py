@@ -1,6 +1,6 @@
 """Everything operators get from the running bot, wired up in one place: their commands, the
 customers' topics with the mirror, takeovers, approvals, mood alerts with correction buttons,
-and the daily digest. It is the pipeline's DeskHooks."""
+hand-off notices, the facts reload and the daily digest. It is the pipeline's DeskHooks."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from bot.operators.complaint_keywords import ComplaintKeywords
 from bot.operators.corrections import MoodCorrections
 from bot.operators.desk_channel import DeskChannel
 from bot.operators.digest import DailyDigest
+from bot.operators.facts_reload import FactsReload
+from bot.operators.handoff_alerts import HandOffAlerts
 from bot.operators.mirror import Mirror
 from bot.operators.queue import WaitingQueue
 from bot.operators.satisfaction import Satisfaction
@@ -63,9 +65,11 @@ class OperatorDesk:
         self.alerts = MoodAlerts(
             self.channel, MoodLog(database), config.operators, self.keywords.wait_for
         )
+        self.handoffs = HandOffAlerts(self.channel, MoodLog(database), config.operators.zone)
         self.digest = DailyDigest(database, config.operators, chats, clock)
         OperatorCommands(gate, database, config.operators, clock).register(app)
         MoodCorrections(gate, store, config.operators.zone, clock).register(app)
+        FactsReload(gate, engine).register(app)
         self.queue = WaitingQueue(gate, database, self.channel.forum_chat, clock)
         self.queue.register(app)
         self.takeovers.register(app)
@@ -102,8 +106,12 @@ class OperatorDesk:
     def on_answer(self, message: StoredMessage, answer: Answer) -> None:
         self.mirror.bot_answer(message, answer.text)
 
+    def on_handoff(self, message: StoredMessage) -> None:
+        self.handoffs.on_handoff(message)
+
     async def close(self) -> None:
         await self.alerts.close()
+        await self.handoffs.close()
         await self.approvals.close()
         await self.keywords.close()
         await self.channel.close()

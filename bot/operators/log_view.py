@@ -84,6 +84,10 @@ def decode_page(data: str) -> tuple[MoodFilter, int]:
     return mood_filter, int(page)
 
 
+# Beside a message handed to a colleague: the facts did not answer it.
+HANDOFF_MARK = "🙋"
+
+
 def customer_text(name: str, username: str | None, customer_id: int) -> str:
     handle = f"@{username}, " if username else ""
     return f"{shorten(name, 32)} ({handle}{customer_id})"
@@ -94,6 +98,8 @@ def entry_line(entry: MoodLogEntry, zone: ZoneInfo) -> str:
     mood = f"{MOOD_EMOJI[entry.model_label]} {entry.model_confidence:.0%}"
     if entry.correction is not None:
         mood += f" → ✍️ {MOOD_EMOJI[entry.correction.label]}"
+    if entry.needs_human:
+        mood += f" · {HANDOFF_MARK} needs a human"
     who = customer_text(entry.customer_name, entry.customer_username, entry.customer_id)
     about = f" · 🔑 {', '.join(entry.keywords)}" if entry.keywords else ""
     return f"{when} · {who} · {mood}{about} · {shorten(entry.text, 80)}"
@@ -122,7 +128,8 @@ def page_text(page: MoodLogPage, number: int, zone: ZoneInfo) -> str:
         return f"{header}\nNo tagged messages match."
     summary = (
         f"{page.total} messages, page {number + 1} of {page_count(page.total)}, newest first "
-        f"(times in {zone.key}; ✍️ = corrected by an operator)"
+        f"(times in {zone.key}; ✍️ = corrected by an operator; "
+        f"{HANDOFF_MARK} = handed to a colleague)"
     )
     return "\n".join([header, summary, "", *(entry_line(entry, zone) for entry in page.entries)])
 

@@ -18,7 +18,7 @@ from bot.config import (
     default_database_url,
     load_config,
 )
-from engine.config import EngineConfig, SamplingConfig
+from engine.config import EngineConfig, KnowledgeConfig, SamplingConfig
 
 TOKEN = "123456789:AAEhBOweik6ad9r_QXMENQjcrGbqCr4K-ra"
 OTHER_TOKEN = "987654321:ZZZ_yyy-xxxWWWvvvUUUtttSSSrrrQQQppp"
@@ -378,11 +378,10 @@ INVALID = [
     ("operators", "digest_time", "9", 'expected a time of day such as "09:00", got integer'),
     ("operators", "timezone", '"Mars/Olympus"', "unknown time zone 'Mars/Olympus'"),
     ("operators", "timezone", '""', "must not be empty"),
-    ("desk", "approve", '"sometimes"', "must be one of 'never', 'negative', 'always'"),
-    ("desk", "takeover_idle_minutes", "-5", "must be ≥ 0 and ≤ 10080, got -5"),
-    ("desk", "title_interval", "true", "expected a number, got boolean"),
-    ("desk", "team_prefix", "3", "expected a string, got integer"),
-    ("desk", "rating_idle_minutes", "1.5", "expected an integer, got float"),
+    ("knowledge", "file", '"absent.md"', "absent.md does not exist"),
+    ("knowledge", "file", "3", "expected a string, got integer"),
+    ("knowledge", "budget_tokens", "10", "must be ≥ 64 and ≤ 1000000, got 10"),
+    ("knowledge", "handoff_threshold", "0.5", "must be ≥ -100.0 and ≤ 0.0, got 0.5"),
 ]
 
 
@@ -555,12 +554,15 @@ def test_example_with_its_examples_uncommented_is_valid(tmp_path: Path) -> None:
         f"[{section}]\n" + "".join(f"{key} = {value}\n" for key, value in keys.items())
         for section, keys in _example_entries().items()
     )
+    facts = _example_entries()["knowledge"]["file"].strip('"')
+    (tmp_path / facts).write_text("## Hours\nOpen 9:00 to 18:00.\n", encoding="utf-8")
     config = load_text(tmp_path, text)
     assert config.telegram.token
     assert config.engine.backend == "openai"
     assert config.engine.api_base.startswith("http")
     assert config.database.url.startswith("postgresql+asyncpg://")
     assert config.engine.sampling.seed is not None
+    assert config.engine.knowledge is not None
 
 
 # --- [operators] ---------------------------------------------------------------------------
@@ -588,20 +590,51 @@ def test_digest_time_accepts_a_toml_time_and_empty_turns_it_off(tmp_path: Path) 
     assert off.operators.digest_time is None
 
 
-@pytest.mark.parametrize("missing", ["webhook_url", "webhook_secret"])
-def test_webhook_mode_needs_a_url_and_a_secret(tmp_path: Path, missing: str) -> None:
-    keys = {"webhook_url": '"https://bot.example.com/hook"', "webhook_secret": '"s3cret"'}
-    del keys[missing]
-    lines = "".join(f"{key} = {value}\n" for key, value in keys.items())
-    path = tmp_path / "config.toml"
-    path.write_text(f'[telegram]\nmode = "webhook"\n{lines}', encoding="utf-8")
-    with pytest.raises(ConfigError, match=rf"telegram\.{missing}: required when"):
-        load_config(path, require_token=False)
+def test_facts_file_is_read_beside_the_config_with_its_settings(tmp_path: Path) -> None:
+    (tmp_path / "facts.md").write_text("## Hours\nOpen 9:00 to 18:00.\n", encoding="utf-8")
+    config = load_text(
+        tmp_path,
+        '[knowledge]\nfile = "facts.md"\nbudget_tokens = 800\nhandoff_threshold = -3\n',
+        require_token=False,
+    )
+    assert config.engine.knowledge == KnowledgeConfig(
+        file=tmp_path / "facts.md", budget_tokens=800, handoff_threshold=-3.0
+    )
 
 
-def test_the_webhook_secret_never_shows_in_the_config_repr(tmp_path: Path) -> None:
-    path = tmp_path / "config.toml"
-    path.write_text('[telegram]\nwebhook_secret = "s3cret-value"\n', encoding="utf-8")
-    config = load_config(path, require_token=False)
-    assert config.telegram.webhook_secret == "s3cret-value"
-    assert "s3cret-value" not in repr(config)
+def test_no_knowledge_section_means_no_facts(tmp_path: Path) -> None:
+    assert load_text(tmp_path, "", require_token=False).engine.knowledge is None
+
+
+def test_knowledge_settings_without_a_file_name_the_missing_key(tmp_path: Path) -> None:
+    message = config_error(
+        tmp_path, f'[telegram]\ntoken = "{TOKEN}"\n[knowledge]\nbudget_tokens = 900\n'
+    )
+    assert message == "config key knowledge.file: missing (needed by knowledge.budget_tokens)"
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"", "holds no facts"),
+        (b"  \n\n## Empty\n\n", "holds no facts"),
+        (b"\xff\xfe\x00", "not UTF-8"),
+    ],
+)
+def test_an_unusable_facts_file_stops_the_start_naming_the_key(
+    tmp_path: Path, content: bytes, reason: str
+) -> None:
+    (tmp_path / "facts.md").write_bytes(content)
+    message = config_error(
+        tmp_path, f'[telegram]\ntoken = "{TOKEN}"\n[knowledge]\nfile = "facts.md"\n'
+    )
+    assert message.startswith("config key knowledge.file: ")
+    assert reason in message
+
+
+def test_an_unreadable_facts_file_names_the_key(tmp_path: Path) -> None:
+    (tmp_path / "facts").mkdir()
+    message = config_error(
+        tmp_path, f'[telegram]\ntoken = "{TOKEN}"\n[knowledge]\nfile = "facts"\n'
+    )
+    assert message.startswith("config key knowledge.file: cannot read")

@@ -54,6 +54,11 @@ def test_unit_is_hardened(tmp_path: Path) -> None:
     assert score <= 2.0, last[0]
 
 
+def test_reload_sends_sighup_which_rereads_the_facts(tmp_path: Path) -> None:
+    unit = _installed_unit(tmp_path).read_text()
+    assert "\nExecReload=/bin/kill -HUP $MAINPID\n" in unit
+
+
 def test_install_service_writes_unit_and_env_template(tmp_path: Path) -> None:
     config = tmp_path / "etc" / "config.toml"
     env_file = tmp_path / "etc" / "moodbot.env"

@@ -16,7 +16,7 @@ from bot.config import Config, DatabaseConfig, TelegramConfig
 from bot.service import BotService
 from engine.mood_engine import MoodEngine
 from engine.protocol import Engine
-from engine.types import Mood, Turn
+from engine.types import GroundedReply, Mood, Turn
 from engine.vocabulary import MOOD_EMOJI, MoodLabel
 from engine.worker import ReplyRequest, ReplyStream
 from storage import Database
@@ -127,7 +127,9 @@ class ScriptedEngine:
         loop = asyncio.get_running_loop()
         for index, piece in enumerate(self._pieces):
             loop.call_later(index * self._delay, request.on_delta, piece)
-        loop.call_later(len(self._pieces) * self._delay, request.future.set_result, self.answer)
+        loop.call_later(
+            len(self._pieces) * self._delay, request.future.set_result, GroundedReply(self.answer)
+        )
 
 
 async def generation_is_idle(engine: MoodEngine, timeout: float = 5.0) -> bool:

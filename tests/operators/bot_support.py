@@ -11,8 +11,10 @@ from typing import cast
 from bench.fake_telegram import FakeTelegram
 from bot.config import Config, DatabaseConfig, OperatorsConfig, TelegramConfig
 from bot.service import BotService
+from engine.knowledge.grounding import KnowledgeBase
+from engine.knowledge.retrieval import FactsIndex
 from engine.protocol import Engine
-from engine.types import Mood, Turn
+from engine.types import HandOff, Mood, Turn
 from tests.e2e.support import UNLIMITED
 
 OPERATOR = 900_001
@@ -30,12 +32,14 @@ MOODS = {
     "glad": Mood("positive", 0.92),
 }
 NEUTRAL = Mood("neutral", 0.55)
+HANDOFF_REPLY = "I've asked a colleague to check it."
 
 
 class CannedReply:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, handoff: HandOff | None = None) -> None:
         self._text = text
         self._cancelled = False
+        self.handoff = handoff
 
     async def __aiter__(self) -> AsyncIterator[str]:
         yield self._text
@@ -52,10 +56,18 @@ class CannedReply:
 
 
 class FirstWordEngine:
+    """Moods by the first word; a message asking "price …" is handed off (as if the facts were
+    silent). Reloads the facts of `knowledge`, if given."""
+
+    def __init__(self, knowledge: KnowledgeBase | None = None) -> None:
+        self.knowledge = knowledge
+
     async def classify(self, text: str) -> Mood:
         return MOODS.get(text.split()[0].strip(",:;.!?").lower(), NEUTRAL)
 
     def reply(self, history: Sequence[Turn], text: str, mood: Mood) -> CannedReply:
+        if text.startswith("price"):
+            return CannedReply(HANDOFF_REPLY, HandOff("the facts do not answer it", text))
         return CannedReply("Thanks for telling me.")
 
     async def complete(
@@ -73,6 +85,9 @@ class KeywordEngine(FirstWordEngine):
         two."""
         message = messages[-1]["content"].split(":", 1)[1].splitlines()[0]
         return ", ".join(message.split()[1:3])
+
+    def reload_knowledge(self) -> FactsIndex | None:
+        return self.knowledge.reload() if self.knowledge is not None else None
 
     def healthy(self) -> bool:
         return True
@@ -97,8 +112,10 @@ def operator_config(
 
 
 @asynccontextmanager
-async def running_bot(config: Config) -> AsyncIterator[BotService]:
-    service = BotService(config, cast(Engine, FirstWordEngine()), clock=lambda: NOW)
+async def running_bot(
+    config: Config, engine: FirstWordEngine | None = None
+) -> AsyncIterator[BotService]:
+    service = BotService(config, cast(Engine, engine or FirstWordEngine()), clock=lambda: NOW)
     await service.start()
     try:
         yield service

@@ -22,7 +22,7 @@ from bench.fake_telegram import FakeTelegram
 from bot.config import Config
 from bot.service import BotService
 from engine.config import EngineConfig
-from engine.types import Mood, Turn
+from engine.types import GroundedReply, Mood, Turn
 from engine.worker import ReplyRequest, ReplyStream
 from tests.e2e import support as e2e
 
@@ -84,7 +84,7 @@ class GatedEngine:
         for request in self.requests:
             if not request.future.done() and request.future.set_running_or_notify_cancel():
                 request.on_delta(self.reply_text)
-                request.future.set_result(self.reply_text)
+                request.future.set_result(GroundedReply(self.reply_text))
 
     def healthy(self) -> bool:
         return True
@@ -119,10 +119,10 @@ class TricklingEngine:
             return
         for piece in self._pieces:
             if request.cancelled.wait(self._pause):
-                request.future.set_result("")
+                request.future.set_result(GroundedReply(""))
                 return
             request.on_delta(piece)
-        request.future.set_result(self._reply)
+        request.future.set_result(GroundedReply(self._reply))
 
     def healthy(self) -> bool:
         return True
@@ -226,6 +226,7 @@ def write_config(
     logging: Mapping[str, object] | None = None,
     telegram: Mapping[str, object] | None = None,
     database: Mapping[str, object] | None = None,
+    knowledge: Mapping[str, object] | None = None,
     token: str | None = None,
 ) -> Path:
     """A config file for `moodbot run` against `fake`; the token goes in the file unless
@@ -246,6 +247,7 @@ def write_config(
         "model": {"name": str(model_dir), "threads": 1},
         "reply": {"max_new_tokens": 16, "temperature": 0.0, "history_tokens": 256, **(reply or {})},
         "logging": {"level": "INFO", **(logging or {})},
+        **({"knowledge": knowledge} if knowledge else {}),
     }
     lines = []
     for section, values in sections.items():

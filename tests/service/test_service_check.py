@@ -53,9 +53,49 @@ def test_everything_in_place_passes(
         "starts"
     )
     assert lines[2] == f"model: model directory {model_dir}"
-    assert lines[3] == f"telegram: reachable, bot @{threaded_fake.bot_user['username']}"
+    assert lines[3].startswith("facts: none configured")
+    assert lines[4] == f"telegram: reachable, bot @{threaded_fake.bot_user['username']}"
     assert lines[-1] == "all checks passed"
     assert threaded_fake.token not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(("budget", "how"), [(5000, "whole in every reply"), (64, "retrieved")])
+def test_the_facts_file_is_reported(
+    threaded_fake: FakeTelegram, tmp_path: Path, model_dir: Path, budget: int, how: str
+) -> None:
+    facts = tmp_path / "facts.md"
+    cases = "We sell phone cases in many colours and sizes. " * 12
+    facts.write_text(f"# Shop\n\n## Hours\n10:00–20:00.\n\n## Cases\n{cases}\n")
+    config = write_config(
+        tmp_path / "c.toml",
+        threaded_fake,
+        tmp_path / "m.db",
+        model_dir,
+        knowledge={"file": str(facts), "budget_tokens": budget},
+    )
+    result = check(config)
+    assert result.returncode == 0, result.stderr
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith("facts:")]
+    assert line.startswith(f"facts: {facts}: 3 sections, ")
+    assert how in line
+
+
+def test_an_empty_facts_file_stops_the_check_naming_the_key(
+    threaded_fake: FakeTelegram, tmp_path: Path, model_dir: Path
+) -> None:
+    facts = tmp_path / "facts.md"
+    facts.write_text("\n")
+    config = write_config(
+        tmp_path / "c.toml",
+        threaded_fake,
+        tmp_path / "m.db",
+        model_dir,
+        knowledge={"file": str(facts)},
+    )
+    result = check(config)
+    assert result.returncode == 2
+    assert "config key knowledge.file:" in result.stderr
+    assert "holds no facts" in result.stderr
 
 
 def moodbot(config: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
@@ -94,7 +134,7 @@ def test_without_auto_migrate_the_schema_must_be_migrated_by_hand(
     assert (migrated.returncode, again.returncode, passed.returncode) == (0, 0, 0)
     assert migrated.stdout == (
         f"database {url}: upgraded from empty through 0001_initial, 0002_alembic_versions, "
-        f"{head_revision()}\n"
+        f"0004_handoffs, {head_revision()}\n"
     )
     assert again.stdout == f"database {url}: already at {head_revision()}, nothing to do\n"
     assert passed.stdout.splitlines()[1] == f"database: reachable, schema at {head_revision()}"

@@ -27,6 +27,8 @@ from tests.schema_v1 import create_v1_database
 from tests.storage.conftest import drop_everything
 
 T0 = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+# The revisions after the pre-Alembic schema and its adoption, oldest first.
+LATER_REVISIONS = ["0004_handoffs", "0005_desk"]
 
 # Rows of every table, written as moodbot 0.1 wrote them (naive UTC on SQLite).
 ROWS = [
@@ -88,7 +90,7 @@ async def test_todays_database_is_upgraded_and_keeps_every_row(bare: Database) -
 
     applied = await upgrade(bare)
 
-    assert applied == ["0002_alembic_versions", "0005_desk"]
+    assert applied == ["0002_alembic_versions", *LATER_REVISIONS]
     assert await status(bare) == SchemaStatus(head_revision(), head_revision())
     assert "schema_info" not in await table_names(bare)
     async with bare.session() as session:
@@ -117,6 +119,7 @@ async def test_todays_database_is_upgraded_and_keeps_every_row(bare: Database) -
         (None, None),
     ]
     assert messages[3].failure_reason == "Telegram refused the chat: blocked"
+    assert [m.needs_human for m in messages] == [False] * 4
     assert all(m.created_at == T0 for m in messages)
     assert [(r.chat_id, r.customer_id, r.created_at) for r in resets] == [
         (5000000001, 5000000001, T0)
@@ -137,7 +140,7 @@ async def test_a_new_database_is_built_by_the_revisions_and_matches_the_models(
 
     applied = await upgrade(bare)
 
-    assert applied == ["0001_initial", "0002_alembic_versions", "0005_desk"]
+    assert applied == ["0001_initial", "0002_alembic_versions", *LATER_REVISIONS]
     assert (await status(bare)).up_to_date
     assert await schema_diff(bare) == []
     assert await table_names(bare) == {*Base.metadata.tables, "alembic_version"}
@@ -215,7 +218,11 @@ async def test_a_table_copied_on_sqlite_keeps_the_rows_that_refer_to_it(
     await build_todays_database(bare)
     monkeypatch.setattr(storage.migrations, "MIGRATIONS_DIR", copy)
 
-    assert await upgrade(bare) == ["0002_alembic_versions", "0005_desk", "9999_copy_messages"]
+    assert await upgrade(bare) == [
+        "0002_alembic_versions",
+        *LATER_REVISIONS,
+        "9999_copy_messages",
+    ]
 
     async with bare.session() as session:
         assert len((await session.scalars(select(Message))).all()) == 4

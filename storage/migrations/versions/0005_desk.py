@@ -1,8 +1,8 @@
-"""The operators' desk: forum topics, posts, takeovers, approvals, ratings; operator messages,
-keywords and the "needs a human" flag on messages.
+"""The operators' desk: forum topics, posts, takeovers, approvals, ratings; operator messages and
+keywords on messages.
 
 Revision ID: 0005_desk
-Revises: 0002_alembic_versions
+Revises: 0004_handoffs
 Create Date: 2026-11-30
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from alembic.operations import BatchOperations
 
 revision = "0005_desk"
-down_revision = "0002_alembic_versions"
+down_revision = "0004_handoffs"
 branch_labels = None
 depends_on = None
 
@@ -22,8 +22,6 @@ NEW_ROLES = "role IN ('user', 'assistant', 'operator')"
 OLD_STATUSES = "status IN ('pending', 'answered', 'failed')"
 NEW_STATUSES = "status IN ('pending', 'answered', 'failed', 'human')"
 CHECK_PREFIXES = ("ck_messages_", "ck_messages_ck_messages_")
-# The knowledge branch's revision adds the same hand-off columns; whichever runs first does.
-HANDOFF_COLUMNS = ("needs_human", "handoff_reason", "handed_off_at")
 
 
 def _customer_fk(table: str) -> sa.ForeignKeyConstraint:
@@ -45,21 +43,12 @@ def _drop_role_and_status_checks(batch: BatchOperations) -> None:
 
 
 def upgrade() -> None:
-    present = {column["name"] for column in sa.inspect(op.get_bind()).get_columns("messages")}
     with op.batch_alter_table("messages") as batch:
         _drop_role_and_status_checks(batch)
         batch.create_check_constraint(op.f("ck_messages_role"), sa.text(NEW_ROLES))
         batch.create_check_constraint(op.f("ck_messages_status"), sa.text(NEW_STATUSES))
         batch.add_column(sa.Column("operator_id", sa.BigInteger(), nullable=True))
         batch.add_column(sa.Column("keywords", sa.Text(), nullable=True))
-        if "needs_human" not in present:
-            batch.add_column(
-                sa.Column("needs_human", sa.Boolean(), nullable=False, server_default=sa.false())
-            )
-        if "handoff_reason" not in present:
-            batch.add_column(sa.Column("handoff_reason", sa.Text(), nullable=True))
-        if "handed_off_at" not in present:
-            batch.add_column(sa.Column("handed_off_at", sa.DateTime(timezone=True), nullable=True))
     op.create_table(
         "desk_topics",
         sa.Column("desk_chat_id", sa.BigInteger(), nullable=False),
@@ -144,8 +133,6 @@ def downgrade() -> None:
     with op.batch_alter_table("messages") as batch:
         batch.drop_column("keywords")
         batch.drop_column("operator_id")
-        for column in HANDOFF_COLUMNS:
-            batch.drop_column(column)
         _drop_role_and_status_checks(batch)
         batch.create_check_constraint(op.f("ck_messages_role"), sa.text(OLD_ROLES))
         batch.create_check_constraint(op.f("ck_messages_status"), sa.text(OLD_STATUSES))
