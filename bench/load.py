@@ -104,9 +104,19 @@ class RecordingEngine:
     def classify_many_sync(self, texts: Sequence[str]) -> list[Mood]:
         return self.inner.classify_many_sync(texts)
 
-    def reply(self, history: Sequence[Turn], text: str, mood: Mood) -> ReplyStreamLike:
+    def forget_conversation(self, conversation: str) -> None:
+        self.inner.forget_conversation(conversation)
+
+    def reply(
+        self,
+        history: Sequence[Turn],
+        text: str,
+        mood: Mood,
+        *,
+        conversation: str | None = None,
+    ) -> ReplyStreamLike:
         self.calls.append(ReplyCall(text, tuple(history)))
-        return self.inner.reply(history, text, mood)
+        return self.inner.reply(history, text, mood, conversation=conversation)
 
     def healthy(self) -> bool:
         return self.inner.healthy()

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 
 from engine.config import EngineConfig
-from engine.loading import LoadedModel, load_model
+from engine.loading import load_model
 from engine.local_backend import LocalBackend, ReplyPayload
 from engine.model_cache import Progress, ProgressFactory
 from engine.types import Mood, Turn
-from engine.worker import InferenceWorker, ReplyStream
+from engine.worker import CompleteRequest, InferenceWorker, ReplyStream
 
 
 class MoodEngine:
@@ -30,13 +31,10 @@ class MoodEngine:
 
     @classmethod
     def load(cls, config: EngineConfig, progress: ProgressFactory = Progress) -> MoodEngine:
+        started = time.perf_counter()
         loaded = load_model(config, progress)
-        return cls.from_loaded(loaded, config)
-
-    @classmethod
-    def from_loaded(cls, loaded: LoadedModel, config: EngineConfig) -> MoodEngine:
-        backend = LocalBackend(loaded, config)
-        return cls(backend, config, loaded.load_seconds)
+        backend = LocalBackend(loaded, config, progress)
+        return cls(backend, config, time.perf_counter() - started)
 
     async def classify(self, text: str) -> Mood:
         (mood,) = await self.classify_many([text])
@@ -51,9 +49,37 @@ class MoodEngine:
         """For callers without an event loop (batch tagging, evaluation)."""
         return self._worker.submit_classify(texts).result() if texts else []
 
-    def reply(self, history: Sequence[Turn], text: str, mood: Mood) -> ReplyStream:
-        """Start a reply; must be called from a running event loop."""
-        return ReplyStream(self._worker.submit_reply, ReplyPayload(tuple(history), text, mood))
+    def reply(
+        self,
+        history: Sequence[Turn],
+        text: str,
+        mood: Mood,
+        *,
+        conversation: str | None = None,
+    ) -> ReplyStream:
+        """Start a reply; must be called from a running event loop. Replies with the same
+        `conversation` key reuse the cache of the previous turn's prompt and reply."""
+        return ReplyStream(
+            self._worker.submit_reply, ReplyPayload(tuple(history), text, mood, conversation)
+        )
+
+    def forget_conversation(self, conversation: str) -> None:
+        """Drop the conversation's cache (on /reset, /forget)."""
+        self._worker.forget_conversation(conversation)
+
+    async def complete(
+        self, messages: list[dict[str, str]], *, max_new_tokens: int, low_priority: bool = False
+    ) -> str:
+        """A greedy completion of a chat. Low priority: it runs only while no reply is being
+        generated, a step at a time, so a reply never waits more than one step for it."""
+        request = CompleteRequest(messages, max_new_tokens, low_priority)
+        self._worker.submit_complete(request)
+        return await asyncio.wrap_future(request.future)
+
+    @property
+    def idle(self) -> bool:
+        """No reply or completion queued or running."""
+        return self._worker.idle
 
     def healthy(self) -> bool:
         return self._worker.alive

@@ -33,7 +33,23 @@ class Engine(Protocol):
 
     def classify_many_sync(self, texts: Sequence[str]) -> list[Mood]: ...
 
-    def reply(self, history: Sequence[Turn], text: str, mood: Mood) -> ReplyStreamLike: ...
+    def reply(
+        self,
+        history: Sequence[Turn],
+        text: str,
+        mood: Mood,
+        *,
+        conversation: str | None = None,
+    ) -> ReplyStreamLike:
+        """`conversation` keys the conversation's cache of its last prompt and reply."""
+
+    def forget_conversation(self, conversation: str) -> None:
+        """Drop the conversation's cache (on /reset and /forget)."""
+
+    async def complete(
+        self, messages: list[dict[str, str]], *, max_new_tokens: int, low_priority: bool = False
+    ) -> str:
+        """A greedy chat-template completion; low priority ones never delay a reply."""
 
     def healthy(self) -> bool:
         """False once the engine can no longer answer (its worker died)."""

@@ -19,12 +19,13 @@ from engine.config import EngineConfig
 from engine.language import Language, detect_language
 from engine.mood import MAX_TEXT_TOKENS, decide_mood
 from engine.openai_client import Json, OpenAIServer, RemoteEngineError
-from engine.prompts import CLASSIFICATION_PROMPTS, TEXT_SLOT, reply_system_prompt
+from engine.prompts import CLASSIFICATION_PROMPTS, TEXT_SLOT
 from engine.reply_prompt import (
     MAX_MESSAGE_TOKENS,
     TURN_OVERHEAD_TOKENS,
     recent_turns,
     reply_language,
+    reply_messages,
 )
 from engine.reply_text import finish_reply
 from engine.types import Mood, ReplyCancelled, Turn
@@ -246,18 +247,21 @@ class RemoteMoodEngine:
         probabilities = label_probabilities(top, prompt.label_words)
         return decide_mood(probabilities, self.config.neutral_threshold_for(language))
 
-    def reply(self, history: Sequence[Turn], text: str, mood: Mood) -> RemoteReplyStream:
-        """Start a reply; must be called from a running event loop."""
+    def reply(
+        self,
+        history: Sequence[Turn],
+        text: str,
+        mood: Mood,
+        *,
+        conversation: str | None = None,
+    ) -> RemoteReplyStream:
+        """Start a reply; must be called from a running event loop. `conversation` is unused:
+        the server keeps (or not) its own prefix cache."""
         language = reply_language(history, text)
         sampling = self.config.sampling
-        messages = [
-            {"role": "system", "content": reply_system_prompt(language, mood.label)},
-            *(
-                {"role": turn.role, "content": turn.text}
-                for turn in trim_history(history, sampling.history_tokens)
-            ),
-            {"role": "user", "content": _head(text)},
-        ]
+        messages = reply_messages(
+            trim_history(history, sampling.history_tokens), _head(text), mood.label, language
+        )
         body: Json = {
             "model": self.model_name,
             "messages": messages,
@@ -272,6 +276,24 @@ class RemoteMoodEngine:
         if sampling.seed is not None:
             body["seed"] = sampling.seed
         return RemoteReplyStream(self._server, body, language, mood.label)
+
+    def forget_conversation(self, conversation: str) -> None:
+        """Nothing is cached here for a conversation."""
+
+    async def complete(
+        self, messages: list[dict[str, str]], *, max_new_tokens: int, low_priority: bool = False
+    ) -> str:
+        """A greedy completion of a chat; the server schedules it (`low_priority` is unused)."""
+        body: Json = {
+            "model": self.model_name,
+            "messages": messages,
+            "max_tokens": max_new_tokens,
+            "temperature": 0,
+        }
+        async with self._server.client() as client:
+            answer = await self._server.complete(client, body)
+        choices = answer.get("choices") or [{}]
+        return str((choices[0].get("message") or {}).get("content") or "").strip()
 
     def healthy(self) -> bool:
         """Always: a server outage fails single requests, which the bot reports and retries."""

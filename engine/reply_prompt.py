@@ -1,15 +1,17 @@
-"""The chat the model continues to write its reply: persona, mood cue, history, new message."""
+"""The chat the model continues to write its reply: persona, history, new message, mood cue."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from transformers import PreTrainedTokenizerBase
 
 from engine.control_tokens import defuse_control_tokens
 from engine.language import Language, detect_language
-from engine.prompts import reply_system_prompt
+from engine.prompts import mood_cue, reply_system_prompt
 from engine.types import Mood, Turn
+from engine.vocabulary import MoodLabel
 
 # A message beyond this is cut to its head: Telegram caps messages at 4096 characters, but other
 # front ends (or the API) may not, and the prompt's cost grows with every token.
@@ -46,19 +48,55 @@ def recent_turns(
     return kept
 
 
+@dataclass(frozen=True)
+class ReplyPrompt:
+    ids: list[int]
+    language: Language
+    # The leading tokens that are the same for every reply in this language (the system turn).
+    shared_length: int
+
+
+def reply_messages(
+    kept: Sequence[Turn], text: str, mood: MoodLabel, language: Language
+) -> list[dict[str, str]]:
+    """The chat: the constant system prompt, the history, the new message, each customer turn
+    followed by its mood cue (a turn answered before moods were kept has none). A cue after its
+    message, not in the system prompt, keeps every earlier part of the chat unchanged from one
+    turn to the next, so the conversation's cached keys and values stay valid."""
+    messages = [{"role": "system", "content": reply_system_prompt(language)}]
+    for turn in kept:
+        messages.append({"role": turn.role, "content": turn.text})
+        if turn.role == "user" and turn.mood is not None:
+            messages.append({"role": "system", "content": mood_cue(language, turn.mood)})
+    messages.append({"role": "user", "content": text})
+    messages.append({"role": "system", "content": mood_cue(language, mood)})
+    return messages
+
+
+def chat_token_ids(
+    tokenizer: PreTrainedTokenizerBase,
+    messages: list[dict[str, str]],
+    add_generation_prompt: bool = True,
+) -> list[int]:
+    rendered = tokenizer.apply_chat_template(
+        messages, tokenize=True, add_generation_prompt=add_generation_prompt
+    )
+    return list(rendered) if isinstance(rendered, list) else list(rendered["input_ids"])
+
+
 def build_reply_prompt(
     tokenizer: PreTrainedTokenizerBase,
     history: Sequence[Turn],
     text: str,
     mood: Mood,
     history_tokens: int,
-) -> tuple[list[int], Language]:
+) -> ReplyPrompt:
     """Token ids of the chat to continue, keeping the newest history that fits the budget."""
     text = defuse_control_tokens(tokenizer, text)
-    history = [Turn(turn.role, defuse_control_tokens(tokenizer, turn.text)) for turn in history]
+    history = [
+        Turn(turn.role, defuse_control_tokens(tokenizer, turn.text), turn.mood) for turn in history
+    ]
     language = reply_language(history, text)
-    system = {"role": "system", "content": reply_system_prompt(language, mood.label)}
-    current = {"role": "user", "content": _head(tokenizer, text, MAX_MESSAGE_TOKENS)}
     kept = recent_turns(
         history,
         history_tokens,
@@ -66,13 +104,13 @@ def build_reply_prompt(
             len(tokenizer.encode(turn.text, add_special_tokens=False)) + TURN_OVERHEAD_TOKENS
         ),
     )
-    turns = [{"role": turn.role, "content": turn.text} for turn in kept]
-    ids = tokenizer.apply_chat_template(
-        [system, *turns, current], tokenize=True, add_generation_prompt=True
+    messages = reply_messages(
+        kept, _head(tokenizer, text, MAX_MESSAGE_TOKENS), mood.label, language
     )
-    if not isinstance(ids, list):
-        ids = list(ids["input_ids"])
-    return ids, language
+    ids = chat_token_ids(tokenizer, messages)
+    shared = chat_token_ids(tokenizer, messages[:1], add_generation_prompt=False)
+    shared_length = len(shared) if ids[: len(shared)] == shared else 0
+    return ReplyPrompt(ids, language, shared_length)
 
 
 def _head(tokenizer: PreTrainedTokenizerBase, text: str, limit: int) -> str:

@@ -142,9 +142,23 @@ class FakeOpenAIServer:
         self.max_in_flight = max(self.max_in_flight, self._in_flight)
         try:
             await asyncio.sleep(self.classify_delay)
+            if not any(
+                prompt.system == body["messages"][0]["content"]
+                for prompt in CLASSIFICATION_PROMPTS.values()
+            ):
+                return web.json_response(self._completion())
             return web.json_response(self._classification(body))
         finally:
             self._in_flight -= 1
+
+    def _completion(self) -> dict[str, Any]:
+        """Any other chat, answered at once with the reply chunks joined."""
+        choice = {
+            "index": 0,
+            "message": {"role": "assistant", "content": "".join(self.reply_chunks)},
+            "finish_reason": "stop",
+        }
+        return {"id": "chatcmpl-fake", "object": "chat.completion", "choices": [choice]}
 
     def _classification(self, body: dict[str, Any]) -> dict[str, Any]:
         system, user = body["messages"][0]["content"], body["messages"][1]["content"]
