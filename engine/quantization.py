@@ -16,7 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors import safe_open
+from safetensors.torch import save_file
 from transformers import PreTrainedModel
 
 from engine.decoder import DenseProjection, LayerWeights, Projection, dense_layers
@@ -29,6 +30,9 @@ GROUP = 32
 # torch's int4 kernel is faster than bf16 for a few rows and up to 2x slower for a prompt.
 DENSE_FROM_TOKENS = 16
 FORMAT_VERSION = "1"
+# Rows quantized together (a multiple of the int4 kernel's blocks): their fp32 intermediates
+# take a few MB instead of a whole matrix's hundreds.
+ROWS_PER_SLICE = 1024
 _PROJECTIONS = ("q", "k", "v", "o", "gate", "up", "down")
 
 
@@ -74,37 +78,53 @@ class Int8Projection:
         return out.reshape(*x.shape[:-1], out.shape[-1])
 
 
+@torch.inference_mode()
 def quantize_int4(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Asymmetric int4 per group of 32 inputs: (packed weights, scales and zeros)."""
+    """Asymmetric int4 per group of 32 inputs: (packed weights, scales and zeros), a slice of
+    output rows at a time (the packed layout is row-separable). Under inference mode: the
+    model's weights require gradients, and autograd would keep every fp32 intermediate."""
     out_features, in_features = weight.shape
     if in_features % GROUP:
         raise ValueError(f"int4 needs input sizes divisible by {GROUP}, got {in_features}")
-    groups = weight.float().reshape(out_features, in_features // GROUP, GROUP)
-    low = groups.amin(-1, keepdim=True)
-    high = groups.amax(-1, keepdim=True)
-    scale = (high - low).clamp(min=1e-8) / 15
-    levels = ((groups - low) / scale).round().clamp(0, 15).to(torch.int32)
-    # The kernel computes (level - 8) * scale + zero.
-    zero = low + 8 * scale
-    packed = torch.ops.aten._convert_weight_to_int4pack_for_cpu(
-        levels.reshape(out_features, in_features), 1
-    )
-    scales_and_zeros = (
-        torch.stack(
-            [scale.reshape(out_features, -1).t(), zero.reshape(out_features, -1).t()], dim=-1
+    packed = torch.empty((out_features, in_features // 2), dtype=torch.uint8)
+    scales_and_zeros = torch.empty((in_features // GROUP, out_features, 2), dtype=torch.bfloat16)
+    for start in range(0, out_features, ROWS_PER_SLICE):
+        end = min(start + ROWS_PER_SLICE, out_features)
+        rows = end - start
+        groups = weight[start:end].float().reshape(rows, in_features // GROUP, GROUP)
+        low = groups.amin(-1, keepdim=True)
+        high = groups.amax(-1, keepdim=True)
+        scale = (high - low).clamp(min=1e-8) / 15
+        levels = ((groups - low) / scale).round().clamp(0, 15).to(torch.int32)
+        # The kernel computes (level - 8) * scale + zero.
+        zero = low + 8 * scale
+        packed[start:end] = torch.ops.aten._convert_weight_to_int4pack_for_cpu(
+            levels.reshape(rows, in_features), 1
         )
-        .to(torch.bfloat16)
-        .contiguous()
-    )
+        scales_and_zeros[:, start:end] = torch.stack(
+            [scale.reshape(rows, -1).t(), zero.reshape(rows, -1).t()], dim=-1
+        )
     return packed, scales_and_zeros
 
 
+@torch.inference_mode()
 def quantize_int8(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Symmetric int8 per output channel: (weights, scales)."""
-    rows = weight.float()
-    scales = rows.abs().amax(dim=1).clamp(min=1e-8) / 127
-    quantized = (rows / scales[:, None]).round().clamp(-127, 127).to(torch.int8)
-    return quantized, scales.to(weight.dtype)
+    """Symmetric int8 per output channel: (weights, scales), a slice of rows at a time."""
+    quantized = torch.empty(weight.shape, dtype=torch.int8)
+    scales = torch.empty(weight.shape[0], dtype=weight.dtype)
+    for start in range(0, weight.shape[0], ROWS_PER_SLICE):
+        rows = weight[start : start + ROWS_PER_SLICE].float()
+        scale = rows.abs().amax(dim=1).clamp(min=1e-8) / 127
+        # The kernel multiplies by the bf16 scale, so the levels are computed against it.
+        scale = scale.to(weight.dtype)
+        levels = (rows / scale.float()[:, None]).round().clamp(-127, 127)
+        quantized[start : start + ROWS_PER_SLICE] = levels.to(torch.int8)
+        scales[start : start + ROWS_PER_SLICE] = scale
+    return quantized, scales
+
+
+def _aligned(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor if tensor.data_ptr() % 64 == 0 else tensor.clone()
 
 
 def int4_weights_file(cache_dir: Path, source: str) -> Path:
@@ -147,7 +167,10 @@ def load_or_quantize(
 ) -> dict[str, torch.Tensor]:
     """The quantized tensors from `path`, quantizing (one matrix at a time) on first use."""
     if path.is_file():
-        return load_file(path)
+        # safetensors hands out tensors 8 bytes off a 64-byte boundary, and torch's int8
+        # kernel crashes on such weights for four rows or more: copy each into fresh memory.
+        with safe_open(path, "pt") as weights:
+            return {name: _aligned(weights.get_tensor(name)) for name in weights.keys()}  # noqa: SIM118
     log.info("quantizing the model to int4 into %s (first start only)", path)
     tensors = dict(_quantized_tensors(model, progress))
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -33,15 +33,23 @@ def reply_language(history: Sequence[Turn], text: str) -> Language:
 def recent_turns(
     history: Sequence[Turn], budget: float, cost: Callable[[Turn], float]
 ) -> list[Turn]:
-    """The newest turns whose cost fits the budget, opening with the customer's."""
-    kept: list[Turn] = []
-    used = 0.0
-    for turn in reversed(history):
-        if used + cost(turn) > budget:
-            break
-        kept.append(turn)
-        used += cost(turn)
-    kept.reverse()
+    """The newest turns whose cost fits the budget, opening with the customer's.
+
+    Over budget, the oldest turns go in slices of half the budget, counted from the start of
+    the history: the kept history then starts at the same turn for several turns in a row, so
+    the prompt keeps its prefix (and the conversation's cache stays valid) instead of changing
+    its first turn on every message."""
+    costs = [cost(turn) for turn in history]
+    total = sum(costs)
+    start = 0
+    dropped = 0.0
+    slice_cost = max(budget / 2, 1.0)
+    while total - dropped > budget and start < len(history):
+        target = dropped + slice_cost
+        while start < len(history) and dropped < target:
+            dropped += costs[start]
+            start += 1
+    kept = list(history[start:])
     # A chat template expects the history to open with the customer, not with an answer.
     while kept and kept[0].role != "user":
         kept.pop(0)

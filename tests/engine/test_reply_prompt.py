@@ -1,9 +1,10 @@
+import itertools
 from pathlib import Path
 
 import pytest
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
-from engine.reply_prompt import MAX_MESSAGE_TOKENS, build_reply_prompt
+from engine.reply_prompt import MAX_MESSAGE_TOKENS, build_reply_prompt, recent_turns
 from engine.types import Mood, Turn
 
 NEUTRAL = Mood("neutral", 0.5)
@@ -80,3 +81,19 @@ def test_the_next_turn_extends_the_previous_prompt(tokenizer) -> None:  # type: 
         tokenizer, history, "thanks, found it", Mood("positive", 0.9), history_tokens=512
     )
     assert second.ids[: len(first.ids)] == first.ids
+
+
+def test_trimming_keeps_the_same_first_turn_for_several_turns() -> None:
+    """Each message's prompt drops old turns in slices, so most turns extend the previous
+    prompt (a cache hit) instead of all shifting by one."""
+    history: list[Turn] = []
+    starts = []
+    for index in range(30):
+        kept = recent_turns(history, 300, lambda turn: 30)
+        assert sum(30 for _ in kept) <= 300
+        starts.append(len(history) - len(kept))
+        history += [Turn("user", f"question {index}"), Turn("assistant", f"answer {index}")]
+    changes = sum(1 for before, after in itertools.pairwise(starts) if before != after)
+    assert starts[-1] > 0, "the budget was exceeded"
+    # Dropping one exchange at a time would change the first turn on 25 of the 30 messages.
+    assert changes <= len(starts) // 2
