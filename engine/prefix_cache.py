@@ -54,7 +54,8 @@ class PrefixCache:
         with self._lock:
             return sum(entry.nbytes for entry in self._entries.values())
 
-    def keys(self) -> list[str]:
+    def stored(self) -> list[str]:
+        """The keys held, least recently used first."""
         with self._lock:
             return list(self._entries)
 

@@ -66,6 +66,7 @@ class ReplyCall:
     text: str
     history: tuple[Turn, ...]
     mood: Mood
+    conversation: str | None = None
 
 
 class SpyEngine:
@@ -79,12 +80,14 @@ class SpyEngine:
         self.inner = inner
         self.steer = steer
         self.calls: list[ReplyCall] = []
+        self.forgotten: list[str] = []
 
     async def classify(self, text: str) -> Mood:
         mood = await self.inner.classify(text)
         return mood if self.steer is None else Mood(self.steer(text), mood.confidence)
 
     def forget_conversation(self, conversation: str) -> None:
+        self.forgotten.append(conversation)
         self.inner.forget_conversation(conversation)
 
     def reply(
@@ -95,7 +98,7 @@ class SpyEngine:
         *,
         conversation: str | None = None,
     ) -> ReplyStream:
-        self.calls.append(ReplyCall(text, tuple(history), mood))
+        self.calls.append(ReplyCall(text, tuple(history), mood, conversation))
         return self.inner.reply(history, text, mood, conversation=conversation)
 
     def history_for(self, text: str) -> tuple[Turn, ...]:

@@ -125,3 +125,38 @@ async def test_moods_are_served_while_a_reply_is_generating(talkative_engine: Mo
     stream.cancel()
     with pytest.raises(ReplyCancelled):
         await finished
+
+
+async def test_complete_is_a_greedy_completion(tiny_engine: MoodEngine) -> None:
+    messages = [{"role": "user", "content": "Keywords of: my parcel is late"}]
+    first = await tiny_engine.complete(messages, max_new_tokens=8)
+    again = await tiny_engine.complete(messages, max_new_tokens=8, low_priority=True)
+    assert first == again
+
+
+async def test_low_priority_completions_wait_for_running_replies(
+    talkative_engine: MoodEngine,
+) -> None:
+    stream = talkative_engine.reply([], "hello", Mood("neutral", 0.5, {}))
+    await anext(aiter(stream))
+    completion = asyncio.ensure_future(
+        talkative_engine.complete(
+            [{"role": "user", "content": "keywords"}], max_new_tokens=2, low_priority=True
+        )
+    )
+    await asyncio.sleep(1.0)
+    assert not completion.done(), "a low-priority completion ran beside a reply"
+    stream.cancel()
+    assert isinstance(await asyncio.wait_for(completion, timeout=30), str)
+
+
+async def test_forgetting_a_conversation_drops_its_cache(tiny_engine: MoodEngine) -> None:
+    mood = Mood("neutral", 0.5, {})
+    await tiny_engine.reply([], "remember me", mood, conversation="customer:77").text()
+    assert tiny_engine.backend.prefixes.has("customer:77")
+    tiny_engine.forget_conversation("customer:77")
+    for _ in range(100):
+        if not tiny_engine.backend.prefixes.has("customer:77"):
+            break
+        await asyncio.sleep(0.02)
+    assert not tiny_engine.backend.prefixes.has("customer:77")
