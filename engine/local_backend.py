@@ -55,6 +55,7 @@ class LocalBackend:
     ) -> None:
         self.model = loaded.model
         self.tokenizer = loaded.tokenizer
+        self.source = loaded.source
         self._sampling = config.sampling
         thresholds = {lang: config.neutral_threshold_for(lang) for lang in CLASSIFICATION_PROMPTS}
         # Before the decoder: the classifier copies its fp32 label rows of the bf16 head, which
