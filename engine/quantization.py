@@ -29,10 +29,11 @@ GROUP = 32
 # Passes over more tokens than this use the bf16 weights: measured on this machine's 2 cores,
 # torch's int4 kernel is faster than bf16 for a few rows and up to 2x slower for a prompt.
 DENSE_FROM_TOKENS = 16
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"
 # Rows quantized together (a multiple of the int4 kernel's blocks): their fp32 intermediates
 # take a few MB instead of a whole matrix's hundreds.
 ROWS_PER_SLICE = 1024
+CLIP_CANDIDATES = (1.0, 0.95, 0.9, 0.85, 0.8)
 _PROJECTIONS = ("q", "k", "v", "o", "gate", "up", "down")
 
 
@@ -78,6 +79,33 @@ class Int8Projection:
         return out.reshape(*x.shape[:-1], out.shape[-1])
 
 
+def _fit_groups(groups: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Levels, scale and zero per group: of a few ranges shrunk from min..max, the one with the
+    least squared error (clipping a rare outlier buys finer steps for all other weights)."""
+    low_full = groups.amin(-1, keepdim=True)
+    high_full = groups.amax(-1, keepdim=True)
+    best: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+    best_error: torch.Tensor | None = None
+    for shrink in CLIP_CANDIDATES:
+        low, high = low_full * shrink, high_full * shrink
+        scale = (high - low).clamp(min=1e-8) / 15
+        levels = ((groups - low) / scale).round().clamp(0, 15)
+        error = ((levels * scale + low - groups) ** 2).sum(-1, keepdim=True)
+        # The kernel computes (level - 8) * scale + zero.
+        candidate = (levels, scale, low + 8 * scale)
+        if best is None or best_error is None:
+            best, best_error = candidate, error
+            continue
+        better = error < best_error
+        best = tuple(
+            torch.where(better, new, old) for new, old in zip(candidate, best, strict=True)
+        )  # type: ignore[assignment]
+        best_error = torch.minimum(error, best_error)
+    assert best is not None
+    levels, scale, zero = best
+    return levels.to(torch.int32), scale, zero
+
+
 @torch.inference_mode()
 def quantize_int4(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Asymmetric int4 per group of 32 inputs: (packed weights, scales and zeros), a slice of
@@ -92,12 +120,7 @@ def quantize_int4(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         end = min(start + ROWS_PER_SLICE, out_features)
         rows = end - start
         groups = weight[start:end].float().reshape(rows, in_features // GROUP, GROUP)
-        low = groups.amin(-1, keepdim=True)
-        high = groups.amax(-1, keepdim=True)
-        scale = (high - low).clamp(min=1e-8) / 15
-        levels = ((groups - low) / scale).round().clamp(0, 15).to(torch.int32)
-        # The kernel computes (level - 8) * scale + zero.
-        zero = low + 8 * scale
+        levels, scale, zero = _fit_groups(groups)
         packed[start:end] = torch.ops.aten._convert_weight_to_int4pack_for_cpu(
             levels.reshape(rows, in_features), 1
         )
