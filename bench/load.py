@@ -224,7 +224,10 @@ async def _verify(
             calls = histories.get(q.text, [])
             if calls != [tuple(turns)]:
                 problems.append(f"chat {customer}: {len(calls)} replies to {q.text!r}, history off")
-            turns += [Turn("user", q.text), Turn("assistant", strip_mood_emoji(answers[q.id].text))]
+            turns += [
+                Turn("user", q.text, q.mood_label),
+                Turn("assistant", strip_mood_emoji(answers[q.id].text)),
+            ]
     if fake.pending_updates():
         problems.append(f"{len(fake.pending_updates())} updates never confirmed")
 
