@@ -258,6 +258,8 @@ async def run_engine(engine: MoodEngine, args: argparse.Namespace) -> dict[str, 
         *_, reply = await path.one(history, text, conversation="bench")
         history += [Turn("user", text, "negative"), Turn("assistant", reply)]
     tenth_first, *_ = await path.one(history, CONVERSATION[-1], conversation="bench")
+    # Any cached prefix serves any prompt: the conversation must go for a cold measurement.
+    engine.forget_conversation("bench")
     cold_first, *_ = await path.one(history, CONVERSATION[-1])
     customers = {}
     for count in CUSTOMER_COUNTS:
