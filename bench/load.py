@@ -105,9 +105,19 @@ class RecordingEngine:
     def classify_many_sync(self, texts: Sequence[str]) -> list[Mood]:
         return self.inner.classify_many_sync(texts)
 
-    def reply(self, history: Sequence[Turn], text: str, mood: Mood) -> ReplyStreamLike:
+    def forget_conversation(self, conversation: str) -> None:
+        self.inner.forget_conversation(conversation)
+
+    def reply(
+        self,
+        history: Sequence[Turn],
+        text: str,
+        mood: Mood,
+        *,
+        conversation: str | None = None,
+    ) -> ReplyStreamLike:
         self.calls.append(ReplyCall(text, tuple(history)))
-        return self.inner.reply(history, text, mood)
+        return self.inner.reply(history, text, mood, conversation=conversation)
 
     def reload_knowledge(self) -> FactsIndex | None:
         return self.inner.reload_knowledge()
@@ -218,7 +228,10 @@ async def _verify(
             calls = histories.get(q.text, [])
             if calls != [tuple(turns)]:
                 problems.append(f"chat {customer}: {len(calls)} replies to {q.text!r}, history off")
-            turns += [Turn("user", q.text), Turn("assistant", strip_mood_emoji(answers[q.id].text))]
+            turns += [
+                Turn("user", q.text, q.mood_label),
+                Turn("assistant", strip_mood_emoji(answers[q.id].text)),
+            ]
     if fake.pending_updates():
         problems.append(f"{len(fake.pending_updates())} updates never confirmed")
 

@@ -48,4 +48,6 @@ def tiny_engine_config(model_dir: Path, **overrides: object) -> EngineConfig:
     from engine.config import SamplingConfig
 
     sampling = SamplingConfig(max_new_tokens=24, temperature=0.0, history_tokens=256)
-    return EngineConfig(model=str(model_dir), sampling=sampling, **overrides)  # type: ignore[arg-type]
+    # Its quantized copy lives beside it, not in the user's model cache.
+    settings: dict[str, object] = {"cache_dir": model_dir / "moodbot-cache", **overrides}
+    return EngineConfig(model=str(model_dir), sampling=sampling, **settings)  # type: ignore[arg-type]

@@ -65,6 +65,7 @@ class CustomerCommands:
         if (screened := await self._screening.screen(update, context.bot)) is not None:
             message, user = screened
             await self._store.reset_conversation(message.chat_id, user.id)
+            self._answering.pipeline.forget_conversation(user.id)
             await say(message, "reset_done", user)
             if self._after_reset is not None:
                 await self._after_reset(message.chat_id, user.id, user.language_code)
@@ -133,6 +134,7 @@ class CustomerCommands:
         await query.answer()
         if choice == "yes":
             count = await self._store.forget_customer(query.from_user.id)
+            self._answering.pipeline.forget_conversation(query.from_user.id)
             log.info(
                 "customer %s asked to be forgotten: %d messages deleted", query.from_user.id, count
             )

@@ -389,6 +389,8 @@ _SCHEMA: dict[str, dict[str, _Key]] = {
         "api_key": _Key(_string(allow_empty=True), "engine"),
         "threads": _Key(_integer(0, 1024), "engine"),
         "max_batch": _Key(_integer(1, 256), "engine"),
+        "dtype": _Key(_choice("bf16", "int4"), "engine"),
+        "cache_mb": _Key(_integer(0, 1_048_576), "engine"),
     },
     "mood": {
         "neutral_threshold": _Key(_number(0.5, 1.0, low_open=True), "engine"),

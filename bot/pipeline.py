@@ -43,6 +43,11 @@ class Answer:
     handoff: HandOff | None = None
 
 
+def conversation_key(customer_id: int) -> str:
+    """The engine caches one conversation per customer: /forget then drops all of it at once."""
+    return f"customer:{customer_id}"
+
+
 def strip_mood_emoji(answer: str) -> str:
     """The reply inside a stored answer: the model should not learn to open with the emoji."""
     for emoji in MOOD_EMOJI.values():
@@ -78,8 +83,14 @@ class MoodPipeline:
         history = await self.store.history(
             message.chat_id, message.customer_id, before_message_id=message.id, limit=HISTORY_TURNS
         )
-        turns = [Turn(turn.role, strip_mood_emoji(turn.text)) for turn in history]
-        return self.engine.reply(turns, message.text, mood)
+        turns = [Turn(turn.role, strip_mood_emoji(turn.text), turn.mood) for turn in history]
+        return self.engine.reply(
+            turns, message.text, mood, conversation=conversation_key(message.customer_id)
+        )
+
+    def forget_conversation(self, customer_id: int) -> None:
+        """The engine drops what it cached of the customer's conversation (/reset, /forget)."""
+        self.engine.forget_conversation(conversation_key(customer_id))
 
     async def answer(
         self, message: StoredMessage, sink: AnswerSink, stream_started: StreamHook | None = None

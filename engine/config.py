@@ -10,6 +10,7 @@ from engine.language import Language
 from engine.packaged_models import DEFAULT_MODEL, PACKAGED_MODELS
 
 Backend = Literal["local", "openai"]
+WeightType = Literal["bf16", "int4"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,11 @@ class EngineConfig:
     neutral_threshold_zh: float | None = None
     # Requests the worker folds into one batched forward pass at most.
     max_batch: int = 8
+    # Decoder weights for decoding: "int4" (group-wise int4 layers, int8 output head, quantized
+    # once into the cache; about 3x faster on CPU) or "bf16" (the weights as loaded).
+    dtype: WeightType = "int4"
+    # Memory for cached prefixes (system prompts, each conversation's last turn), in MiB.
+    cache_mb: int = 256
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     # None: replies are not grounded in facts (no facts file configured).
     knowledge: KnowledgeConfig | None = None

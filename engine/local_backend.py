@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-from engine.config import EngineConfig
-from engine.generation import (
-    GenerationJob,
-    GenerationResult,
-    banned_token_ids,
-    generate_batch,
-    stop_token_ids,
-)
+from transformers import PreTrainedModel
+
+from engine.config import EngineConfig, SamplingConfig
+from engine.decoder import Decoder, DenseProjection, dense_layers
+from engine.decoding import DecodingLoop, GenerationJob, GenerationResult
 from engine.knowledge.grounding import (
     REASON_LIVE_DATA,
     REASON_NUMBER,
@@ -27,14 +25,20 @@ from engine.knowledge.grounding import (
 from engine.knowledge.prompts import SILENT_MARK
 from engine.language import Language
 from engine.loading import LoadedModel
+from engine.model_cache import Progress, ProgressFactory, default_cache_dir
 from engine.mood import MoodClassifier
+from engine.prefix_cache import PrefixCache
 from engine.prompts import CLASSIFICATION_PROMPTS
-from engine.reply_prompt import build_reply_prompt, reply_language
+from engine.quantization import drop_dense_head, int4_layers, int4_weights_file, load_or_quantize
+from engine.reply_prompt import ReplyPrompt, build_reply_prompt, chat_token_ids, reply_language
 from engine.reply_text import FALLBACKS, finish_reply
+from engine.sampling import RowSampler, banned_token_ids, stop_token_ids
 from engine.types import GroundedReply, HandOff, Mood, Turn
 from engine.worker import CompleteRequest, ReplyRequest
 
 log = logging.getLogger(__name__)
+
+GREEDY = SamplingConfig(temperature=0.0, repetition_penalty=1.0)
 
 
 @dataclass(frozen=True)
@@ -42,172 +46,169 @@ class ReplyPayload:
     history: tuple[Turn, ...]
     text: str
     mood: Mood
+    conversation: str | None = None
 
 
-@dataclass
-class GenerationStats:
-    """Counters for the last batch, read by benchmarks."""
-
-    prompt_tokens: int = 0
-    new_tokens: int = 0
-    first_token_seconds: float = 0.0
-    total_seconds: float = 0.0
+def build_decoder(
+    loaded: LoadedModel, config: EngineConfig, progress: ProgressFactory = Progress
+) -> Decoder:
+    """The decoder for `config.dtype`; int4 frees the bf16 output head."""
+    model: PreTrainedModel = loaded.model
+    if config.dtype == "bf16":
+        head = model.get_output_embeddings()
+        return Decoder(model, dense_layers(model), DenseProjection(head.weight, head.bias))
+    cache_dir = config.cache_dir or default_cache_dir()
+    tensors = load_or_quantize(model, int4_weights_file(cache_dir, loaded.source), progress)
+    layers, head = int4_layers(model, tensors)
+    decoder = Decoder(model, layers, head)
+    drop_dense_head(model)
+    return decoder
 
 
 class LocalBackend:
     def __init__(
-        self, loaded: LoadedModel, config: EngineConfig, knowledge: KnowledgeBase | None = None
+        self,
+        loaded: LoadedModel,
+        config: EngineConfig,
+        progress: ProgressFactory = Progress,
+        knowledge: KnowledgeBase | None = None,
     ) -> None:
         self.model = loaded.model
         self.tokenizer = loaded.tokenizer
+        self.source = loaded.source
         self._sampling = config.sampling
         thresholds = {lang: config.neutral_threshold_for(lang) for lang in CLASSIFICATION_PROMPTS}
+        # Before the decoder: the classifier copies its fp32 label rows of the bf16 head, which
+        # the int4 decoder then frees.
         self.classifier = MoodClassifier(loaded.model, loaded.tokenizer, thresholds)
+        self.decoder = build_decoder(loaded, config, progress)
+        self.prefixes = PrefixCache(config.cache_mb * 2**20)
         self._banned = banned_token_ids(loaded.tokenizer)
         self._stop_ids = stop_token_ids(loaded.model, loaded.tokenizer)
         self._silent_token = loaded.tokenizer.encode(SILENT_MARK, add_special_tokens=False)[0]
         self.knowledge = knowledge
-        self.last_stats = GenerationStats()
-
-    @staticmethod
-    def token_counter(loaded: LoadedModel) -> Callable[[str], int]:
-        return lambda text: len(loaded.tokenizer.encode(text, add_special_tokens=False))
+        # The pinned system prompts' cache keys, dropped when the facts are reloaded.
+        self.system_keys: set[str] = set()
+        self._keys_lock = threading.Lock()
 
     def classify_many(self, texts: Sequence[str]) -> list[Mood]:
         return self.classifier.classify_many(texts)
 
-    def generate(
-        self, requests: Sequence[ReplyRequest], between_steps: Callable[[], None]
-    ) -> list[GroundedReply]:
-        started = time.perf_counter()
-        stats = GenerationStats()
-        payloads = [_payload(request) for request in requests]
-        knowledge = self.knowledge
-        replies: dict[int, GroundedReply] = {}
-        if knowledge is not None:
-            for number, payload in enumerate(payloads):
-                if knowledge.needs_live_data(payload.text):
-                    replies[number] = self._handed_off(payload, REASON_LIVE_DATA)
-        first = [number for number in range(len(requests)) if number not in replies]
-        retry: list[int] = []
-        for number, (result, text) in zip(
-            first, self._write(requests, first, between_steps, stats, stricter=False), strict=True
-        ):
-            payload = payloads[number]
-            if knowledge is None or result.cancelled:
-                replies[number] = GroundedReply(text)
-            elif knowledge.is_silent(result.text, _logged(result.watched_logprob, result.text)):
-                replies[number] = self._handed_off(payload, REASON_SILENT)
-            elif knowledge.needs_another_try(
-                text, reply_language(payload.history, payload.text), payload.mood.label
-            ) or knowledge.invented(text, payload.history, payload.text):
-                retry.append(number)
-            else:
-                replies[number] = GroundedReply(text)
-        for number, (result, text) in zip(
-            retry, self._write(requests, retry, between_steps, stats, stricter=True), strict=True
-        ):
-            payload = payloads[number]
-            assert knowledge is not None
-            if result.cancelled:
-                replies[number] = GroundedReply(text)
-            elif knowledge.is_silent(result.text, None):
-                replies[number] = self._handed_off(payload, REASON_SILENT)
-            elif invented := knowledge.invented(text, payload.history, payload.text):
-                reason = f"{REASON_NUMBER} ({', '.join(sorted(invented))})"
-                replies[number] = self._handed_off(payload, reason)
-            elif (
-                text == FALLBACKS[reply_language(payload.history, payload.text)][payload.mood.label]
-            ):
-                replies[number] = self._handed_off(payload, REASON_UNUSABLE)
-            else:
-                replies[number] = GroundedReply(text)
-        stats.total_seconds = time.perf_counter() - started
-        self.last_stats = stats
-        return [replies[number] for number in range(len(requests))]
+    def take_system_keys(self) -> list[str]:
+        with self._keys_lock:
+            keys = list(self.system_keys)
+            self.system_keys.clear()
+        return keys
 
-    def _write(
-        self,
-        requests: Sequence[ReplyRequest],
-        numbers: Sequence[int],
-        between_steps: Callable[[], None],
-        stats: GenerationStats,
-        *,
-        stricter: bool,
-    ) -> list[tuple[GenerationResult, str]]:
-        """Generate the replies to `requests[numbers]` side by side: each raw result with the
-        text a customer would get. A first attempt streams its draft; a retry does not (the
-        draft keeps the first attempt until the final message replaces it)."""
-        if not numbers:
-            return []
-        jobs, languages = [], []
-        for number in numbers:
-            request = requests[number]
-            payload = _payload(request)
-            prompt_ids, language = build_reply_prompt(
-                self.tokenizer,
-                payload.history,
-                payload.text,
-                payload.mood,
-                self._sampling.history_tokens,
-                self._system_prompt(payload, stricter),
-            )
-            stats.prompt_tokens += len(prompt_ids)
-            on_delta = self._timed(request, stats) if not stricter else _ignore
-            if self.knowledge is not None and not stricter:
-                on_delta = DraftFilter(on_delta)
-            jobs.append(GenerationJob(prompt_ids, on_delta, request.cancelled.is_set))
-            languages.append(language)
-        results = generate_batch(
-            self.model,
-            self.tokenizer,
-            jobs,
-            self._sampling,
-            self._banned,
-            self._stop_ids,
-            between_steps,
-            watch_token=self._silent_token if self.knowledge is not None else None,
-        )
-        stats.new_tokens += sum(result.tokens for result in results)
-        return [
-            (
-                result,
-                result.text
-                if result.cancelled
-                else finish_reply(
-                    result.text, language, _payload(requests[n]).mood.label, result.hit_limit
-                ),
-            )
-            for result, language, n in zip(results, languages, numbers, strict=True)
-        ]
+    def decoding_loop(self, max_batch: int) -> DecodingLoop:
+        return DecodingLoop(self.decoder, self.tokenizer, self.prefixes, self._stop_ids, max_batch)
 
-    def complete(self, request: CompleteRequest, between_steps: Callable[[], None]) -> str | None:
-        prompt = self.tokenizer.apply_chat_template(
-            request.messages, tokenize=True, add_generation_prompt=True
-        )
-        prompt_ids = prompt if isinstance(prompt, list) else list(prompt["input_ids"])
-        greedy = replace(
-            self._sampling,
-            max_new_tokens=request.max_new_tokens,
-            temperature=0.0,
-            repetition_penalty=1.0,
-            seed=None,
-        )
-        job = GenerationJob(prompt_ids, lambda _delta: None, request.preempted.is_set)
-        [result] = generate_batch(
-            self.model, self.tokenizer, [job], greedy, [], self._stop_ids, between_steps
-        )
-        return None if result.cancelled else result.text.strip()
-
-    def _system_prompt(
-        self, payload: ReplyPayload, stricter: bool
-    ) -> Callable[[Language], str] | None:
-        knowledge = self.knowledge
-        if knowledge is None:
+    def reply_job(self, request: ReplyRequest) -> GenerationJob | None:
+        """The first attempt at the reply; with facts, its verdict may start a second attempt or
+        hand the message to a colleague. None: handed off without running the model."""
+        payload = request.payload
+        assert isinstance(payload, ReplyPayload)
+        if self.knowledge is not None and self.knowledge.needs_live_data(payload.text):
+            request.future.set_result(self._handed_off(payload, REASON_LIVE_DATA))
             return None
-        return lambda language: knowledge.system_prompt(
-            language, payload.mood.label, payload.text, stricter=stricter
+        return self._attempt(request, payload, stricter=False)
+
+    def _attempt(
+        self, request: ReplyRequest, payload: ReplyPayload, *, stricter: bool
+    ) -> GenerationJob:
+        knowledge = self.knowledge
+        prompt = build_reply_prompt(
+            self.tokenizer,
+            payload.history,
+            payload.text,
+            payload.mood,
+            self._sampling.history_tokens,
+            system=(lambda language: knowledge.system_text(language, payload.text))
+            if knowledge is not None
+            else None,
+            note=(lambda language: knowledge.reply_note(language, payload.text, stricter=stricter))
+            if knowledge is not None
+            else None,
         )
+
+        def done(result: GenerationResult) -> GenerationJob | None:
+            if result.cancelled:
+                request.future.set_result(GroundedReply(result.text))
+                return None
+            text = finish_reply(result.text, prompt.language, payload.mood.label, result.hit_limit)
+            if knowledge is None:
+                request.future.set_result(GroundedReply(text))
+                return None
+            verdict = self._judge(payload, prompt.language, result, text, stricter)
+            if verdict is None:
+                # A retry is not streamed: the draft keeps the first attempt until the final
+                # message replaces it with the guarded text.
+                return self._attempt(request, payload, stricter=True)
+            request.future.set_result(verdict)
+            return None
+
+        on_delta = request.on_delta
+        if stricter:
+            on_delta = _ignore
+        elif knowledge is not None:
+            on_delta = DraftFilter(on_delta)
+        return GenerationJob(
+            prompt_ids=prompt.ids,
+            sampler=RowSampler(self._sampling, self._banned, self._stop_ids),
+            max_new_tokens=self._sampling.max_new_tokens,
+            on_delta=on_delta,
+            is_cancelled=request.cancelled.is_set,
+            on_done=done,
+            on_error=request.future.set_exception,
+            # The retry's prompt differs after the message: the conversation keeps the first's.
+            conversation=None if stricter else payload.conversation,
+            shared_prefix=self._shared_prefix(prompt),
+            watch_token=self._silent_token if knowledge is not None and not stricter else None,
+        )
+
+    def _judge(
+        self,
+        payload: ReplyPayload,
+        language: Language,
+        result: GenerationResult,
+        text: str,
+        stricter: bool,
+    ) -> GroundedReply | None:
+        """The reply the customer gets, or None for a second attempt (first attempt only)."""
+        knowledge = self.knowledge
+        assert knowledge is not None
+        mood = payload.mood.label
+        log.debug(
+            "log P(reply opens with the silent mark) = %s for %r",
+            result.watched_logprob,
+            result.text[:60],
+        )
+        if knowledge.is_silent(result.text, result.watched_logprob):
+            return self._handed_off(payload, REASON_SILENT)
+        invented = knowledge.invented(text, payload.history, payload.text)
+        if not stricter:
+            if invented or knowledge.needs_another_try(text, language, mood):
+                return None
+            return GroundedReply(text)
+        if invented:
+            return self._handed_off(payload, f"{REASON_NUMBER} ({', '.join(sorted(invented))})")
+        if text == FALLBACKS[language][mood]:
+            return self._handed_off(payload, REASON_UNUSABLE)
+        return GroundedReply(text)
+
+    def _shared_prefix(self, prompt: ReplyPrompt) -> tuple[str, int] | None:
+        """The system turn, cached once (pinned) when it is the same for every reply of its
+        language: no facts, or facts that go in whole. Keyed by its text, so that reloaded
+        facts are cached afresh."""
+        if not prompt.shared_length:
+            return None
+        if self.knowledge is not None and not self.knowledge.index.whole:
+            return None
+        digest = hashlib.sha256(repr(prompt.ids[: prompt.shared_length]).encode()).hexdigest()
+        key = f"system:{prompt.language}:{digest[:16]}"
+        with self._keys_lock:
+            self.system_keys.add(key)
+        return key, prompt.shared_length
 
     @staticmethod
     def _handed_off(payload: ReplyPayload, reason: str) -> GroundedReply:
@@ -216,28 +217,16 @@ class LocalBackend:
             handoff_reply(language, payload.mood.label), HandOff(reason, payload.text)
         )
 
-    @staticmethod
-    def _timed(request: ReplyRequest, stats: GenerationStats):  # type: ignore[no-untyped-def]
-        started = time.perf_counter()
-
-        def on_delta(delta: str) -> None:
-            if not stats.first_token_seconds:
-                stats.first_token_seconds = time.perf_counter() - started
-            request.on_delta(delta)
-
-        return on_delta
-
-
-def _payload(request: ReplyRequest) -> ReplyPayload:
-    payload = request.payload
-    assert isinstance(payload, ReplyPayload)
-    return payload
-
-
-def _logged(silent_logprob: float | None, text: str) -> float | None:
-    """The hand-off gate's reading, logged: the figure `handoff_threshold` is tuned on."""
-    log.debug("log P(reply opens with the silent mark) = %s for %r", silent_logprob, text[:60])
-    return silent_logprob
+    def complete_job(self, request: CompleteRequest) -> GenerationJob:
+        return GenerationJob(
+            prompt_ids=chat_token_ids(self.tokenizer, request.messages),
+            sampler=RowSampler(GREEDY, [], self._stop_ids),
+            max_new_tokens=request.max_new_tokens,
+            on_delta=lambda _: None,
+            is_cancelled=lambda: False,
+            on_done=lambda result: request.future.set_result(result.text.strip()),
+            on_error=request.future.set_exception,
+        )
 
 
 def _ignore(_: str) -> None:

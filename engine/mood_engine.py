@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 
 from engine.config import EngineConfig
@@ -32,19 +33,10 @@ class MoodEngine:
 
     @classmethod
     def load(cls, config: EngineConfig, progress: ProgressFactory = Progress) -> MoodEngine:
+        started = time.perf_counter()
         loaded = load_model(config, progress)
-        return cls.from_loaded(loaded, config)
-
-    @classmethod
-    def from_loaded(cls, loaded: LoadedModel, config: EngineConfig) -> MoodEngine:
-        """Raises FactsError when the configured facts file cannot be used."""
-        knowledge = (
-            KnowledgeBase(config.knowledge, LocalBackend.token_counter(loaded))
-            if config.knowledge is not None
-            else None
-        )
-        backend = LocalBackend(loaded, config, knowledge)
-        return cls(backend, config, loaded.load_seconds)
+        backend = LocalBackend(loaded, config, progress, _knowledge(loaded, config))
+        return cls(backend, config, time.perf_counter() - started)
 
     @property
     def knowledge(self) -> KnowledgeBase | None:
@@ -52,8 +44,14 @@ class MoodEngine:
 
     def reload_knowledge(self) -> FactsIndex | None:
         """Re-read the facts file (None when there is none); raises FactsError and keeps the
-        facts in use when the file has become unusable."""
-        return self.backend.knowledge.reload() if self.backend.knowledge is not None else None
+        facts in use when the file has become unusable. The cached system prompts holding the
+        old facts are dropped."""
+        if self.backend.knowledge is None:
+            return None
+        index = self.backend.knowledge.reload()
+        for key in self.backend.take_system_keys():
+            self._worker.forget_conversation(key)
+        return index
 
     async def classify(self, text: str) -> Mood:
         (mood,) = await self.classify_many([text])
@@ -68,21 +66,52 @@ class MoodEngine:
         """For callers without an event loop (batch tagging, evaluation)."""
         return self._worker.submit_classify(texts).result() if texts else []
 
-    def reply(self, history: Sequence[Turn], text: str, mood: Mood) -> ReplyStream:
-        """Start a reply; must be called from a running event loop. With facts, the stream's
-        finished text is the guarded one and `stream.handoff` tells whether it was handed off."""
-        return ReplyStream(self._worker.submit_reply, ReplyPayload(tuple(history), text, mood))
+    def reply(
+        self,
+        history: Sequence[Turn],
+        text: str,
+        mood: Mood,
+        *,
+        conversation: str | None = None,
+    ) -> ReplyStream:
+        """Start a reply; must be called from a running event loop. Replies with the same
+        `conversation` key reuse the cache of the previous turn's prompt and reply. With facts,
+        the stream's finished text is the guarded one and `stream.handoff` tells whether it was
+        handed off."""
+        return ReplyStream(
+            self._worker.submit_reply, ReplyPayload(tuple(history), text, mood, conversation)
+        )
+
+    def forget_conversation(self, conversation: str) -> None:
+        """Drop the conversation's cache (on /reset, /forget)."""
+        self._worker.forget_conversation(conversation)
 
     async def complete(
         self, messages: list[dict[str, str]], *, max_new_tokens: int, low_priority: bool = False
     ) -> str:
-        """Greedy completion of a chat; `low_priority` ones run only when no mood or reply
-        waits and stop (to start over) when a reply arrives."""
-        request = CompleteRequest(list(messages), max_new_tokens, low_priority)
-        return await asyncio.wrap_future(self._worker.submit_complete(request))
+        """A greedy completion of a chat. Low priority: it runs only while no reply is being
+        generated, a step at a time, so a reply never waits more than one step for it."""
+        request = CompleteRequest(messages, max_new_tokens, low_priority)
+        self._worker.submit_complete(request)
+        return await asyncio.wrap_future(request.future)
+
+    @property
+    def idle(self) -> bool:
+        """No reply or completion queued or running."""
+        return self._worker.idle
 
     def healthy(self) -> bool:
         return self._worker.alive
 
     def close(self) -> None:
         self._worker.close()
+
+
+def _knowledge(loaded: LoadedModel, config: EngineConfig) -> KnowledgeBase | None:
+    """The configured facts; raises FactsError when the file cannot be used."""
+    if config.knowledge is None:
+        return None
+    tokenizer = loaded.tokenizer
+    return KnowledgeBase(
+        config.knowledge, lambda text: len(tokenizer.encode(text, add_special_tokens=False))
+    )

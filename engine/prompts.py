@@ -107,5 +107,11 @@ PERSONAS: dict[Language, str] = {
 }
 
 
-def reply_system_prompt(language: Language, mood: MoodLabel) -> str:
-    return f"{PERSONAS[language]}\n{MOOD_CUES[language][mood]}"
+def reply_system_prompt(language: Language) -> str:
+    """Constant per language, so its keys and values are computed once and every reply starts
+    from them; the mood cue follows each customer message instead."""
+    return PERSONAS[language]
+
+
+def mood_cue(language: Language, mood: MoodLabel) -> str:
+    return MOOD_CUES[language][mood]

@@ -39,12 +39,23 @@ class Engine(Protocol):
 
     def classify_many_sync(self, texts: Sequence[str]) -> list[Mood]: ...
 
-    def reply(self, history: Sequence[Turn], text: str, mood: Mood) -> ReplyStreamLike: ...
+    def reply(
+        self,
+        history: Sequence[Turn],
+        text: str,
+        mood: Mood,
+        *,
+        conversation: str | None = None,
+    ) -> ReplyStreamLike:
+        """`conversation` keys the conversation's cache of its last prompt and reply."""
+
+    def forget_conversation(self, conversation: str) -> None:
+        """Drop the conversation's cache (on /reset and /forget)."""
 
     async def complete(
         self, messages: list[dict[str, str]], *, max_new_tokens: int, low_priority: bool = False
     ) -> str:
-        """Greedy chat-template completion; a low-priority one never delays a mood or reply."""
+        """A greedy chat-template completion; low priority ones never delay a reply."""
 
     def reload_knowledge(self) -> FactsIndex | None:
         """Re-read the facts file; None when none is configured."""

@@ -36,6 +36,7 @@ from engine.reply_prompt import (
     TURN_OVERHEAD_TOKENS,
     recent_turns,
     reply_language,
+    reply_messages,
 )
 from engine.reply_text import FALLBACKS, finish_reply
 from engine.types import GroundedReply, HandOff, Mood, ReplyCancelled, Turn
@@ -275,8 +276,16 @@ class RemoteMoodEngine:
         choices = answer.get("choices") or [{}]
         return str((choices[0].get("message") or {}).get("content") or "").strip()
 
-    def reply(self, history: Sequence[Turn], text: str, mood: Mood) -> RemoteReplyStream:
-        """Start a reply; must be called from a running event loop."""
+    def reply(
+        self,
+        history: Sequence[Turn],
+        text: str,
+        mood: Mood,
+        *,
+        conversation: str | None = None,
+    ) -> RemoteReplyStream:
+        """Start a reply; must be called from a running event loop. `conversation` is unused:
+        the server keeps (or not) its own prefix cache."""
         return RemoteReplyStream(
             lambda on_delta: self._grounded_reply(tuple(history), text, mood.label, on_delta)
         )
@@ -336,24 +345,26 @@ class RemoteMoodEngine:
     ) -> tuple[str, str]:
         """One streamed completion: the raw text and the reply a customer would get."""
         sampling = self.config.sampling
-        system = (
-            knowledge.system_prompt(language, mood, text, stricter=stricter)
-            if knowledge is not None
-            else reply_system_prompt(language, mood)
-        )
-        messages = [
-            {"role": "system", "content": system},
-            *(
-                {
-                    "role": turn.chat_role,
-                    "content": defuse_control_spellings(turn.text)
-                    if turn.role == "user"
-                    else turn.text,
-                }
-                for turn in trim_history(history, sampling.history_tokens)
-            ),
-            {"role": "user", "content": defuse_control_spellings(_head(text))},
+        # The same chat as the local engine's; customers' turns with control-token spellings
+        # defused (the server's tokenizer would read them as real ones).
+        turns = [
+            Turn(turn.role, defuse_control_spellings(turn.text), turn.mood)
+            if turn.role == "user"
+            else turn
+            for turn in trim_history(history, sampling.history_tokens)
         ]
+        messages = reply_messages(
+            turns,
+            defuse_control_spellings(_head(text)),
+            mood,
+            language,
+            knowledge.system_text(language, text)
+            if knowledge is not None
+            else reply_system_prompt(language),
+            knowledge.reply_note(language, text, stricter=stricter)
+            if knowledge is not None
+            else "",
+        )
         body: Json = {
             "model": self.model_name,
             "messages": messages,
@@ -384,6 +395,9 @@ class RemoteMoodEngine:
                 hit_limit = hit_limit or choices[0].get("finish_reason") == "length"
         raw = "".join(pieces)
         return raw, finish_reply(raw, language, mood, hit_limit)
+
+    def forget_conversation(self, conversation: str) -> None:
+        """Nothing is cached here for a conversation."""
 
     def healthy(self) -> bool:
         """Always: a server outage fails single requests, which the bot reports and retries."""

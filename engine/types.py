@@ -33,10 +33,12 @@ class Mood:
 
 @dataclass(frozen=True)
 class Turn:
-    """One earlier message of a conversation."""
+    """One earlier message of a conversation; a customer's turn may carry the mood it was
+    answered with, so the prompt can repeat that turn's mood cue exactly."""
 
     role: Role
     text: str
+    mood: MoodLabel | None = None
 
     @property
     def chat_role(self) -> Literal["user", "assistant"]:

@@ -1,8 +1,9 @@
 """One thread owns the model; async callers reach it through a queue.
 
 Torch releases the GIL inside its kernels, so the event loop keeps serving Telegram while the
-worker computes. Requests waiting together are batched: all pending mood requests go through
-one forward pass, and up to `max_batch` replies are generated side by side.
+worker computes. All pending mood requests go through one forward pass between decoding steps;
+up to `max_batch` replies decode side by side, each joining and leaving the batch on its own
+(engine.decoding); low-priority completions run only while no reply does.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from engine.decoding import DecodingLoop, GenerationJob
 from engine.types import GroundedReply, HandOff, Mood, ReplyCancelled
 
 log = logging.getLogger(__name__)
@@ -29,7 +31,7 @@ class ClassifyRequest:
 
 @dataclass
 class ReplyRequest:
-    """A reply to generate; `payload` is whatever the backend's generate step needs."""
+    """A reply to generate; `payload` is whatever the backend needs to build its prompt."""
 
     payload: object
     on_delta: Callable[[str], None]
@@ -39,14 +41,17 @@ class ReplyRequest:
 
 @dataclass
 class CompleteRequest:
-    """A greedy completion of a chat; a low-priority one yields to every mood and reply."""
+    """A greedy completion of a chat; low priority ones run only while no reply is running."""
 
     messages: list[dict[str, str]]
     max_new_tokens: int
     low_priority: bool
     future: Future[str] = field(default_factory=Future)
-    # Set by the worker to stop a low-priority completion when a reply arrives.
-    preempted: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
+class ForgetRequest:
+    conversation: str
 
 
 class Backend(Protocol):
@@ -54,13 +59,12 @@ class Backend(Protocol):
 
     def classify_many(self, texts: Sequence[str]) -> list[Mood]: ...
 
-    def generate(
-        self, requests: Sequence[ReplyRequest], between_steps: Callable[[], None]
-    ) -> list[GroundedReply]:
-        """Generate the replies, calling `between_steps` after every decoding step."""
+    def reply_job(self, request: ReplyRequest) -> GenerationJob | None:
+        """The job that writes the reply; None when the backend answered without the model."""
 
-    def complete(self, request: CompleteRequest, between_steps: Callable[[], None]) -> str | None:
-        """Greedy completion; None when `request.preempted` stopped it."""
+    def complete_job(self, request: CompleteRequest) -> GenerationJob: ...
+
+    def decoding_loop(self, max_batch: int) -> DecodingLoop: ...
 
 
 _STOP = object()
@@ -72,8 +76,8 @@ class InferenceWorker:
         self._max_batch = max(1, max_batch)
         self._queue: queue.Queue[object] = queue.Queue()
         # Touched by the worker thread only.
-        self._backlog: list[ReplyRequest] = []
-        self._completions: list[CompleteRequest] = []
+        self._replies = backend.decoding_loop(self._max_batch)
+        self._background = backend.decoding_loop(1)
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="moodbot-inference", daemon=True)
         self._thread.start()
@@ -86,72 +90,88 @@ class InferenceWorker:
     def submit_reply(self, request: ReplyRequest) -> None:
         self._queue.put(request)
 
-    def submit_complete(self, request: CompleteRequest) -> Future[str]:
+    def submit_complete(self, request: CompleteRequest) -> None:
         self._queue.put(request)
-        return request.future
+
+    def forget_conversation(self, conversation: str) -> None:
+        """Drop the conversation's cache, also the one a reply in progress would leave."""
+        self._queue.put(ForgetRequest(conversation))
 
     @property
     def alive(self) -> bool:
         return self._thread.is_alive()
+
+    @property
+    def idle(self) -> bool:
+        """No generation admitted or running (read by tests and benchmarks)."""
+        return self._queue.empty() and not self._replies.busy and not self._background.busy
 
     def close(self, timeout: float | None = None) -> None:
         """Stop after the work already queued; queued replies that are cancelled end at once."""
         self._queue.put(_STOP)
         self._thread.join(timeout)
 
-    def _take(self, block: bool) -> tuple[list[ClassifyRequest], list[ReplyRequest], bool]:
-        """Everything queued now (waiting for the first item when `block`), sorted by kind;
-        completions join their own list."""
+    def _run(self) -> None:
+        while True:
+            busy = self._replies.busy or self._background.busy
+            self._serve_queue(block=not busy and not self._stopping)
+            if self._replies.busy:
+                self._replies.step()
+            elif self._background.busy:
+                # One step of low-priority work at a time: a reply arriving meanwhile waits
+                # for this step only.
+                self._background.step()
+            elif self._stopping:
+                return
+
+    def _serve_queue(self, block: bool) -> None:
+        """Answer waiting mood requests now and admit waiting generations to their loop.
+
+        Called between decoding steps: a mood takes one forward pass, and a customer should not
+        wait for other customers' replies to learn theirs."""
         classify: list[ClassifyRequest] = []
-        replies: list[ReplyRequest] = []
-        stop = False
         try:
             item = self._queue.get(block=block)
             while True:
                 if item is _STOP:
-                    stop = True
+                    self._stopping = True
                 elif isinstance(item, ClassifyRequest):
                     classify.append(item)
                 elif isinstance(item, ReplyRequest):
-                    replies.append(item)
+                    self._admit_reply(item)
                 elif isinstance(item, CompleteRequest):
-                    # Normal priority first, each kind in arrival order.
-                    position = sum(not waiting.low_priority for waiting in self._completions)
-                    if item.low_priority:
-                        self._completions.append(item)
-                    else:
-                        self._completions.insert(position, item)
+                    self._admit_complete(item)
+                elif isinstance(item, ForgetRequest):
+                    self._replies.forget(item.conversation)
                 item = self._queue.get_nowait()
         except queue.Empty:
             pass
-        return classify, replies, stop
-
-    def _run(self) -> None:
-        while True:
-            idle = not self._backlog and not self._completions and not self._stopping
-            self._serve_queue(block=idle)
-            if self._stopping:
-                self._drop_low_priority()
-            if self._completions and (not self._backlog or not self._completions[0].low_priority):
-                self._run_completion(self._completions.pop(0))
-                continue
-            if not self._backlog:
-                if self._stopping:
-                    return
-                continue
-            batch = self._backlog[: self._max_batch]
-            del self._backlog[: self._max_batch]
-            self._run_replies(batch)
-
-    def _serve_queue(self, block: bool = False) -> None:
-        """Answer waiting mood requests now and keep waiting replies for the next batch.
-
-        Also called between the decoding steps of a reply batch: a mood takes one forward pass,
-        and a customer should not wait for other customers' replies to learn theirs."""
-        classify, replies, stop = self._take(block)
-        self._stopping = self._stopping or stop
-        self._backlog.extend(replies)
         self._run_classify(classify)
+
+    def _admit_reply(self, request: ReplyRequest) -> None:
+        if request.cancelled.is_set():
+            request.future.cancel()
+        if not request.future.set_running_or_notify_cancel():
+            return
+        try:
+            job = self._backend.reply_job(request)
+        except Exception as exc:
+            log.exception("reply preparation failed")
+            request.future.set_exception(exc)
+            return
+        if job is not None:
+            self._replies.admit(job)
+
+    def _admit_complete(self, request: CompleteRequest) -> None:
+        if not request.future.set_running_or_notify_cancel():
+            return
+        try:
+            job = self._backend.complete_job(request)
+        except Exception as exc:
+            log.exception("completion preparation failed")
+            request.future.set_exception(exc)
+            return
+        (self._background if request.low_priority else self._replies).admit(job)
 
     def _run_classify(self, requests: list[ClassifyRequest]) -> None:
         live = [request for request in requests if request.future.set_running_or_notify_cancel()]
@@ -171,56 +191,6 @@ class InferenceWorker:
         for request in live:
             request.future.set_result(moods[offset : offset + len(request.texts)])
             offset += len(request.texts)
-
-    def _drop_low_priority(self) -> None:
-        """At shutdown nobody waits for background work."""
-        for request in self._completions:
-            if request.low_priority:
-                request.future.cancel()
-        self._completions = [request for request in self._completions if not request.low_priority]
-
-    def _run_completion(self, request: CompleteRequest) -> None:
-        # A preempted completion comes back already running.
-        if not request.future.running() and not request.future.set_running_or_notify_cancel():
-            return
-
-        def between_steps() -> None:
-            self._serve_queue()
-            # A reply never waits for a low-priority completion: it stops, to start over later.
-            if request.low_priority and self._backlog:
-                request.preempted.set()
-
-        try:
-            text = self._backend.complete(request, between_steps)
-        except Exception as exc:
-            log.exception("completion failed")
-            request.future.set_exception(exc)
-            return
-        if text is None:
-            request.preempted.clear()
-            position = sum(not waiting.low_priority for waiting in self._completions)
-            self._completions.insert(position, request)
-            return
-        request.future.set_result(text)
-
-    def _run_replies(self, requests: list[ReplyRequest]) -> None:
-        live = []
-        for request in requests:
-            if request.cancelled.is_set():
-                request.future.cancel()
-            if request.future.set_running_or_notify_cancel():
-                live.append(request)
-        if not live:
-            return
-        try:
-            replies = self._backend.generate(live, self._serve_queue)
-        except Exception as exc:
-            log.exception("reply generation failed")
-            for request in live:
-                request.future.set_exception(exc)
-            return
-        for request, reply in zip(live, replies, strict=True):
-            request.future.set_result(reply)
 
 
 class ReplyStream:

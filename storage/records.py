@@ -50,7 +50,9 @@ class StoredMessage:
 
 @dataclass(frozen=True)
 class HistoryTurn:
-    """One earlier turn of a conversation, ready for a chat template."""
+    """One earlier turn of a conversation, ready for a chat template; a customer's turn carries
+    the mood it was answered with."""
 
     role: Role
     text: str
+    mood: MoodLabel | None = None

@@ -95,7 +95,7 @@ class Store:
             .scalar_subquery()
         )
         query = (
-            select(Message.role, Message.text)
+            select(Message.role, Message.text, Message.mood_label)
             .outerjoin(question, Message.reply_to_id == question.id)
             .where(
                 Message.chat_id == chat_id,
@@ -110,7 +110,10 @@ class Store:
         )
         async with self._reading() as session:
             rows = (await session.execute(query)).all()
-        return [HistoryTurn(role=role, text=text) for role, text in reversed(rows)]
+        return [
+            HistoryTurn(role=role, text=text, mood=mood if role == "user" else None)
+            for role, text, mood in reversed(rows)
+        ]
 
     async def record_answer(
         self, message_id: int, text: str, telegram_message_id: int | None

@@ -55,6 +55,8 @@ class FakeOpenAIServer:
         self.reply_chunks: list[str] = ["Thank you for writing to us!"]
         # Replies for the next streamed requests, one each, before reply_chunks again.
         self.next_replies: list[list[str]] = []
+        # The answer to a chat that is not a classification (e.g. complaint keywords).
+        self.completion = " refund, delivery "
         self.chunk_delay = 0.0
         self.finish_reason = "stop"
         # Send this error event after the reply chunks instead of [DONE], as vLLM does when

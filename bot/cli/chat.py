@@ -62,6 +62,7 @@ async def chat(config: Config, engine: Engine, user_id: int) -> None:
                 return
             if text == "/reset":
                 await pipeline.store.reset_conversation(user_id, user_id)
+                pipeline.forget_conversation(user_id)
                 print("(conversation reset)")
                 continue
             stored, _ = await pipeline.receive(user_id, customer, text, None)

@@ -17,7 +17,14 @@ from engine.config import KnowledgeConfig
 from engine.knowledge.facts import load_facts
 from engine.knowledge.live_data import asks_live_data
 from engine.knowledge.numbers import invented_numbers
-from engine.knowledge.prompts import HANDOFF_REPLIES, SILENT_MARK, grounded_prefix, grounded_tail
+from engine.knowledge.prompts import (
+    FOCUS_HEADINGS,
+    HANDOFF_REPLIES,
+    SILENT_MARK,
+    STRICTER_NOTES,
+    grounded_prefix,
+    grounded_tail,
+)
 from engine.knowledge.retrieval import FactsIndex
 from engine.language import Language
 from engine.prompts import MOOD_CUES
@@ -78,6 +85,26 @@ class KnowledgeBase:
         focus_text = "\n\n".join(section.text for section in focus)
         tail = grounded_tail(language, MOOD_CUES[language][mood], focus_text, stricter)
         return f"{prefix}\n\n{tail}"
+
+    def system_text(self, language: Language, question: str) -> str:
+        """The local engine's system turn: persona and facts, the same for every message of a
+        language when the file goes in whole (its keys and values are then computed once)."""
+        return grounded_prefix(language, self.index.select(question).text)
+
+    def reply_note(self, language: Language, question: str, *, stricter: bool = False) -> str:
+        """The local engine's note after the customer's message: the sections most relevant
+        to it again (when the whole file is in the system turn) and the retry's instruction.
+        After the message, so the system turn and the history stay cached."""
+        index = self.index
+        selection = index.select(question)
+        focus = index.best(question, FOCUS_SECTIONS) if selection.whole else ()
+        parts = []
+        if focus:
+            sections = "\n\n".join(section.text for section in focus)
+            parts.append(f"{FOCUS_HEADINGS[language]}\n{sections}")
+        if stricter:
+            parts.append(STRICTER_NOTES[language])
+        return "\n\n".join(parts)
 
     def constant_prefix(self, language: Language) -> str | None:
         """The system prompt's head shared by every reply, when the facts go in whole."""

@@ -182,6 +182,8 @@ api_model = "qwen"
 api_key = "sk-123"
 threads = 4
 max_batch = 16
+dtype = "bf16"
+cache_mb = 64
 
 [mood]
 neutral_threshold = 0.9
@@ -227,6 +229,8 @@ def test_every_key_is_read_into_its_field(tmp_path: Path) -> None:
         threads=4,
         neutral_threshold=0.9,
         max_batch=16,
+        dtype="bf16",
+        cache_mb=64,
         sampling=SamplingConfig(
             max_new_tokens=256,
             temperature=1.0,
@@ -356,6 +360,8 @@ INVALID = [
     ("telegram", "max_waiting_per_chat", "0", "must be ≥ 1 and ≤ 100000, got 0"),
     ("model", "threads", "-1", "must be ≥ 0 and ≤ 1024, got -1"),
     ("model", "max_batch", "0", "must be ≥ 1 and ≤ 256, got 0"),
+    ("model", "dtype", '"int8"', "must be one of 'bf16', 'int4', got 'int8'"),
+    ("model", "cache_mb", "-1", "must be ≥ 0 and ≤ 1048576, got -1"),
     ("mood", "neutral_threshold", "0.5", "must be > 0.5 and ≤ 1.0, got 0.5"),
     ("mood", "neutral_threshold", "1.01", "must be > 0.5 and ≤ 1.0, got 1.01"),
     ("mood", "neutral_threshold", "nan", "must be > 0.5 and ≤ 1.0, got nan"),
@@ -420,6 +426,7 @@ def test_the_invalid_table_covers_every_section() -> None:
         ("telegram", "stream_edit_interval", "0.1"),
         ("model", "threads", "0"),
         ("model", "max_batch", "1"),
+        ("model", "cache_mb", "0"),
     ],
 )
 def test_boundary_values_are_accepted(tmp_path: Path, section: str, key: str, value: str) -> None:

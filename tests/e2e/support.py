@@ -75,6 +75,7 @@ class ReplyCall:
     text: str
     history: tuple[Turn, ...]
     mood: Mood
+    conversation: str | None = None
 
 
 class SpyEngine:
@@ -88,14 +89,26 @@ class SpyEngine:
         self.inner = inner
         self.steer = steer
         self.calls: list[ReplyCall] = []
+        self.forgotten: list[str] = []
 
     async def classify(self, text: str) -> Mood:
         mood = await self.inner.classify(text)
         return mood if self.steer is None else Mood(self.steer(text), mood.confidence)
 
-    def reply(self, history: Sequence[Turn], text: str, mood: Mood) -> ReplyStream:
-        self.calls.append(ReplyCall(text, tuple(history), mood))
-        return self.inner.reply(history, text, mood)
+    def forget_conversation(self, conversation: str) -> None:
+        self.forgotten.append(conversation)
+        self.inner.forget_conversation(conversation)
+
+    def reply(
+        self,
+        history: Sequence[Turn],
+        text: str,
+        mood: Mood,
+        *,
+        conversation: str | None = None,
+    ) -> ReplyStream:
+        self.calls.append(ReplyCall(text, tuple(history), mood, conversation))
+        return self.inner.reply(history, text, mood, conversation=conversation)
 
     def history_for(self, text: str) -> tuple[Turn, ...]:
         (call,) = [call for call in self.calls if call.text == text]
@@ -119,7 +132,17 @@ class ScriptedEngine:
     async def classify(self, text: str) -> Mood:
         return self.mood
 
-    def reply(self, history: Sequence[Turn], text: str, mood: Mood) -> ReplyStream:
+    def forget_conversation(self, conversation: str) -> None:
+        """Nothing is cached per conversation here."""
+
+    def reply(
+        self,
+        history: Sequence[Turn],
+        text: str,
+        mood: Mood,
+        *,
+        conversation: str | None = None,
+    ) -> ReplyStream:
         return ReplyStream(self._write, None)
 
     def _write(self, request: ReplyRequest) -> None:

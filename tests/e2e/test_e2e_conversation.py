@@ -24,7 +24,10 @@ def expected_history(pairs: list[tuple[Row, Row]]) -> tuple[Turn, ...]:
     """The turns the model should see: the customer's earlier messages and our answers."""
     turns: list[Turn] = []
     for question, answer in pairs:
-        turns += [Turn("user", question.text), Turn("assistant", strip_mood_emoji(answer.text))]
+        turns += [
+            Turn("user", question.text, question.mood_label),
+            Turn("assistant", strip_mood_emoji(answer.text)),
+        ]
     return tuple(turns)
 
 
@@ -146,6 +149,8 @@ async def test_reset_starts_afresh_but_keeps_the_mood_log(
         "my second question",
         "my first question",
     ]
+    assert spy.forgotten == [f"customer:{customer}"], "the engine's cache of it is dropped"
+    assert {call.conversation for call in spy.calls} == {f"customer:{customer}"}
     shown = [message.text for message in fake.messages(customer)]
     assert shown[1] == "Done, we're starting fresh. I won't use our earlier messages any more."
     assert len(shown) == 4

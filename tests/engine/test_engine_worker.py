@@ -10,6 +10,7 @@ import pytest
 from bench.tiny_model import tiny_engine_config
 from engine import local_backend
 from engine.config import SamplingConfig
+from engine.decoding import DecodingLoop
 from engine.mood_engine import MoodEngine
 from engine.reply_text import finish_reply
 from engine.types import Mood, ReplyCancelled, Turn
@@ -82,22 +83,22 @@ async def test_replies_for_several_customers_run_together(
     tiny_engine: MoodEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     backend = tiny_engine.backend
-    batches: list[int] = []
+    widths: list[int] = []
     busy, release = threading.Event(), threading.Event()
-    classify, generate = backend.classify_many, backend.generate
+    classify, decode = backend.classify_many, DecodingLoop._decode
 
     def held_classify(texts):  # type: ignore[no-untyped-def]
         busy.set()
         release.wait(30)
         return classify(texts)
 
-    def counting_generate(requests, between_steps):  # type: ignore[no-untyped-def]
-        batches.append(len(requests))
-        return generate(requests, between_steps)
+    def counting_decode(loop: DecodingLoop) -> None:
+        widths.append(loop.running)
+        decode(loop)
 
     monkeypatch.setattr(backend, "classify_many", held_classify)
-    monkeypatch.setattr(backend, "generate", counting_generate)
-    # The worker is kept busy while five customers ask, so all five wait together.
+    monkeypatch.setattr(DecodingLoop, "_decode", counting_decode)
+    # The worker is kept busy while five customers ask, so all five are admitted together.
     mood_request = asyncio.ensure_future(tiny_engine.classify("hold on"))
     assert await asyncio.to_thread(busy.wait, 30)
     mood = Mood("neutral", 0.5, {})
@@ -105,7 +106,7 @@ async def test_replies_for_several_customers_run_together(
     release.set()
     texts = await asyncio.gather(*(stream.text() for stream in streams))
     await mood_request
-    assert batches == [5], "the five replies should be generated as one batch"
+    assert max(widths) == 5, "the five replies should be decoded side by side"
     assert all(texts)
 
 
@@ -137,7 +138,11 @@ async def test_cancel_mid_generation_ends_early(talkative_engine: MoodEngine) ->
             stream.cancel()
     with pytest.raises(ReplyCancelled):
         await stream.text()
-    assert talkative_engine.backend.last_stats.new_tokens < 4000
+    for _ in range(100):
+        if talkative_engine.idle:
+            break
+        await asyncio.sleep(0.05)
+    assert talkative_engine.idle, "the cancelled row should have left the batch"
 
 
 def test_sync_classification_for_batch_tools(tiny_engine: MoodEngine) -> None:
@@ -150,22 +155,14 @@ async def test_moods_are_served_while_a_reply_is_generating(
     talkative_engine: MoodEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     backend = talkative_engine.backend
-    generating = threading.Event()
     served_during_generation: list[bool] = []
-    classify, generate = backend.classify_many, backend.generate
-
-    def watched_generate(requests, between_steps):  # type: ignore[no-untyped-def]
-        generating.set()
-        try:
-            return generate(requests, between_steps)
-        finally:
-            generating.clear()
+    classify = backend.classify_many
 
     def watched_classify(texts):  # type: ignore[no-untyped-def]
-        served_during_generation.append(generating.is_set())
+        # On the worker thread: is a reply being decoded right now?
+        served_during_generation.append(not talkative_engine.idle)
         return classify(texts)
 
-    monkeypatch.setattr(backend, "generate", watched_generate)
     monkeypatch.setattr(backend, "classify_many", watched_classify)
     stream = talkative_engine.reply([], "hello", Mood("neutral", 0.5, {}))
     await anext(aiter(stream))
@@ -175,3 +172,38 @@ async def test_moods_are_served_while_a_reply_is_generating(
     stream.cancel()
     with pytest.raises(ReplyCancelled):
         await stream.text()
+
+
+async def test_complete_is_a_greedy_completion(tiny_engine: MoodEngine) -> None:
+    messages = [{"role": "user", "content": "Keywords of: my parcel is late"}]
+    first = await tiny_engine.complete(messages, max_new_tokens=8)
+    again = await tiny_engine.complete(messages, max_new_tokens=8, low_priority=True)
+    assert first == again
+
+
+async def test_low_priority_completions_wait_for_running_replies(
+    talkative_engine: MoodEngine,
+) -> None:
+    stream = talkative_engine.reply([], "hello", Mood("neutral", 0.5, {}))
+    await anext(aiter(stream))
+    completion = asyncio.ensure_future(
+        talkative_engine.complete(
+            [{"role": "user", "content": "keywords"}], max_new_tokens=2, low_priority=True
+        )
+    )
+    await asyncio.sleep(1.0)
+    assert not completion.done(), "a low-priority completion ran beside a reply"
+    stream.cancel()
+    assert isinstance(await asyncio.wait_for(completion, timeout=30), str)
+
+
+async def test_forgetting_a_conversation_drops_its_cache(tiny_engine: MoodEngine) -> None:
+    mood = Mood("neutral", 0.5, {})
+    await tiny_engine.reply([], "remember me", mood, conversation="customer:77").text()
+    assert tiny_engine.backend.prefixes.has("customer:77")
+    tiny_engine.forget_conversation("customer:77")
+    for _ in range(100):
+        if not tiny_engine.backend.prefixes.has("customer:77"):
+            break
+        await asyncio.sleep(0.02)
+    assert not tiny_engine.backend.prefixes.has("customer:77")

@@ -128,3 +128,65 @@ async def test_english_reply_uses_the_history(real_engine: MoodEngine) -> None:
     # Only the history says what was ordered.
     assert "kettle" in reply.lower(), reply
     assert "```" not in reply
+
+
+QUANTIZATION_PROMPTS = [
+    "My order arrived broken and I'm really upset.",
+    "我的快递三天了还没到，怎么回事？",
+    "Thanks, the new headphones sound great!",
+]
+
+
+def _bf16_reply(real_engine: MoodEngine, prompt: list[int]) -> str:
+    """The same model and prompt decoded greedily with bf16 weights throughout (the int4
+    engine frees its bf16 head, so that one is read back from the model file)."""
+    from safetensors import safe_open
+
+    from engine.config import SamplingConfig
+    from engine.decoder import Decoder, DenseProjection, dense_layers
+    from engine.decoding import DecodingLoop, GenerationJob, GenerationResult
+    from engine.prefix_cache import PrefixCache
+    from engine.sampling import RowSampler, banned_token_ids, stop_token_ids
+
+    backend = real_engine.backend
+    model = backend.model
+    with safe_open(f"{real_engine.backend.source}/model.safetensors", "pt") as weights:
+        head = weights.get_tensor("lm_head.weight")
+    decoder = Decoder(model, dense_layers(model), DenseProjection(head, None))
+    stop_ids = stop_token_ids(model, backend.tokenizer)
+    sampling = SamplingConfig(temperature=0.0)
+    results: list[GenerationResult] = []
+    loop = DecodingLoop(decoder, backend.tokenizer, PrefixCache(0), stop_ids, 1)
+    loop.admit(
+        GenerationJob(
+            prompt,
+            RowSampler(sampling, banned_token_ids(backend.tokenizer), stop_ids),
+            sampling.max_new_tokens,
+            lambda _: None,
+            lambda: False,
+            results.append,
+            lambda exc: results.clear(),
+        )
+    )
+    while loop.busy:
+        loop.step()
+    return results[0].text
+
+
+async def test_int4_replies_match_bf16_replies(real_engine: MoodEngine) -> None:
+    """Greedy replies with int4 decoding open with the words bf16 decoding writes."""
+    import difflib
+
+    from engine.reply_prompt import build_reply_prompt
+
+    assert real_engine.config.dtype == "int4"
+    backend = real_engine.backend
+    for text in QUANTIZATION_PROMPTS:
+        mood = Mood("negative", 0.9, {})
+        prompt = build_reply_prompt(backend.tokenizer, [], text, mood, 768)
+        stream = real_engine.reply([], text, mood)
+        ours = "".join([delta async for delta in stream])
+        await stream.text()
+        reference = _bf16_reply(real_engine, prompt.ids)
+        similarity = difflib.SequenceMatcher(None, ours, reference).ratio()
+        assert ours[:12] == reference[:12] and similarity > 0.5, (ours, reference)

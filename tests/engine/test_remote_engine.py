@@ -13,7 +13,7 @@ import pytest
 
 from engine import open_engine
 from engine.config import EngineConfig, SamplingConfig
-from engine.prompts import CLASSIFICATION_PROMPTS, reply_system_prompt
+from engine.prompts import CLASSIFICATION_PROMPTS, mood_cue, reply_system_prompt
 from engine.remote_engine import RemoteEngineError, RemoteMoodEngine, trim_history
 from engine.types import Mood, ReplyCancelled, Turn
 from tests.fake_openai import FakeOpenAIServer
@@ -235,8 +235,9 @@ async def test_reply_streams_then_finishes(
     assert not stream.cancelled
     (body,) = server.chat_requests()
     assert body["messages"] == [
-        {"role": "system", "content": reply_system_prompt("en", "positive")},
+        {"role": "system", "content": reply_system_prompt("en")},
         {"role": "user", "content": "I love my new blender"},
+        {"role": "system", "content": mood_cue("en", "positive")},
     ]
     sampling = engine.config.sampling
     assert body["stream"] is True
@@ -256,9 +257,9 @@ async def test_reply_in_the_customers_language(
     server.reply_chunks = ["真抱歉", "给您添麻烦了，我马上帮您处理。"]
     stream = engine.reply([], "快递又坏了", Mood("negative", 0.9))
     assert await stream.text() == "真抱歉给您添麻烦了，我马上帮您处理。"
-    assert server.chat_requests()[0]["messages"][0]["content"] == reply_system_prompt(
-        "zh", "negative"
-    )
+    messages = server.chat_requests()[0]["messages"]
+    assert messages[0]["content"] == reply_system_prompt("zh")
+    assert messages[-1]["content"] == mood_cue("zh", "negative")
 
 
 async def test_reply_cut_by_the_token_limit_ends_on_a_sentence(
@@ -292,7 +293,11 @@ async def test_reply_history_keeps_the_newest_turns_from_a_customer_turn(
     await remote.reply(history, "and now?", Mood("neutral", 0.9)).text()
     messages = server.chat_requests()[0]["messages"]
     # "old answer" fits the budget but would open the history with the assistant.
-    assert [m["content"] for m in messages[1:]] == ["recent question", "recent answer", "and now?"]
+    assert [m["content"] for m in messages[1:-1]] == [
+        "recent question",
+        "recent answer",
+        "and now?",
+    ]
 
 
 def test_trim_history_counts_chinese_characters_as_tokens() -> None:
@@ -365,7 +370,7 @@ async def test_over_long_message_is_cut_to_its_head(
 ) -> None:
     text = "Hello there. " + "x" * 5000
     await engine.reply([], text, Mood("neutral", 0.9)).text()
-    sent = server.chat_requests()[0]["messages"][-1]["content"]
+    sent = server.chat_requests()[0]["messages"][-2]["content"]
     assert sent.startswith("Hello there. ")
     assert sent.endswith(" …")
     assert len(sent) == 1024 * 3 + 2

@@ -65,7 +65,17 @@ class FirstWordEngine:
     async def classify(self, text: str) -> Mood:
         return MOODS.get(text.split()[0].strip(",:;.!?").lower(), NEUTRAL)
 
-    def reply(self, history: Sequence[Turn], text: str, mood: Mood) -> CannedReply:
+    def forget_conversation(self, conversation: str) -> None:
+        """Nothing is cached per conversation here."""
+
+    def reply(
+        self,
+        history: Sequence[Turn],
+        text: str,
+        mood: Mood,
+        *,
+        conversation: str | None = None,
+    ) -> CannedReply:
         if text.startswith("price"):
             return CannedReply(HANDOFF_REPLY, HandOff("the facts do not answer it", text))
         return CannedReply("Thanks for telling me.")

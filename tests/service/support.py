@@ -72,7 +72,17 @@ class GatedEngine:
     async def classify(self, text: str) -> Mood:
         return Mood("neutral", 0.9)
 
-    def reply(self, history: Sequence[Turn], text: str, mood: Mood) -> ReplyStream:
+    def forget_conversation(self, conversation: str) -> None:
+        """Nothing is cached per conversation here."""
+
+    def reply(
+        self,
+        history: Sequence[Turn],
+        text: str,
+        mood: Mood,
+        *,
+        conversation: str | None = None,
+    ) -> ReplyStream:
         return ReplyStream(self.requests.append, (tuple(history), text))
 
     def asked(self) -> list[tuple[tuple[Turn, ...], str]]:
@@ -108,7 +118,17 @@ class TricklingEngine:
     async def classify(self, text: str) -> Mood:
         return Mood("negative", 0.95)
 
-    def reply(self, history: Sequence[Turn], text: str, mood: Mood) -> ReplyStream:
+    def forget_conversation(self, conversation: str) -> None:
+        """Nothing is cached per conversation here."""
+
+    def reply(
+        self,
+        history: Sequence[Turn],
+        text: str,
+        mood: Mood,
+        *,
+        conversation: str | None = None,
+    ) -> ReplyStream:
         return ReplyStream(self._start, None)
 
     def _start(self, request: ReplyRequest) -> None:

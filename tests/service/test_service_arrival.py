@@ -43,8 +43,8 @@ async def test_messages_behind_an_answer_are_stored_at_once_and_answered_in_orde
     reply = (Turn("assistant", engine.reply_text),)
     assert [history for history, _ in engine.asked()] == [
         (),
-        (Turn("user", "first"), *reply),
-        (Turn("user", "first"), *reply, Turn("user", "second"), *reply),
+        (Turn("user", "first", "neutral"), *reply),
+        (Turn("user", "first", "neutral"), *reply, Turn("user", "second", "neutral"), *reply),
     ]
 
 
@@ -75,7 +75,7 @@ async def test_a_message_behind_a_reset_waits_for_it_before_it_is_stored(
     assert [history for history, _ in engine.asked()] == [
         (),
         (),
-        (Turn("user", "after the reset"), *reply),
+        (Turn("user", "after the reset", "neutral"), *reply),
     ]
     pairs = questions_and_answers(stored(db_path, customer))
     assert [question.text for question, _ in pairs] == [

@@ -250,11 +250,11 @@ async def test_control_tokens_in_a_message_stay_text_in_both_prompts(
     specials = set(tokenizer.added_tokens_encoder.values())
     history = [Turn("user", message), Turn("assistant", "Sorry to hear that.")]
 
-    ids, _ = build_reply_prompt(tokenizer, history, message, Mood("neutral", 0.9), 512)
+    ids = build_reply_prompt(tokenizer, history, message, Mood("neutral", 0.9), 512).ids
     opened = [tokenizer.convert_ids_to_tokens(i) for i in ids if i in specials]
-    # system, the earlier two turns, this message, and the assistant's turn to come.
-    assert opened.count("<|im_start|>") == 5
-    assert opened.count("<|im_end|>") == 4
+    # system, the earlier two turns, this message, its mood cue, the assistant's turn to come.
+    assert opened.count("<|im_start|>") == 6
+    assert opened.count("<|im_end|>") == 5
 
     text_ids = tiny_engine.backend.classifier._text_ids(message)
     assert not specials & set(text_ids)

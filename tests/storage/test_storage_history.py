@@ -113,3 +113,15 @@ async def test_history_keeps_the_most_recent_turns_within_the_limit(store: Store
     history = await store.history(GROUP, ANN.id, current.id, limit=3)
 
     assert history == _turns("turn 2", "turn 3")[1:]
+
+
+async def test_a_customer_turn_carries_the_mood_it_was_answered_with(store: Store) -> None:
+    message = await _ask(store, ANN, "it broke again")
+    await store.set_mood(message.id, "negative", 0.93)
+    await store.record_answer(message.id, "re: it broke again", next(_next_telegram_id))
+    current = await _ask(store, ANN, "thanks")
+
+    assert await store.history(GROUP, ANN.id, current.id) == [
+        HistoryTurn("user", "it broke again", "negative"),
+        HistoryTurn("assistant", "re: it broke again"),
+    ]

@@ -3,7 +3,6 @@ uncovered one is handed off without an invented number."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,8 +11,6 @@ import pytest
 from engine.config import KnowledgeConfig
 from engine.knowledge.grounding import KnowledgeBase
 from engine.knowledge.numbers import invented_numbers
-from engine.loading import LoadedModel
-from engine.local_backend import LocalBackend
 from engine.mood_engine import MoodEngine
 
 pytestmark = pytest.mark.real_model
@@ -23,13 +20,15 @@ FACTS = Path(__file__).parents[3] / "examples" / "phone_repair_facts.md"
 
 @pytest.fixture(scope="module")
 def grounded(real_engine: MoodEngine) -> Iterator[MoodEngine]:
-    """The session's real model (not loaded again), with the example facts."""
-    config = dataclasses.replace(real_engine.config, knowledge=KnowledgeConfig(FACTS))
-    loaded = LoadedModel(real_engine.backend.model, real_engine.backend.tokenizer, "real", 0.0)
-    knowledge = KnowledgeBase(config.knowledge, LocalBackend.token_counter(loaded))  # type: ignore[arg-type]
-    engine = MoodEngine(LocalBackend(loaded, config, knowledge), config)
-    yield engine
-    engine.close()
+    """The session's real engine (not loaded again), with the example facts for these tests."""
+    tokenizer = real_engine.backend.tokenizer
+    real_engine.backend.knowledge = KnowledgeBase(
+        KnowledgeConfig(FACTS), lambda text: len(tokenizer.encode(text, add_special_tokens=False))
+    )
+    try:
+        yield real_engine
+    finally:
+        real_engine.backend.knowledge = None
 
 
 async def test_a_covered_question_is_answered_from_the_facts(grounded: MoodEngine) -> None:

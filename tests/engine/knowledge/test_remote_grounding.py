@@ -48,7 +48,11 @@ def engine(server: FakeOpenAIServer, facts: Path) -> Iterator[RemoteMoodEngine]:
 
 
 def system_prompts(server: FakeOpenAIServer) -> list[str]:
-    return [request["messages"][0]["content"] for request in server.chat_requests()]
+    """Per request, what the system turns say: the facts first, the notes after the message."""
+    return [
+        "\n".join(m["content"] for m in request["messages"] if m["role"] == "system")
+        for request in server.chat_requests()
+    ]
 
 
 async def test_a_reply_from_the_facts_passes_and_the_prompt_carries_them(
