@@ -28,8 +28,8 @@ REPLY = "Thanks for telling me."
 
 @dataclass
 class ManualClock:
-    """Stands still unless advanced; starts at the time of day, because the store dates
-    messages by the system clock and the desk compares its times with theirs."""
+    """Stands still unless advanced; the store dates messages by it and the desk compares
+    its times with theirs. It starts at the time of day, as a running bot's clock would."""
 
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -40,8 +39,9 @@ def database_url(tmp_path: Path) -> str:
 async def test_the_queue_lists_waiting_conversations_most_negative_first(
     fake: FakeTelegram, database_url: str
 ) -> None:
-    # The messages are stored at the time of day; the clock says how long they have waited.
-    clock = ManualClock(datetime.now(UTC))
+    # The store dates the messages by the same clock that /queue reads: Cy asks at 0 min, Bo
+    # writes again at 5, Ann at 10, and the operator asks at 17.
+    clock = ManualClock()
     config = desk_config(fake, database_url, approve="negative", holding_delay=0)
     async with desk_bot(config, clock) as service:
         # Cy: the bot handed the question off (the knowledge branch flags such messages).
@@ -82,9 +82,9 @@ async def test_the_queue_lists_waiting_conversations_most_negative_first(
     lines = queue.text.splitlines()
     assert lines[0] == "Waiting for a person: 3", queue.text
     numbered = [line for line in lines if line[:2] in ("1.", "2.", "3.")]
-    assert numbered[0].startswith("1. 😢 97% Ann (@ann, 100001) · approval · waiting 16 min")
-    assert numbered[1].startswith("2. 😢 60% Bo (100002) · taken over · waiting 16 min")
-    assert numbered[2].startswith("3. 😐 55% Cy (100003) · handed off · waiting 16 min")
+    assert numbered[0].startswith("1. 😢 97% Ann (@ann, 100001) · approval · waiting 7 min")
+    assert numbered[1].startswith("2. 😢 60% Bo (100002) · taken over · waiting 12 min")
+    assert numbered[2].startswith("3. 😐 55% Cy (100003) · handed off · waiting 17 min")
     ann_topic = fake.topics(FORUM)[-1].message_thread_id
     assert f"https://t.me/c/900001/{ann_topic}" in queue.text, queue.text
     assert refusal

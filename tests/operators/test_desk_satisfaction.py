@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,6 @@ from sqlalchemy import select
 
 from bench.fake_telegram import BotMessage, FakeTelegram
 from bot.texts import TEXTS
-from storage import utc_now
 from storage.desk import Conversation
 from storage.models import Rating
 from tests.operators.bot_support import ANSWER_TIMEOUT, CUSTOMER, OPERATOR
@@ -64,8 +62,7 @@ def rate(fake: FakeTelegram, request: BotMessage, score: int) -> None:
 async def test_close_asks_once_and_a_second_press_changes_nothing(
     fake: FakeTelegram, database_url: str
 ) -> None:
-    # The system clock: the rating requests are compared with when messages were stored.
-    async with desk_bot(desk_config(fake, database_url), utc_now) as service:
+    async with desk_bot(desk_config(fake, database_url), ManualClock()) as service:
         await converse(fake, service, CUSTOMER, "sad my parcel")
         await service.operators.channel.drain()
         thread = fake.topics(FORUM)[0].message_thread_id
@@ -92,11 +89,14 @@ async def test_close_asks_once_and_a_second_press_changes_nothing(
 
 
 async def test_reset_and_idle_end_a_conversation(fake: FakeTelegram, database_url: str) -> None:
-    clock = ManualClock(datetime.now(UTC))
+    clock = ManualClock()
     async with desk_bot(desk_config(fake, database_url, rating_idle_minutes=60), clock) as service:
         await converse(fake, service, CUSTOMER, "hello")
         fake.send_text(CUSTOMER, CUSTOMER, "/reset")
         await rating_request(fake)
+        # The customer comes back later: a message at the instant of the reset's rating
+        # request would count as asked about already.
+        clock.advance(minutes=1)
         await converse(fake, service, CUSTOMER, "glad to be back")
         clock.advance(minutes=59)
         assert await service.operators.satisfaction.ask_idle() == 0

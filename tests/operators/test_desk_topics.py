@@ -11,7 +11,7 @@ import pytest
 from bench.fake_telegram import BotMessage, FakeTelegram
 from storage.desk import DeskStore
 from storage.mood_log import MoodFilter, MoodLog
-from tests.e2e.support import rows, wait_for_status
+from tests.e2e.support import rows, wait_for_async, wait_for_status
 from tests.operators.bot_support import ANSWER_TIMEOUT, CUSTOMER, OPERATOR, KeywordEngine
 from tests.operators.desk_support import (
     FORUM,
@@ -132,11 +132,17 @@ async def test_without_a_forum_alerts_go_to_the_chat_and_a_reply_reaches_the_cus
         [alert] = await fake.wait_for_messages(group, 1, timeout=ANSWER_TIMEOUT)
         fake.send_text(group, OPERATOR, "We are on it, Ann.", reply_to_message_id=alert.message_id)
         delivered = await fake.wait_for_messages(CUSTOMER, 2, timeout=ANSWER_TIMEOUT)
-        stored = await rows(service.database, CUSTOMER)
+
+        # The desk stores the operator's message once Telegram has delivered it.
+        async def operator_row() -> tuple[str, str] | None:
+            last = (await rows(service.database, CUSTOMER))[-1]
+            return (last.role, last.text) if last.role == "operator" else None
+
+        stored = await wait_for_async(operator_row, what="the operator's message to be stored")
 
     assert fake.topics(group) == [] and "Mood alert" in alert.text
     assert delivered[-1].text == "👤 Support team: We are on it, Ann."
-    assert [(row.role, row.text) for row in stored][-1] == ("operator", "We are on it, Ann.")
+    assert stored == ("operator", "We are on it, Ann.")
     assert len(fake.messages(CUSTOMER)) == 2
 
 
