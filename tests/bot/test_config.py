@@ -388,6 +388,11 @@ INVALID = [
     ("knowledge", "file", "3", "expected a string, got integer"),
     ("knowledge", "budget_tokens", "10", "must be ≥ 64 and ≤ 1000000, got 10"),
     ("knowledge", "handoff_threshold", "0.5", "must be ≥ -100.0 and ≤ 0.0, got 0.5"),
+    ("desk", "approve", '"sometimes"', "must be one of 'never', 'negative', 'always'"),
+    ("desk", "takeover_idle_minutes", "-5", "must be ≥ 0 and ≤ 10080, got -5"),
+    ("desk", "title_interval", "true", "expected a number, got boolean"),
+    ("desk", "team_prefix", "3", "expected a string, got integer"),
+    ("desk", "rating_idle_minutes", "1.5", "expected an integer, got float"),
 ]
 
 
