@@ -124,10 +124,7 @@ class RemoteReplyStream:
     ) -> str:
         pieces: list[str] = []
         hit_limit = False
-        async with (
-            server.client() as client,
-            contextlib.aclosing(server.stream(client, body)) as chunks,
-        ):
+        async with contextlib.aclosing(server.stream(server.client(), body)) as chunks:
             async for chunk in chunks:
                 choices = chunk.get("choices") or []
                 if not choices:
@@ -202,23 +199,30 @@ class RemoteMoodEngine:
         if not texts:
             return []
         gate = asyncio.Semaphore(CLASSIFY_CONCURRENCY)
-        async with self._server.client() as client:
+        client = self._server.client()
 
-            async def one(text: str) -> Mood:
-                async with gate:
-                    return await self._classify_with(client, text)
+        async def one(text: str) -> Mood:
+            async with gate:
+                return await self._classify_with(client, text)
 
-            try:
-                async with asyncio.TaskGroup() as group:
-                    tasks = [group.create_task(one(text)) for text in texts]
-            except ExceptionGroup as failed:
-                # A failing server fails every request alike; the first one says why.
-                raise failed.exceptions[0] from None
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(one(text)) for text in texts]
+        except ExceptionGroup as failed:
+            # A failing server fails every request alike; the first one says why.
+            raise failed.exceptions[0] from None
         return [task.result() for task in tasks]
 
     def classify_many_sync(self, texts: Sequence[str]) -> list[Mood]:
         """For callers without an event loop (batch tagging, evaluation)."""
-        return asyncio.run(self.classify_many(texts)) if texts else []
+        return asyncio.run(self._classify_in_own_loop(texts)) if texts else []
+
+    async def _classify_in_own_loop(self, texts: Sequence[str]) -> list[Mood]:
+        try:
+            return await self.classify_many(texts)
+        finally:
+            # The loop ends with this call: its connections are closed while it still runs.
+            await self._server.close_client()
 
     async def _classify_with(self, client: httpx.AsyncClient, text: str) -> Mood:
         language = detect_language(text)
@@ -293,4 +297,4 @@ class RemoteMoodEngine:
         return True
 
     def close(self) -> None:
-        """Nothing to release: every operation closes its own connections."""
+        """Nothing to release here: each loop's client goes with its loop."""
