@@ -6,6 +6,7 @@ AnswerSink).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Protocol
@@ -14,11 +15,15 @@ from bot.formatting import format_answer
 from engine.protocol import Engine, ReplyStreamLike
 from engine.types import Mood, Turn
 from engine.vocabulary import MOOD_EMOJI
-from storage import CustomerInfo, Store, StoredMessage
+from storage import CustomerInfo, MessageNotFoundError, StorageError, Store, StoredMessage
 
 log = logging.getLogger(__name__)
 
 HISTORY_TURNS = 40
+
+# Seconds before each further try to store an answer already delivered: a database that
+# blinks must not leave a delivered answer pending, to be sent a second time.
+RECORD_RETRY_DELAYS: tuple[float, ...] = (0.5, 2.0)
 
 
 class AnswerSink(Protocol):
@@ -54,6 +59,9 @@ class MoodPipeline:
         self.engine = engine
         self.store = store
         self.on_mood = on_mood
+        # Message id → the answer delivered to it whose storing failed: a later try of that
+        # message stores it instead of generating and sending another.
+        self._unrecorded: dict[int, tuple[Answer, int | None]] = {}
 
     async def receive(
         self, chat_id: int, customer: CustomerInfo, text: str, telegram_message_id: int | None
@@ -83,7 +91,14 @@ class MoodPipeline:
         self, message: StoredMessage, sink: AnswerSink, stream_started: StreamHook | None = None
     ) -> Answer:
         """Steps 2–5 for a stored message. Raises ReplyCancelled if the reply was cancelled
-        (the message then stays pending); delivery errors propagate and leave it pending too."""
+        (the message then stays pending); delivery errors propagate and leave it pending too,
+        and so does a StorageError once the delivered answer could not be stored (the next try
+        stores it without delivering it again)."""
+        unrecorded = self._unrecorded.get(message.id)
+        if unrecorded is not None:
+            answer, delivered_id = unrecorded
+            await self._record(message, answer, delivered_id)
+            return answer
         mood = await self.mood_of(message)
         await sink.start(mood)
         stream = await self.start_reply(message, mood)
@@ -96,8 +111,36 @@ class MoodPipeline:
         reply = await stream.text()
         text = format_answer(mood.emoji, reply)
         delivered_id = await sink.finish(text)
-        await self.store.record_answer(message.id, text, delivered_id)
-        return Answer(mood, reply, text)
+        answer = Answer(mood, reply, text)
+        self._unrecorded[message.id] = (answer, delivered_id)
+        await self._record(message, answer, delivered_id)
+        return answer
+
+    async def _record(
+        self, message: StoredMessage, answer: Answer, delivered_id: int | None
+    ) -> None:
+        for delay in (*RECORD_RETRY_DELAYS, None):
+            try:
+                await self.store.record_answer(message.id, answer.text, delivered_id)
+            except MessageNotFoundError:
+                # Forgotten meanwhile (/forget): there is nothing left to store it with.
+                del self._unrecorded[message.id]
+                raise
+            except StorageError as exc:
+                if delay is None:
+                    raise
+                log.warning(
+                    "chat %s: could not store the delivered answer to message %s (%s); "
+                    "trying again in %.1f s",
+                    message.chat_id,
+                    message.id,
+                    exc,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+            else:
+                del self._unrecorded[message.id]
+                return
 
 
 class StreamHook(Protocol):
