@@ -88,7 +88,7 @@ async def test_todays_database_is_upgraded_and_keeps_every_row(bare: Database) -
 
     applied = await upgrade(bare)
 
-    assert applied == ["0002_alembic_versions"]
+    assert applied == ["0002_alembic_versions", "0003_delivered_parts"]
     assert await status(bare) == SchemaStatus(head_revision(), head_revision())
     assert "schema_info" not in await table_names(bare)
     async with bare.session() as session:
@@ -137,7 +137,7 @@ async def test_a_new_database_is_built_by_the_revisions_and_matches_the_models(
 
     applied = await upgrade(bare)
 
-    assert applied == ["0001_initial", "0002_alembic_versions"]
+    assert applied == ["0001_initial", "0002_alembic_versions", "0003_delivered_parts"]
     assert (await status(bare)).up_to_date
     assert await schema_diff(bare) == []
     assert await table_names(bare) == {*Base.metadata.tables, "alembic_version"}
@@ -215,7 +215,11 @@ async def test_a_table_copied_on_sqlite_keeps_the_rows_that_refer_to_it(
     await build_todays_database(bare)
     monkeypatch.setattr(storage.migrations, "MIGRATIONS_DIR", copy)
 
-    assert await upgrade(bare) == ["0002_alembic_versions", "9999_copy_messages"]
+    assert await upgrade(bare) == [
+        "0002_alembic_versions",
+        "0003_delivered_parts",
+        "9999_copy_messages",
+    ]
 
     async with bare.session() as session:
         assert len((await session.scalars(select(Message))).all()) == 4
