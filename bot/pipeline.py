@@ -101,6 +101,12 @@ class MoodPipeline:
             return answer
         mood = await self.mood_of(message)
         await sink.start(mood)
+        earlier = await self.store.answer_delivery(message.id)
+        if earlier is not None and earlier.text is not None:
+            # A try that crashed or failed midway had its final answer: deliver the rest of it.
+            return await self._deliver(
+                message, sink, Answer(mood, strip_mood_emoji(earlier.text), earlier.text)
+            )
         stream = await self.start_reply(message, mood)
         if stream_started is not None:
             stream_started(stream)
@@ -109,9 +115,12 @@ class MoodPipeline:
             so_far += delta
             await sink.partial(so_far)
         reply = await stream.text()
-        text = format_answer(mood.emoji, reply)
-        delivered_id = await sink.finish(text)
-        answer = Answer(mood, reply, text)
+        return await self._deliver(
+            message, sink, Answer(mood, reply, format_answer(mood.emoji, reply))
+        )
+
+    async def _deliver(self, message: StoredMessage, sink: AnswerSink, answer: Answer) -> Answer:
+        delivered_id = await sink.finish(answer.text)
         self._unrecorded[message.id] = (answer, delivered_id)
         await self._record(message, answer, delivered_id)
         return answer
