@@ -104,3 +104,36 @@ async def test_a_group_placeholder_left_by_a_crash_becomes_the_answer(
     assert message.message_id == placeholder.message_id
     assert message.text == format_answer(MOOD_EMOJI["neutral"], "It left the depot today.")
     assert answer.telegram_message_id == placeholder.message_id
+
+
+async def test_a_group_placeholder_holding_the_first_part_stays_when_the_rest_fails(
+    fake: FakeTelegram, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    group, customer = -874, 875
+    config = bot_config(fake, database_url)
+    original = Store.record_part_delivered
+
+    async def then_refuse(self: Store, message_id: int, position: int, telegram_id: int) -> None:
+        await original(self, message_id, position, telegram_id)
+        fake.fail_next("sendMessage", status=400, description="Bad Request: refused")
+
+    monkeypatch.setattr(Store, "record_part_delivered", then_refuse)
+    async with running(config, ScriptedEngine(LONG_REPLY, pieces=3)) as service:
+        body, entities = fake.mention_bot("tell me everything")
+        fake.send_text(group, customer, body, entities=entities)
+        [question] = await wait_for_status(service.database, group, 1, status="pending")
+        await wait_for_async(
+            lambda: _delivery_with(service.store, question.id, 1), what="the first part"
+        )
+    monkeypatch.undo()
+    parts = split_message(format_answer(MOOD_EMOJI["neutral"], LONG_REPLY))
+    # The failed answer was given up in this run, but its first part is the customer's to keep.
+    [first] = fake.messages(group)
+    assert first.text == parts[0]
+
+    async with running(config, ScriptedEngine(OTHER_REPLY)) as service:
+        await wait_for_status(service.database, group, 1)
+
+    sent = fake.messages(group, include_deleted=True)
+    assert [message.text for message in sent] == parts
+    assert sent[0].message_id == first.message_id
