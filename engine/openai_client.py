@@ -3,7 +3,9 @@ chat, stream a chat."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import weakref
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -27,9 +29,11 @@ class RemoteEngineError(RuntimeError):
 class OpenAIServer:
     """One OpenAI-compatible endpoint (`api_base` ends in /v1).
 
-    A client's connections belong to the event loop that opened them, and the engine is called
-    from several loops (the bot's, `asyncio.run` in a worker thread, one per CLI command), so
-    every operation opens its own short-lived client from `client()`.
+    One HTTP client, kept for the endpoint's life, so that its connections (and TLS sessions)
+    are reused from one request to the next. A client's connections belong to the event loop
+    that opened them, and the engine may be called from several loops (the bot's, `asyncio.run`
+    in a worker thread, one per CLI command), so there is one client per loop; it goes with its
+    loop, and one that only lives for a call closes its client with `close_client()`.
     """
 
     def __init__(self, api_base: str, api_key: str) -> None:
@@ -39,9 +43,26 @@ class OpenAIServer:
         self._timeout = httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S)
         # Reading the CA bundle costs tens of milliseconds: once per engine, not per client.
         self._ssl = httpx.create_ssl_context()
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(headers=self._headers, timeout=self._timeout, verify=self._ssl)
+        """The running loop's client, opened on its first use."""
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None or client.is_closed:
+            client = httpx.AsyncClient(
+                headers=self._headers, timeout=self._timeout, verify=self._ssl
+            )
+            self._clients[loop] = client
+        return client
+
+    async def close_client(self) -> None:
+        """Close the running loop's client, before that loop ends."""
+        client = self._clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()
 
     def list_models(self) -> list[str]:
         """The model names the server serves; blocking, for start-up."""

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+
+_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -32,9 +36,19 @@ class PackagedModel:
         size against the distribution's RECORD; raises PartMissingError naming the package
         to reinstall. Nothing of a part package is imported: a part is data, and importing
         would run its code. join_parts checks the SHA-256 of the whole before it is used."""
-        return [self._part_path(index) for index in range(1, self.part_count + 1)]
+        return [self._located(index)[1] for index in range(1, self.part_count + 1)]
 
-    def _part_path(self, index: int) -> Path:
+    def verified_part_paths(self) -> list[Path]:
+        """As part_paths, and each part's SHA-256 is checked against its RECORD too, before
+        anything reads it for its content: a corrupt part is named by its own package."""
+        paths = []
+        for index in range(1, self.part_count + 1):
+            entry, path = self._located(index)
+            self._check_digest(index, entry, path)
+            paths.append(path)
+        return paths
+
+    def _located(self, index: int) -> tuple[metadata.PackagePath, Path]:
         try:
             files = metadata.files(self.distribution(index)) or []
         except metadata.PackageNotFoundError:
@@ -52,7 +66,21 @@ class PackagedModel:
                 index,
                 f"has a part file of {path.stat().st_size:,} bytes, {entry.size:,} when installed",
             )
-        return path
+        return entry, path
+
+    def _check_digest(self, index: int, entry: metadata.PackagePath, path: Path) -> None:
+        if entry.hash is None or entry.hash.mode != "sha256":
+            raise PartMissingError(self, index, "lists no SHA-256 for its part file")
+        digest = hashlib.sha256()
+        with path.open("rb") as part:
+            while chunk := part.read(_CHUNK):
+                digest.update(chunk)
+        # RECORD writes digests in URL-safe base64 without padding (the wheel spec).
+        found = base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
+        if found != entry.hash.value:
+            raise PartMissingError(
+                self, index, f"has a part file whose SHA-256 differs from its RECORD ({path})"
+            )
 
     def install_hint(self) -> str:
         if self.extra:

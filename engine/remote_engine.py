@@ -204,23 +204,30 @@ class RemoteMoodEngine:
         if not texts:
             return []
         gate = asyncio.Semaphore(CLASSIFY_CONCURRENCY)
-        async with self._server.client() as client:
+        client = self._server.client()
 
-            async def one(text: str) -> Mood:
-                async with gate:
-                    return await self._classify_with(client, text)
+        async def one(text: str) -> Mood:
+            async with gate:
+                return await self._classify_with(client, text)
 
-            try:
-                async with asyncio.TaskGroup() as group:
-                    tasks = [group.create_task(one(text)) for text in texts]
-            except ExceptionGroup as failed:
-                # A failing server fails every request alike; the first one says why.
-                raise failed.exceptions[0] from None
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(one(text)) for text in texts]
+        except ExceptionGroup as failed:
+            # A failing server fails every request alike; the first one says why.
+            raise failed.exceptions[0] from None
         return [task.result() for task in tasks]
 
     def classify_many_sync(self, texts: Sequence[str]) -> list[Mood]:
         """For callers without an event loop (batch tagging, evaluation)."""
-        return asyncio.run(self.classify_many(texts)) if texts else []
+        return asyncio.run(self._classify_in_own_loop(texts)) if texts else []
+
+    async def _classify_in_own_loop(self, texts: Sequence[str]) -> list[Mood]:
+        try:
+            return await self.classify_many(texts)
+        finally:
+            # The loop ends with this call: its connections are closed while it still runs.
+            await self._server.close_client()
 
     async def _classify_with(self, client: httpx.AsyncClient, text: str) -> Mood:
         language = detect_language(text)
@@ -271,8 +278,7 @@ class RemoteMoodEngine:
             "max_tokens": max_new_tokens,
             "temperature": 0,
         }
-        async with self._server.client() as client:
-            answer = await self._server.complete(client, body)
+        answer = await self._server.complete(self._server.client(), body)
         choices = answer.get("choices") or [{}]
         return str((choices[0].get("message") or {}).get("content") or "").strip()
 
@@ -380,10 +386,7 @@ class RemoteMoodEngine:
             body["seed"] = sampling.seed
         pieces: list[str] = []
         hit_limit = False
-        async with (
-            self._server.client() as client,
-            contextlib.aclosing(self._server.stream(client, body)) as chunks,
-        ):
+        async with contextlib.aclosing(self._server.stream(self._server.client(), body)) as chunks:
             async for chunk in chunks:
                 choices = chunk.get("choices") or []
                 if not choices:
@@ -404,4 +407,4 @@ class RemoteMoodEngine:
         return True
 
     def close(self) -> None:
-        """Nothing to release: every operation closes its own connections."""
+        """Nothing to release here: each loop's client goes with its loop."""

@@ -11,6 +11,7 @@ from sqlalchemy import (
     CheckConstraint,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
     String,
     Text,
@@ -208,3 +209,36 @@ class Rating(Base):
     asked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     score: Mapped[int | None]
     rated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AnswerDelivery(Base):
+    """An answer on its way to Telegram, kept until the customer's message is answered, so that
+    a restart after a crash finishes it instead of sending it again.
+
+    Written in two steps: the placeholder a group sees while the answer is generated (its
+    Telegram id), then the final text together with its planned parts.
+    """
+
+    __tablename__ = "answer_deliveries"
+
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True
+    )
+    # The delivered answer, "<emoji> <reply>"; NULL while the reply is still being generated.
+    text: Mapped[str | None] = mapped_column(Text)
+    placeholder_telegram_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class DeliveredPart(Base):
+    """One Telegram message of an answer: planned with its text, delivered once it has an id.
+    The parts cannot be rebuilt from the answer text (the split drops whitespace at its cuts),
+    so each is stored as it will be sent."""
+
+    __tablename__ = "delivered_parts"
+
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("answer_deliveries.message_id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    text: Mapped[str] = mapped_column(Text)
+    telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)

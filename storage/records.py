@@ -56,3 +56,22 @@ class HistoryTurn:
     role: Role
     text: str
     mood: MoodLabel | None = None
+
+
+@dataclass(frozen=True)
+class PlannedPart:
+    """One Telegram message of an answer; `telegram_message_id` is None until it is delivered."""
+
+    position: int
+    text: str
+    telegram_message_id: int | None
+
+
+@dataclass(frozen=True)
+class AnswerDeliveryRecord:
+    """What is known of an answer on its way: the placeholder a group saw, and once the answer
+    is final, its text and parts in order."""
+
+    text: str | None
+    placeholder_telegram_id: int | None
+    parts: tuple[PlannedPart, ...]

@@ -12,8 +12,21 @@ from sqlalchemy.orm import aliased
 from engine.vocabulary import MOOD_LABELS, MoodLabel
 from storage.database import Database
 from storage.errors import ConstraintError, MessageNotFoundError
-from storage.models import ConversationReset, Customer, Message, MoodCorrection
-from storage.records import CustomerInfo, HistoryTurn, StoredMessage
+from storage.models import (
+    AnswerDelivery,
+    ConversationReset,
+    Customer,
+    DeliveredPart,
+    Message,
+    MoodCorrection,
+)
+from storage.records import (
+    AnswerDeliveryRecord,
+    CustomerInfo,
+    HistoryTurn,
+    PlannedPart,
+    StoredMessage,
+)
 from storage.transaction import read_transaction, transaction
 from storage.utc_datetime import Clock, utc_now
 
@@ -144,6 +157,62 @@ class Store:
             question.failure_reason = None
             await session.flush()
             return stored_message(answer)
+
+    async def record_placeholder(self, message_id: int, telegram_message_id: int | None) -> None:
+        """Remember the placeholder message shown while the answer to `message_id` is written
+        (None once it is taken back), so that a restart edits it instead of leaving it."""
+        async with self._transaction() as session:
+            await _get(session, message_id)
+            delivery = await session.get(AnswerDelivery, message_id, with_for_update=True)
+            if delivery is None:
+                session.add(
+                    AnswerDelivery(
+                        message_id=message_id, placeholder_telegram_id=telegram_message_id
+                    )
+                )
+            else:
+                delivery.placeholder_telegram_id = telegram_message_id
+
+    async def plan_answer(
+        self, message_id: int, text: str, parts: list[str]
+    ) -> AnswerDeliveryRecord:
+        """Store the final answer and its parts before the first is sent.
+
+        Idempotent: an answer planned before (by a try that crashed or failed midway) wins, so
+        a restart delivers what the customer has partly seen, never a second, different answer.
+        """
+        if not parts:
+            raise ValueError(f"the answer to message {message_id} has no parts to deliver")
+        async with self._transaction() as session:
+            await _get(session, message_id)
+            delivery = await session.get(AnswerDelivery, message_id, with_for_update=True)
+            if delivery is None:
+                delivery = AnswerDelivery(message_id=message_id)
+                session.add(delivery)
+            if delivery.text is None:
+                delivery.text = text
+                session.add_all(
+                    DeliveredPart(message_id=message_id, position=position, text=part)
+                    for position, part in enumerate(parts)
+                )
+                await session.flush()
+            return await _delivery_record(session, delivery)
+
+    async def answer_delivery(self, message_id: int) -> AnswerDeliveryRecord | None:
+        """The answer on its way to `message_id`, or None if none was started."""
+        async with self._reading() as session:
+            delivery = await session.get(AnswerDelivery, message_id)
+            return None if delivery is None else await _delivery_record(session, delivery)
+
+    async def record_part_delivered(
+        self, message_id: int, position: int, telegram_message_id: int
+    ) -> None:
+        """A planned part reached Telegram as message `telegram_message_id`."""
+        async with self._transaction() as session:
+            part = await session.get(DeliveredPart, (message_id, position), with_for_update=True)
+            if part is None:
+                raise MessageNotFoundError(message_id)
+            part.telegram_message_id = telegram_message_id
 
     async def mark_failed(self, message_id: int, reason: str) -> None:
         """Mark a customer's message as not answered, with the reason for operators.
@@ -292,6 +361,21 @@ async def _upsert_customer(session: AsyncSession, info: CustomerInfo, now: datet
     if info.language is not None:
         customer.language = info.language
     customer.last_seen = now
+
+
+async def _delivery_record(session: AsyncSession, delivery: AnswerDelivery) -> AnswerDeliveryRecord:
+    parts = await session.scalars(
+        select(DeliveredPart)
+        .where(DeliveredPart.message_id == delivery.message_id)
+        .order_by(DeliveredPart.position)
+    )
+    return AnswerDeliveryRecord(
+        text=delivery.text,
+        placeholder_telegram_id=delivery.placeholder_telegram_id,
+        parts=tuple(
+            PlannedPart(part.position, part.text, part.telegram_message_id) for part in parts
+        ),
+    )
 
 
 def _check_label(label: str) -> None:

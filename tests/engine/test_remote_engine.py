@@ -8,10 +8,12 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from typing import Any
 
+import httpx
 import pytest
 
-from engine import open_engine
+from engine import open_engine, openai_client
 from engine.config import EngineConfig, SamplingConfig
 from engine.prompts import CLASSIFICATION_PROMPTS, mood_cue, reply_system_prompt
 from engine.remote_engine import RemoteEngineError, RemoteMoodEngine, trim_history
@@ -441,3 +443,43 @@ async def test_complete_asks_the_server_for_a_greedy_bounded_answer(
     assert answer == "refund, delivery"
     request = server.chat_requests()[-1]
     assert (request["messages"], request["max_tokens"], request["temperature"]) == (messages, 8, 0)
+
+
+async def test_one_http_client_serves_every_request_of_a_loop(
+    engine: RemoteMoodEngine, server: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened = count_clients(monkeypatch)
+    await engine.classify("where is my parcel?")
+    await engine.reply([], "hello", Mood("neutral", 0.9)).text()
+    await engine.classify_many(["one", "two"])
+    await engine.reply([], "thanks", Mood("positive", 0.9)).text()
+    await engine.classify("still there?")
+    await engine.classify("hello?")
+    assert len(server.chat_requests()) == 7
+    assert len(opened) == 1
+    # One request after another over the kept client's connection: the same client port.
+    last_two = [request.peer for request in server.requests[-2:]]
+    assert last_two[0] == last_two[1]
+
+
+def test_a_loop_of_its_own_closes_its_client(
+    engine: RemoteMoodEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened = count_clients(monkeypatch)
+    engine.classify_many_sync(["one", "two"])
+    engine.classify_many_sync(["three"])
+    assert len(opened) == 2
+    assert all(client.is_closed for client in opened)
+
+
+def count_clients(monkeypatch: pytest.MonkeyPatch) -> list[httpx.AsyncClient]:
+    """Every HTTP client the backend opens from now on."""
+    opened: list[httpx.AsyncClient] = []
+
+    class CountedClient(httpx.AsyncClient):
+        def __init__(self, **options: Any) -> None:
+            super().__init__(**options)
+            opened.append(self)
+
+    monkeypatch.setattr(openai_client.httpx, "AsyncClient", CountedClient)
+    return opened

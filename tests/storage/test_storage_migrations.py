@@ -28,7 +28,7 @@ from tests.storage.conftest import drop_everything
 
 T0 = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
 # The revisions after the pre-Alembic schema and its adoption, oldest first.
-LATER_REVISIONS = ["0004_handoffs", "0005_desk"]
+LATER_REVISIONS = ["0003_delivered_parts", "0004_handoffs", "0005_desk"]
 
 # Rows of every table, written as moodbot 0.1 wrote them (naive UTC on SQLite).
 ROWS = [

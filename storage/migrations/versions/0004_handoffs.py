@@ -1,7 +1,7 @@
 """Hand-offs: a customer's message the facts did not answer is flagged for a colleague.
 
 Revision ID: 0004_handoffs
-Revises: 0002_alembic_versions
+Revises: 0003_delivered_parts
 Create Date: 2026-11-30
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004_handoffs"
-down_revision = "0002_alembic_versions"
+down_revision = "0003_delivered_parts"
 branch_labels = None
 depends_on = None
 
