@@ -86,6 +86,12 @@ class FirstWordEngine:
         """No complaint keywords (see KeywordEngine)."""
         return ""
 
+    def reload_knowledge(self) -> FactsIndex | None:
+        return self.knowledge.reload() if self.knowledge is not None else None
+
+    def healthy(self) -> bool:
+        return True
+
 
 class KeywordEngine(FirstWordEngine):
     async def complete(
@@ -95,12 +101,6 @@ class KeywordEngine(FirstWordEngine):
         two."""
         message = messages[-1]["content"].split(":", 1)[1].splitlines()[0]
         return ", ".join(message.split()[1:3])
-
-    def reload_knowledge(self) -> FactsIndex | None:
-        return self.knowledge.reload() if self.knowledge is not None else None
-
-    def healthy(self) -> bool:
-        return True
 
 
 def operator_config(

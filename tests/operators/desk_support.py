@@ -46,7 +46,14 @@ class RecordingEngine(FirstWordEngine):
 
     histories: list[tuple[Turn, ...]] = field(default_factory=list)
 
-    def reply(self, history: Sequence[Turn], text: str, mood: Mood) -> CannedReply:
+    def reply(
+        self,
+        history: Sequence[Turn],
+        text: str,
+        mood: Mood,
+        *,
+        conversation: str | None = None,
+    ) -> CannedReply:
         self.histories.append(tuple(history))
         return CannedReply(REPLY)
 

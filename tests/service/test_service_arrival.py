@@ -113,5 +113,5 @@ async def test_a_chat_over_its_cap_is_answered_from_storage_in_order(
     assert_answered_once(db_path, fake, customer, texts)
     reply = (Turn("assistant", engine.reply_text),)
     assert [history for history, _ in engine.asked()][-1] == tuple(
-        turn for question in texts[:-1] for turn in (Turn("user", question), *reply)
+        turn for question in texts[:-1] for turn in (Turn("user", question, "neutral"), *reply)
     )
