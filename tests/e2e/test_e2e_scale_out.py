@@ -84,7 +84,9 @@ async def load_balancer(port: int, backends: tuple[int, int]) -> AsyncIterator[N
 
 
 @contextmanager
-def bot_process(fake: FakeTelegram, database_url: str, port: int, balancer: int, record: Path):  # type: ignore[no-untyped-def]
+def bot_process(
+    fake: FakeTelegram, database_url: str, port: int, balancer: int, record: Path
+) -> Iterator[subprocess.Popen[bytes]]:
     """A bot in a process of its own, stopped (SIGTERM) at the end of the block."""
     config = record.with_name(f"bot-{port}.json")
     telegram = {
