@@ -31,6 +31,7 @@ from engine.language import detect_language
 from engine.protocol import ReplyStreamLike
 from engine.types import ReplyCancelled
 from storage import StorageError, StoredMessage
+from storage.chat_lock import ChatLockAcrossProcesses
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +56,10 @@ class Answering:
         screening: Screening,
         config: TelegramConfig,
         log_message_text: bool,
+        chat_lock: ChatLockAcrossProcesses,
     ) -> None:
         self.pipeline = pipeline
+        self._chat_lock = chat_lock
         self._screening = screening
         self._config = config
         self._log_text = log_message_text
@@ -135,7 +138,25 @@ class Answering:
 
     async def answer(self, bot: Bot, stored: StoredMessage, *, private: bool) -> None:
         """Answer one stored customer message in its chat; failures never reach the customer
-        as errors, and an answer that could not be delivered stays pending for a later try."""
+        as errors, and an answer that could not be delivered stays pending for a later try.
+        With several processes on one database, the chat's earlier messages still pending are
+        answered first, and none is answered twice."""
+        if not self._chat_lock.shared or self.shutting_down:
+            await self._answer_one(bot, stored, private=private)
+            return
+        try:
+            async with self._chat_lock.hold(stored.chat_id):
+                # Other processes take turns in this chat too: one may have answered this
+                # message meanwhile, or stored earlier ones it has not answered yet: those first.
+                for message in await self.pipeline.store.pending_messages(stored.chat_id):
+                    if message.id > stored.id:
+                        break
+                    await self._answer_one(bot, message, private=private)
+        except StorageError as exc:
+            log.error("chat %s: could not take the chat's turn (%s)", stored.chat_id, exc)
+            self._stranded(stored, f"the database failed: {exc}")
+
+    async def _answer_one(self, bot: Bot, stored: StoredMessage, *, private: bool) -> None:
         if self.shutting_down:
             # Stored already: the next start answers it, so no model time is spent on it now.
             log.info("chat %s: message %s stays pending until restart", stored.chat_id, stored.id)

@@ -27,6 +27,7 @@ from bot.systemd import SystemdNotifier
 from bot.texts import COMMAND_MENU
 from engine.protocol import Engine
 from storage import Clock, Database, Store, StoredMessage, migrations, utc_now
+from storage.chat_lock import ChatLockAcrossProcesses
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ class BotService:
         self.engine = engine
         self.database = Database(config.database.url)
         self.store = Store(self.database, clock)
+        self.chat_lock = ChatLockAcrossProcesses(config.database.url)
         self.locks = ChatLocks()
         self.processor = PerChatUpdateProcessor(
             self.locks, max_held_per_chat=config.telegram.max_waiting_per_chat
@@ -91,6 +93,7 @@ class BotService:
             screening,
             config.telegram,
             config.logging.log_message_text,
+            self.chat_lock,
         )
         routes = Routes(
             self.app,
@@ -112,6 +115,7 @@ class BotService:
     async def start(self) -> None:
         await self.database.connect()
         await migrations.prepare(self.database, auto_migrate=self.config.database.auto_migrate)
+        await self.chat_lock.connect()
         await self.app.initialize()
         await self._set_commands()
         await self._recover_pending()
@@ -170,6 +174,7 @@ class BotService:
         if self.app.running:
             await self.app.stop()
         await self.app.shutdown()
+        await self.chat_lock.close()
         await self.database.close()
 
     def healthy(self) -> bool:

@@ -2,46 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
 from sqlalchemy import Connection, MetaData, func, select
-from sqlalchemy.exc import SQLAlchemyError
 
-from storage import Database, StorageError, Store
+from storage import Database, Store
 from storage.migrations import upgrade
 from storage.models import Base
-
-POSTGRES_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432"
-POSTGRES_TIMEOUT_S = 2.0
+from tests.postgres import scratch_postgres_database
 
 CountRows = Callable[[type[Base]], Awaitable[int]]
 
 
-async def _postgres_admin(statement: str) -> None:
-    admin = Database(f"{POSTGRES_SERVER}/test", connect_timeout=POSTGRES_TIMEOUT_S)
-    await admin.connect()
-    try:
-        # CREATE and DROP DATABASE refuse to run inside a transaction.
-        autocommit = admin.engine.execution_options(isolation_level="AUTOCOMMIT")
-        async with autocommit.connect() as connection:
-            await connection.exec_driver_sql(statement)
-    finally:
-        await admin.close()
-
-
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
-    """A database of this test run's own, so that concurrent runs cannot disturb each other."""
-    name = f"moodbot_storage_test_{uuid.uuid4().hex[:12]}"
-    try:
-        asyncio.run(_postgres_admin(f'CREATE DATABASE "{name}"'))
-    except (StorageError, SQLAlchemyError) as exc:
-        pytest.skip(f"no PostgreSQL to test with (user postgres, {POSTGRES_TIMEOUT_S} s): {exc}")
-    yield f"{POSTGRES_SERVER}/{name}"
-    asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with scratch_postgres_database("storage_test") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
