@@ -60,7 +60,7 @@ class EngineConfig:
     max_batch: int = 8
     # Decoder weights for decoding: "int4" (group-wise int4 layers, int8 output head, quantized
     # once into the cache; about 3x faster on CPU) or "bf16" (the weights as loaded).
-    dtype: WeightType = "int4"
+    dtype: WeightType = "bf16"
     # Memory for cached prefixes (system prompts, each conversation's last turn), in MiB.
     cache_mb: int = 256
     sampling: SamplingConfig = field(default_factory=SamplingConfig)

@@ -1,7 +1,11 @@
 """The real packaged model: clear moods must be tagged right, and replies must fit."""
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
+from engine.config import EngineConfig, SamplingConfig
 from engine.language import detect_language
 from engine.mood_engine import MoodEngine
 from engine.reply_text import FALLBACKS, LABEL_WORDS
@@ -137,56 +141,24 @@ QUANTIZATION_PROMPTS = [
 ]
 
 
-def _bf16_reply(real_engine: MoodEngine, prompt: list[int]) -> str:
-    """The same model and prompt decoded greedily with bf16 weights throughout (the int4
-    engine frees its bf16 head, so that one is read back from the model file)."""
-    from safetensors import safe_open
-
-    from engine.config import SamplingConfig
-    from engine.decoder import Decoder, DenseProjection, dense_layers
-    from engine.decoding import DecodingLoop, GenerationJob, GenerationResult
-    from engine.prefix_cache import PrefixCache
-    from engine.sampling import RowSampler, banned_token_ids, stop_token_ids
-
-    backend = real_engine.backend
-    model = backend.model
-    with safe_open(f"{real_engine.backend.source}/model.safetensors", "pt") as weights:
-        head = weights.get_tensor("lm_head.weight")
-    decoder = Decoder(model, dense_layers(model), DenseProjection(head, None))
-    stop_ids = stop_token_ids(model, backend.tokenizer)
-    sampling = SamplingConfig(temperature=0.0)
-    results: list[GenerationResult] = []
-    loop = DecodingLoop(decoder, backend.tokenizer, PrefixCache(0), stop_ids, 1)
-    loop.admit(
-        GenerationJob(
-            prompt,
-            RowSampler(sampling, banned_token_ids(backend.tokenizer), stop_ids),
-            sampling.max_new_tokens,
-            lambda _: None,
-            lambda: False,
-            results.append,
-            lambda exc: results.clear(),
-        )
-    )
-    while loop.busy:
-        loop.step()
-    return results[0].text
+@pytest.fixture(scope="module")
+def int4_engine(packaged_model_dir: Path) -> Iterator[MoodEngine]:
+    """The packaged model with int4 decoding (its first start quantizes it, then it is cached)."""
+    engine = MoodEngine.load(EngineConfig(dtype="int4", sampling=SamplingConfig(temperature=0.0)))
+    yield engine
+    engine.close()
 
 
-async def test_int4_replies_match_bf16_replies(real_engine: MoodEngine) -> None:
+async def test_int4_replies_match_bf16_replies(
+    real_engine: MoodEngine, int4_engine: MoodEngine
+) -> None:
     """Greedy replies with int4 decoding open with the words bf16 decoding writes."""
     import difflib
 
-    from engine.reply_prompt import build_reply_prompt
-
-    assert real_engine.config.dtype == "int4"
-    backend = real_engine.backend
+    assert (real_engine.config.dtype, int4_engine.config.dtype) == ("bf16", "int4")
     for text in QUANTIZATION_PROMPTS:
         mood = Mood("negative", 0.9, {})
-        prompt = build_reply_prompt(backend.tokenizer, [], text, mood, 768)
-        stream = real_engine.reply([], text, mood)
-        ours = "".join([delta async for delta in stream])
-        await stream.text()
-        reference = _bf16_reply(real_engine, prompt.ids)
+        ours = await int4_engine.reply([], text, mood).text()
+        reference = await real_engine.reply([], text, mood).text()
         similarity = difflib.SequenceMatcher(None, ours, reference).ratio()
         assert ours[:12] == reference[:12] and similarity > 0.5, (ours, reference)
