@@ -149,16 +149,49 @@ def int4_engine(packaged_model_dir: Path) -> Iterator[MoodEngine]:
     engine.close()
 
 
-async def test_int4_replies_match_bf16_replies(
-    real_engine: MoodEngine, int4_engine: MoodEngine
-) -> None:
+def _greedy_reply(engine: MoodEngine, prompt: list[int]) -> str:
+    """The engine's decoder alone on `prompt`, greedily, with no cached prefix: two engines then
+    read the prompt in the same chunks and differ only by their weights."""
+    from engine.decoding import DecodingLoop, GenerationJob, GenerationResult
+    from engine.prefix_cache import PrefixCache
+    from engine.sampling import RowSampler, banned_token_ids, stop_token_ids
+
+    backend = engine.backend
+    stop_ids = stop_token_ids(backend.model, backend.tokenizer)
+    sampling = SamplingConfig(temperature=0.0)
+    results: list[GenerationResult] = []
+    loop = DecodingLoop(backend.decoder, backend.tokenizer, PrefixCache(0), stop_ids, 1)
+
+    def done(result: GenerationResult) -> None:
+        results.append(result)
+
+    loop.admit(
+        GenerationJob(
+            prompt,
+            RowSampler(sampling, banned_token_ids(backend.tokenizer), stop_ids),
+            sampling.max_new_tokens,
+            lambda _: None,
+            lambda: False,
+            done,
+            lambda exc: results.clear(),
+        )
+    )
+    while loop.busy:
+        loop.step()
+    return results[0].text
+
+
+def test_int4_replies_match_bf16_replies(real_engine: MoodEngine, int4_engine: MoodEngine) -> None:
     """Greedy replies with int4 decoding open with the words bf16 decoding writes."""
     import difflib
+
+    from engine.reply_prompt import build_reply_prompt
 
     assert (real_engine.config.dtype, int4_engine.config.dtype) == ("bf16", "int4")
     for text in QUANTIZATION_PROMPTS:
         mood = Mood("negative", 0.9, {})
-        ours = await int4_engine.reply([], text, mood).text()
-        reference = await real_engine.reply([], text, mood).text()
+        prompt = build_reply_prompt(real_engine.backend.tokenizer, [], text, mood, 768).ids
+        ours = _greedy_reply(int4_engine, prompt)
+        reference = _greedy_reply(real_engine, prompt)
         similarity = difflib.SequenceMatcher(None, ours, reference).ratio()
         assert ours[:12] == reference[:12] and similarity > 0.5, (ours, reference)
