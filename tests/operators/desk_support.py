@@ -17,6 +17,8 @@ from storage import Clock
 from tests.e2e.support import rows, wait_for_async
 from tests.operators.bot_support import (
     ANSWER_TIMEOUT,
+    CUSTOMER,
+    OPERATOR,
     CannedReply,
     FirstWordEngine,
     operator_config,
@@ -123,3 +125,17 @@ async def settled_count(service: BotService, customer: int) -> int:
 
 async def _more_settled(service: BotService, customer: int, before: int) -> bool:
     return await settled_count(service, customer) > before
+
+
+@asynccontextmanager
+async def desk_telegram(**customers: int) -> AsyncIterator[FakeTelegram]:
+    """The fake Bot API with the operator Olga, the customer Ann, the forum that is the desk,
+    and more customers by first name."""
+    async with FakeTelegram(long_poll_cap=0.2) as server:
+        server.add_user(OPERATOR, first_name="Olga", username="olga_ops")
+        server.add_user(CUSTOMER, first_name="Ann", username="ann")
+        for first_name, user_id in customers.items():
+            server.add_user(user_id, first_name=first_name)
+        server.add_chat(FORUM, "supergroup", title="Support desk")
+        server.make_forum(FORUM)
+        yield server

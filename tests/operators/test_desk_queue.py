@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import update
@@ -13,7 +12,14 @@ from bot.operators.access import REFUSAL
 from storage.models import Message
 from tests.e2e.support import rows
 from tests.operators.bot_support import ANSWER_TIMEOUT, CUSTOMER, OPERATOR
-from tests.operators.desk_support import FORUM, ManualClock, converse, desk_bot, desk_config
+from tests.operators.desk_support import (
+    FORUM,
+    ManualClock,
+    converse,
+    desk_bot,
+    desk_config,
+    desk_telegram,
+)
 
 BO = 100_002
 CY = 100_003
@@ -21,19 +27,8 @@ CY = 100_003
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram(long_poll_cap=0.2) as server:
-        server.add_user(OPERATOR, first_name="Olga", username="olga_ops")
-        server.add_user(CUSTOMER, first_name="Ann", username="ann")
-        server.add_user(BO, first_name="Bo")
-        server.add_user(CY, first_name="Cy")
-        server.add_chat(FORUM, "supergroup", title="Support desk")
-        server.make_forum(FORUM)
+    async with desk_telegram(Bo=BO, Cy=CY) as server:
         yield server
-
-
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'moodbot.db'}"
 
 
 async def test_the_queue_lists_waiting_conversations_most_negative_first(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -13,22 +12,20 @@ from bot.texts import TEXTS
 from storage.desk import Conversation
 from storage.models import Rating
 from tests.operators.bot_support import ANSWER_TIMEOUT, CUSTOMER, OPERATOR
-from tests.operators.desk_support import FORUM, ManualClock, converse, desk_bot, desk_config
+from tests.operators.desk_support import (
+    FORUM,
+    ManualClock,
+    converse,
+    desk_bot,
+    desk_config,
+    desk_telegram,
+)
 
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram(long_poll_cap=0.2) as server:
-        server.add_user(OPERATOR, first_name="Olga", username="olga_ops")
-        server.add_user(CUSTOMER, first_name="Ann", username="ann")
-        server.add_chat(FORUM, "supergroup", title="Support desk")
-        server.make_forum(FORUM)
+    async with desk_telegram() as server:
         yield server
-
-
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'moodbot.db'}"
 
 
 async def rating_request(fake: FakeTelegram) -> BotMessage:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -19,6 +18,7 @@ from tests.operators.desk_support import (
     converse,
     desk_bot,
     desk_config,
+    desk_telegram,
     topic_posts,
 )
 
@@ -27,18 +27,8 @@ STRANGER = 100_777
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram(long_poll_cap=0.2) as server:
-        server.add_user(OPERATOR, first_name="Olga", username="olga_ops")
-        server.add_user(CUSTOMER, first_name="Ann", username="ann")
-        server.add_user(STRANGER, first_name="Stranger")
-        server.add_chat(FORUM, "supergroup", title="Support desk")
-        server.make_forum(FORUM)
+    async with desk_telegram(Stranger=STRANGER) as server:
         yield server
-
-
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'moodbot.db'}"
 
 
 def thread(fake: FakeTelegram) -> int:

@@ -4,7 +4,6 @@ order, titled with mood and trend, recreated when deleted; alerts without a foru
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -20,6 +19,7 @@ from tests.operators.desk_support import (
     converse,
     desk_bot,
     desk_config,
+    desk_telegram,
     topic_posts,
 )
 
@@ -28,18 +28,8 @@ OTHER_CUSTOMER = 100_002
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram(long_poll_cap=0.2) as server:
-        server.add_user(OPERATOR, first_name="Olga", username="olga_ops")
-        server.add_user(CUSTOMER, first_name="Ann", username="ann")
-        server.add_user(OTHER_CUSTOMER, first_name="Bo")
-        server.add_chat(FORUM, "supergroup", title="Support desk")
-        server.make_forum(FORUM)
+    async with desk_telegram(Bo=OTHER_CUSTOMER) as server:
         yield server
-
-
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'moodbot.db'}"
 
 
 async def test_each_customer_gets_one_topic_that_mirrors_the_conversation_in_order(
