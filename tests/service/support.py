@@ -59,21 +59,34 @@ async def running(config: Config, engine: object) -> AsyncIterator[BotService]:
 # --- stand-in engines ----------------------------------------------------------------------------
 
 
-class GatedEngine:
+class _StandInEngine:
+    """What every stand-in engine has in common: no model, no cache, nothing to stop."""
+
+    def __init__(self) -> None:
+        self.config = EngineConfig()
+        self.load_seconds = 0.0
+
+    def forget_conversation(self, conversation: str) -> None:
+        """Nothing is cached per conversation here."""
+
+    def healthy(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        """Nothing runs in the background (a trickling reply's thread ends with its reply)."""
+
+
+class GatedEngine(_StandInEngine):
     """Writes each reply only when the test releases it: an answer stays in progress for as
     long as a test needs, with no model running."""
 
     def __init__(self, reply: str = "Thanks, I am looking into it.") -> None:
-        self.config = EngineConfig()
-        self.load_seconds = 0.0
+        super().__init__()
         self.reply_text = reply
         self.requests: list[ReplyRequest] = []
 
     async def classify(self, text: str) -> Mood:
         return Mood("neutral", 0.9)
-
-    def forget_conversation(self, conversation: str) -> None:
-        """Nothing is cached per conversation here."""
 
     def reply(
         self,
@@ -96,20 +109,13 @@ class GatedEngine:
                 request.on_delta(self.reply_text)
                 request.future.set_result(GroundedReply(self.reply_text))
 
-    def healthy(self) -> bool:
-        return True
 
-    def close(self) -> None:
-        """Nothing runs in the background."""
-
-
-class TricklingEngine:
+class TricklingEngine(_StandInEngine):
     """Writes the same reply to every message in `pieces` deltas `pause` seconds apart, on a
     thread of its own: a reply that streams for a while, with no model running."""
 
     def __init__(self, reply: str, pieces: int = 6, pause: float = 0.08) -> None:
-        self.config = EngineConfig()
-        self.load_seconds = 0.0
+        super().__init__()
         size = max(1, len(reply) // pieces)
         self._pieces = [reply[start : start + size] for start in range(0, len(reply), size)]
         self._reply = reply
@@ -117,9 +123,6 @@ class TricklingEngine:
 
     async def classify(self, text: str) -> Mood:
         return Mood("negative", 0.95)
-
-    def forget_conversation(self, conversation: str) -> None:
-        """Nothing is cached per conversation here."""
 
     def reply(
         self,
@@ -143,12 +146,6 @@ class TricklingEngine:
                 return
             request.on_delta(piece)
         request.future.set_result(GroundedReply(self._reply))
-
-    def healthy(self) -> bool:
-        return True
-
-    def close(self) -> None:
-        """Each reply's thread ends with its reply."""
 
 
 # --- the database, read directly --------------------------------------------------------------
