@@ -34,7 +34,7 @@ UNLIMITED = {"max_requests_per_second": 10000.0, "max_group_requests_per_minute"
 def bot_config(fake: FakeTelegram, database_url: str, **telegram: object) -> Config:
     """The bot's config against `fake`; `telegram` overrides the [telegram] defaults."""
     values: dict[str, object] = {
-        "poll_timeout": 0,
+        "poll_timeout": 1,
         "stream_edit_interval": 0.05,
         # Streams edit far faster than Telegram allows; the flood limits have tests of their own.
         **UNLIMITED,

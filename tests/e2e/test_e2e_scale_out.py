@@ -114,7 +114,7 @@ def bot_process(
 
 def bot_settings(port: int, balancer: int) -> dict[str, object]:
     return {
-        "poll_timeout": 0,
+        "poll_timeout": 1,
         "stream_edit_interval": 0.05,
         **UNLIMITED,
         "mode": "webhook",

@@ -111,7 +111,7 @@ def operator_config(
             token=fake.token,
             base_url=fake.base_url,
             base_file_url=f"{fake.url}/file/bot",
-            poll_timeout=0,
+            poll_timeout=1,
             stream_edit_interval=0.05,
             operator_ids=frozenset({OPERATOR, OTHER_OPERATOR}),
             **UNLIMITED,
