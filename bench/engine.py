@@ -116,11 +116,13 @@ class GeneratePath:
 
     def __init__(self, engine: MoodEngine) -> None:
         self.engine = engine
-        self.model = engine.backend.model
+        model = engine.backend.loaded.model
+        assert model is not None, "the generate() baseline runs on bf16 weights"
+        self.model = model
         self.tokenizer = engine.backend.tokenizer
         self.sampling = engine.config.sampling
         self.banned = banned_token_ids(self.tokenizer)
-        self.stop_ids = stop_token_ids(self.model, self.tokenizer)
+        self.stop_ids = stop_token_ids(engine.backend.loaded.generation, self.tokenizer)
 
     def prompt(self, history: Sequence[Turn], text: str) -> list[int]:
         return build_reply_prompt(

@@ -1,21 +1,23 @@
-"""Our own Qwen2 forward pass over the loaded transformers weights.
+"""Our own Qwen2 forward pass over weights the engine owns.
 
 transformers' forward wants one cache object for the whole batch and pads every row to the same
 length; continuous batching needs rows of different lengths, each with its own position, joining
 and leaving between steps. This module runs the same arithmetic (RMSNorm, rotary embeddings,
 grouped-query attention through torch's scaled_dot_product_attention, SwiGLU) over caches the
-decoding loop owns, with each projection a `Projection` that may be bf16 or quantized.
+decoding loop owns. Its weights come from engine.dense_weights (the model's bf16 tensors) or
+engine.block_weights (4- and 8-bit blocks); it does not need transformers' model object.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import torch
 import torch.nn.functional as F
-from transformers import PreTrainedModel
+from transformers import PretrainedConfig
+from transformers.models.qwen2.modeling_qwen2 import Qwen2RotaryEmbedding
 
 
 class UnsupportedModelError(ValueError):
@@ -23,31 +25,37 @@ class UnsupportedModelError(ValueError):
 
 
 class Projection(Protocol):
-    """A linear layer: bf16 weights, or quantized ones that pick a kernel by the token count."""
+    """A linear layer (or several side by side that read the same input)."""
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
-
-
-class DenseProjection:
-    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
-        self.weight = weight
-        self.bias = bias
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(x, self.weight, self.bias)
 
 
 @dataclass
 class LayerWeights:
     input_norm: torch.Tensor
     post_attention_norm: torch.Tensor
-    q: Projection
-    k: Projection
-    v: Projection
+    # q, k and v side by side; gate and up side by side.
+    qkv: Projection
     o: Projection
-    gate: Projection
-    up: Projection
+    gate_up: Projection
     down: Projection
+
+
+@dataclass
+class DecoderWeights:
+    """Everything the forward pass multiplies with, in the dtype its activations run in."""
+
+    embed: Callable[[torch.Tensor], torch.Tensor]
+    layers: Sequence[LayerWeights]
+    final_norm: torch.Tensor
+    head: Projection
+    # fp32 rows of the output head (and their biases) for chosen tokens: label questions read
+    # a few logits with more precision than the head's own format gives.
+    head_rows: Callable[[Sequence[int]], tuple[torch.Tensor, torch.Tensor | None]]
+    activation_dtype: torch.dtype
+    # What the weights hold in memory, for `moodbot check` and the benchmarks.
+    nbytes: int
+    description: str
 
 
 class KVStore(Protocol):
@@ -66,10 +74,14 @@ class Shape:
     kv_heads: int
     head_dim: int
     eps: float
+    hidden: int
+    intermediate: int
+    vocabulary: int
+    # The longest sequence the model was trained for.
+    context: int
 
 
-def model_shape(model: PreTrainedModel) -> Shape:
-    config = model.config
+def model_shape(config: PretrainedConfig) -> Shape:
     if getattr(config, "model_type", None) != "qwen2":
         raise UnsupportedModelError(
             f"the local decoder runs Qwen2 models; {config.model_type!r} is not one "
@@ -87,28 +99,11 @@ def model_shape(model: PreTrainedModel) -> Shape:
         kv_heads=config.num_key_value_heads,
         head_dim=head_dim,
         eps=config.rms_norm_eps,
+        hidden=config.hidden_size,
+        intermediate=config.intermediate_size,
+        vocabulary=config.vocab_size,
+        context=config.max_position_embeddings,
     )
-
-
-def dense_layers(model: PreTrainedModel) -> list[LayerWeights]:
-    """The model's own bf16 weights, shared, not copied."""
-    layers = []
-    for layer in model.model.layers:
-        attention, mlp = layer.self_attn, layer.mlp
-        layers.append(
-            LayerWeights(
-                input_norm=layer.input_layernorm.weight,
-                post_attention_norm=layer.post_attention_layernorm.weight,
-                q=DenseProjection(attention.q_proj.weight, attention.q_proj.bias),
-                k=DenseProjection(attention.k_proj.weight, attention.k_proj.bias),
-                v=DenseProjection(attention.v_proj.weight, attention.v_proj.bias),
-                o=DenseProjection(attention.o_proj.weight, attention.o_proj.bias),
-                gate=DenseProjection(mlp.gate_proj.weight, None),
-                up=DenseProjection(mlp.up_proj.weight, None),
-                down=DenseProjection(mlp.down_proj.weight, None),
-            )
-        )
-    return layers
 
 
 def _rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
@@ -124,22 +119,27 @@ def _rotate_half(x: torch.Tensor) -> torch.Tensor:
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
 
 
+# Keys and values are kept in bf16 whatever the activations run in: half the memory per cached
+# token, and so twice the conversations in the same cache budget.
+KV_DTYPE = torch.bfloat16
+
+
 class Decoder:
     """Runs the decoder layers and the output head over a `KVStore`."""
 
-    def __init__(
-        self,
-        model: PreTrainedModel,
-        layers: Sequence[LayerWeights],
-        head: Projection,
-    ) -> None:
-        self.shape = model_shape(model)
-        self._embed = model.model.embed_tokens.weight
-        self._final_norm = model.model.norm.weight
-        self._rotary = model.model.rotary_emb
-        self.layers = list(layers)
-        self.head = head
-        self.dtype = self._embed.dtype
+    def __init__(self, config: PretrainedConfig, weights: DecoderWeights) -> None:
+        self.shape = model_shape(config)
+        self.weights = weights
+        self.layers = list(weights.layers)
+        self.dtype = weights.activation_dtype
+        self.kv_dtype = KV_DTYPE
+        self._rotary = Qwen2RotaryEmbedding(config=config)
+        shape = self.shape
+        self._split = (
+            shape.heads * shape.head_dim,
+            shape.kv_heads * shape.head_dim,
+            shape.kv_heads * shape.head_dim,
+        )
 
     @torch.inference_mode()
     def hidden(
@@ -155,26 +155,38 @@ class Decoder:
         counts the keys the store returns (earlier tokens and these)."""
         shape = self.shape
         rows, tokens = ids.shape
-        x = F.embedding(ids, self._embed)
+        x = self.weights.embed(ids).to(self.dtype)
         cos, sin = self._rotary(x, positions)
         cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
         for index, layer in enumerate(self.layers):
             normed = _rms_norm(x, layer.input_norm, shape.eps)
-            q = layer.q(normed).view(rows, tokens, shape.heads, shape.head_dim).transpose(1, 2)
-            k = layer.k(normed).view(rows, tokens, shape.kv_heads, shape.head_dim).transpose(1, 2)
-            v = layer.v(normed).view(rows, tokens, shape.kv_heads, shape.head_dim).transpose(1, 2)
+            q, k, v = layer.qkv(normed).to(self.dtype).split(self._split, dim=-1)
+            q = q.view(rows, tokens, shape.heads, shape.head_dim).transpose(1, 2)
+            k = k.reshape(rows, tokens, shape.kv_heads, shape.head_dim).transpose(1, 2)
+            v = v.reshape(rows, tokens, shape.kv_heads, shape.head_dim).transpose(1, 2)
             q = q * cos + _rotate_half(q) * sin
             k = k * cos + _rotate_half(k) * sin
             keys, values = store.extend(index, k, v)
             attended = F.scaled_dot_product_attention(
-                q, keys, values, attn_mask=mask, enable_gqa=shape.kv_heads != shape.heads
+                q,
+                keys.to(self.dtype),
+                values.to(self.dtype),
+                attn_mask=mask,
+                enable_gqa=shape.kv_heads != shape.heads,
             )
-            x = x + layer.o(attended.transpose(1, 2).reshape(rows, tokens, -1))
+            x = x + layer.o(attended.transpose(1, 2).reshape(rows, tokens, -1)).to(self.dtype)
             normed = _rms_norm(x, layer.post_attention_norm, shape.eps)
-            x = x + layer.down(F.silu(layer.gate(normed)) * layer.up(normed))
-        return _rms_norm(x, self._final_norm, shape.eps)
+            gate, up = layer.gate_up(normed).to(self.dtype).chunk(2, dim=-1)
+            x = x + layer.down(F.silu(gate) * up).to(self.dtype)
+        return _rms_norm(x, self.weights.final_norm, shape.eps)
 
     @torch.inference_mode()
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """fp32 next-token logits for hidden states [rows, width]."""
-        return self.head(hidden).float()
+        return self.weights.head(hidden).float()
+
+    def label_logits(self, hidden: torch.Tensor, token_ids: Sequence[int]) -> torch.Tensor:
+        """fp32 logits of a few tokens only, from fp32 rows of the head [rows, len(token_ids)]."""
+        rows, bias = self.weights.head_rows(token_ids)
+        logits = hidden.float() @ rows.T
+        return logits if bias is None else logits + bias

@@ -114,7 +114,7 @@ class DecodingLoop:
         self._waiting: deque[_Row] = deque()
         self._reading: _Row | None = None
         self._running: list[_Row] = []
-        self._batch = BatchCache(decoder.shape, decoder.dtype)
+        self._batch = BatchCache(decoder.shape, decoder.kv_dtype)
 
     @property
     def busy(self) -> bool:
@@ -150,7 +150,7 @@ class DecodingLoop:
         self._waiting.clear()
         self._reading = None
         self._running = []
-        self._batch = BatchCache(self._decoder.shape, self._decoder.dtype)
+        self._batch = BatchCache(self._decoder.shape, self._decoder.kv_dtype)
         for row in rows:
             row.job.on_error(exc)
 
@@ -208,9 +208,9 @@ class DecodingLoop:
         ids = row.job.prompt_ids
         hit = self._prefixes.longest(ids)
         if hit is None:
-            row.cache = RowCache(self._decoder.shape, self._decoder.dtype)
+            row.cache = RowCache(self._decoder.shape, self._decoder.kv_dtype)
         else:
-            row.cache = RowCache(self._decoder.shape, self._decoder.dtype, hit.kv)
+            row.cache = RowCache(self._decoder.shape, self._decoder.kv_dtype, hit.kv)
             row.read = hit.length
         row.seen = list(ids)
         return row

@@ -151,8 +151,9 @@ class BatchCache:
 
     def extend(self, layer: int, keys: torch.Tensor, values: torch.Tensor) -> LayerKV:
         rows = torch.arange(self.rows)
-        self.keys[layer][rows, :, self._positions] = keys[:, :, 0]
-        self.values[layer][rows, :, self._positions] = values[:, :, 0]
+        stored = self.keys[layer]
+        stored[rows, :, self._positions] = keys[:, :, 0].to(stored.dtype)
+        self.values[layer][rows, :, self._positions] = values[:, :, 0].to(stored.dtype)
         seen = max(self.lengths) + 1
         return self.keys[layer][: self.rows, :, :seen], self.values[layer][: self.rows, :, :seen]
 

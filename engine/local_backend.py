@@ -8,10 +8,8 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from transformers import PreTrainedModel
-
 from engine.config import EngineConfig, SamplingConfig
-from engine.decoder import Decoder, DenseProjection, dense_layers
+from engine.decoder import Decoder
 from engine.decoding import DecodingLoop, GenerationJob, GenerationResult
 from engine.knowledge.grounding import (
     REASON_LIVE_DATA,
@@ -25,11 +23,9 @@ from engine.knowledge.grounding import (
 from engine.knowledge.prompts import SILENT_MARK
 from engine.language import Language
 from engine.loading import LoadedModel
-from engine.model_cache import Progress, ProgressFactory, default_cache_dir
 from engine.mood import MoodClassifier
 from engine.prefix_cache import PrefixCache
 from engine.prompts import CLASSIFICATION_PROMPTS
-from engine.quantization import drop_dense_head, int4_layers, int4_weights_file, load_or_quantize
 from engine.reply_prompt import ReplyPrompt, build_reply_prompt, chat_token_ids, reply_language
 from engine.reply_text import FALLBACKS, finish_reply
 from engine.sampling import RowSampler, banned_token_ids, stop_token_ids
@@ -49,20 +45,8 @@ class ReplyPayload:
     conversation: str | None = None
 
 
-def build_decoder(
-    loaded: LoadedModel, config: EngineConfig, progress: ProgressFactory = Progress
-) -> Decoder:
-    """The decoder for `config.dtype`; int4 frees the bf16 output head."""
-    model: PreTrainedModel = loaded.model
-    if config.dtype == "bf16":
-        head = model.get_output_embeddings()
-        return Decoder(model, dense_layers(model), DenseProjection(head.weight, head.bias))
-    cache_dir = config.cache_dir or default_cache_dir()
-    tensors = load_or_quantize(model, int4_weights_file(cache_dir, loaded.source), progress)
-    layers, head = int4_layers(model, tensors)
-    decoder = Decoder(model, layers, head)
-    drop_dense_head(model)
-    return decoder
+def build_decoder(loaded: LoadedModel) -> Decoder:
+    return Decoder(loaded.config, loaded.weights)
 
 
 class LocalBackend:
@@ -70,21 +54,18 @@ class LocalBackend:
         self,
         loaded: LoadedModel,
         config: EngineConfig,
-        progress: ProgressFactory = Progress,
         knowledge: KnowledgeBase | None = None,
     ) -> None:
-        self.model = loaded.model
+        self.loaded = loaded
         self.tokenizer = loaded.tokenizer
         self.source = loaded.source
         self._sampling = config.sampling
+        self.decoder = build_decoder(loaded)
         thresholds = {lang: config.neutral_threshold_for(lang) for lang in CLASSIFICATION_PROMPTS}
-        # Before the decoder: the classifier copies its fp32 label rows of the bf16 head, which
-        # the int4 decoder then frees.
-        self.classifier = MoodClassifier(loaded.model, loaded.tokenizer, thresholds)
-        self.decoder = build_decoder(loaded, config, progress)
+        self.classifier = MoodClassifier(self.decoder, loaded.tokenizer, thresholds)
         self.prefixes = PrefixCache(config.cache_mb * 2**20)
         self._banned = banned_token_ids(loaded.tokenizer)
-        self._stop_ids = stop_token_ids(loaded.model, loaded.tokenizer)
+        self._stop_ids = stop_token_ids(loaded.generation, loaded.tokenizer)
         self._silent_token = loaded.tokenizer.encode(SILENT_MARK, add_special_tokens=False)[0]
         self.knowledge = knowledge
         # The pinned system prompts' cache keys, dropped when the facts are reloaded.

@@ -1,7 +1,9 @@
-"""Turn a packaged GGUF into a ready-to-load bf16 model directory in the cache.
+"""The packaged models in the cache: the GGUF joined from its parts, its tokenizer, and (for the
+bf16 decoder) a bf16 safetensors copy.
 
-First use: join the part files (verifying size and SHA-256 as they stream), load the GGUF with
-transformers, save a bf16 safetensors copy. Every later start loads that copy in seconds.
+First use: join the part files (verifying each part's and the whole's SHA-256), keep the GGUF,
+write the tokenizer and configuration beside it; the bf16 copy only when bf16 weights are
+asked for. Every later start finds them ready.
 """
 
 from __future__ import annotations
@@ -72,6 +74,59 @@ def join_parts(model: PackagedModel, target: Path, progress: ProgressFactory = P
     return target
 
 
+def gguf_path(model: PackagedModel, cache_dir: Path) -> Path:
+    return cache_dir / "gguf" / model.gguf_name
+
+
+def ensure_gguf(
+    model: PackagedModel, cache_dir: Path, progress: ProgressFactory = Progress
+) -> Path:
+    """The packaged model joined into one GGUF file, verified once and kept: the 4-bit weights
+    are read from it, and an inference server (llama.cpp) can serve it as is."""
+    path = gguf_path(model, cache_dir)
+    verified = path.with_name(path.name + ".sha256")
+    if (
+        path.is_file()
+        and path.stat().st_size == model.size
+        and verified.is_file()
+        and verified.read_text().strip() == model.sha256
+    ):
+        return path
+    log.info("first use of %s: joining %d parts into %s", model.name, model.part_count, path)
+    verified.unlink(missing_ok=True)
+    join_parts(model, path, progress)
+    verified.write_text(model.sha256 + "\n")
+    return path
+
+
+def prepared_dir(model: PackagedModel, cache_dir: Path) -> Path:
+    return cache_dir / f"{model.name}-tokenizer"
+
+
+def ensure_prepared(
+    model: PackagedModel, cache_dir: Path, progress: ProgressFactory = Progress
+) -> Path:
+    """A directory with the model's tokenizer and configuration (no weights): all the 4-bit
+    decoder needs beside the GGUF, written in seconds on first use."""
+    target = prepared_dir(model, cache_dir)
+    if (target / READY_MARKER).is_file():
+        return target
+    gguf = ensure_gguf(model, cache_dir, progress)
+    from transformers import AutoConfig, AutoTokenizer, GenerationConfig
+
+    staging = target.with_name(target.name + ".staging")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name).save_pretrained(staging)
+    config = AutoConfig.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    config.save_pretrained(staging)
+    GenerationConfig.from_model_config(config).save_pretrained(staging)
+    shutil.rmtree(target, ignore_errors=True)
+    staging.replace(target)
+    (target / READY_MARKER).write_text(model.sha256 + "\n")
+    return target
+
+
 def converted_dir(model: PackagedModel, cache_dir: Path) -> Path:
     return cache_dir / f"{model.name}-bf16"
 
@@ -79,23 +134,19 @@ def converted_dir(model: PackagedModel, cache_dir: Path) -> Path:
 def ensure_converted(
     model: PackagedModel, cache_dir: Path, progress: ProgressFactory = Progress
 ) -> Path:
-    """Return a directory holding the bf16 model and tokenizer, building it on first use."""
+    """A directory holding the bf16 model and tokenizer (for `dtype = "bf16"`), built from the
+    GGUF on first use (about a minute)."""
     target = converted_dir(model, cache_dir)
     if (target / READY_MARKER).is_file():
         return target
-    gguf_dir = cache_dir / "gguf"
-    gguf_path = gguf_dir / model.gguf_name
-    log.info("first use of %s: joining %d parts into %s", model.name, model.part_count, gguf_path)
-    join_parts(model, gguf_path, progress)
+    gguf = ensure_gguf(model, cache_dir, progress)
     log.info("converting %s to bf16 safetensors (about a minute)", model.name)
     staging = target.with_name(target.name + ".staging")
     shutil.rmtree(staging, ignore_errors=True)
-    _convert(gguf_dir, model.gguf_name, staging)
+    _convert(gguf.parent, gguf.name, staging)
     shutil.rmtree(target, ignore_errors=True)
     staging.replace(target)
     (target / READY_MARKER).write_text(model.sha256 + "\n")
-    # The bf16 copy is all later starts need; the joined GGUF would only double the disk use.
-    gguf_path.unlink(missing_ok=True)
     log.info("model %s cached at %s", model.name, target)
     return target
 

@@ -35,7 +35,7 @@ class MoodEngine:
     def load(cls, config: EngineConfig, progress: ProgressFactory = Progress) -> MoodEngine:
         started = time.perf_counter()
         loaded = load_model(config, progress)
-        backend = LocalBackend(loaded, config, progress, _knowledge(loaded, config))
+        backend = LocalBackend(loaded, config, _knowledge(loaded, config))
         return cls(backend, config, time.perf_counter() - started)
 
     @property

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 
 import torch
 from transformers import (
+    GenerationConfig,
     LogitsProcessorList,
     NoBadWordsLogitsProcessor,
-    PreTrainedModel,
     PreTrainedTokenizerBase,
     RepetitionPenaltyLogitsProcessor,
     TemperatureLogitsWarper,
@@ -35,8 +35,8 @@ def banned_token_ids(tokenizer: PreTrainedTokenizerBase) -> list[list[int]]:
     return [[token] for token in sorted(banned)]
 
 
-def stop_token_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> set[int]:
-    configured = model.generation_config.eos_token_id
+def stop_token_ids(generation: GenerationConfig, tokenizer: PreTrainedTokenizerBase) -> set[int]:
+    configured = generation.eos_token_id
     ids = set(
         configured
         if isinstance(configured, list)

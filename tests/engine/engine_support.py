@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerBase
 
 from bench.tiny_model import tiny_engine_config
 from engine.config import SamplingConfig, WeightType
@@ -21,6 +21,7 @@ from engine.sampling import RowSampler, banned_token_ids, stop_token_ids
 
 @dataclass
 class Tiny:
+    # transformers' model with the same weights (bf16), the reference for the decoder.
     model: PreTrainedModel
     tokenizer: PreTrainedTokenizerBase
     decoder: Decoder
@@ -31,12 +32,14 @@ class Tiny:
 def load_tiny(model_dir: Path, dtype: WeightType) -> Tiny:
     config = replace(tiny_engine_config(model_dir), dtype=dtype)
     loaded = load_model(config)
-    decoder = build_decoder(loaded, config)
+    reference = loaded.model or AutoModelForCausalLM.from_pretrained(
+        model_dir, dtype=torch.bfloat16
+    )
     return Tiny(
-        loaded.model,
+        reference.eval(),
         loaded.tokenizer,
-        decoder,
-        stop_token_ids(loaded.model, loaded.tokenizer),
+        build_decoder(loaded),
+        stop_token_ids(loaded.generation, loaded.tokenizer),
         banned_token_ids(loaded.tokenizer),
     )
 

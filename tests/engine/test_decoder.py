@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ def _reference_logits(tiny: Tiny, ids: torch.Tensor) -> torch.Tensor:
 def test_prompt_read_in_chunks_gives_transformers_logits(tiny: Tiny) -> None:
     ids = torch.randint(0, 5000, (1, 30), generator=torch.Generator().manual_seed(0))
     decoder: Decoder = tiny.decoder
-    row = RowCache(decoder.shape, decoder.dtype)
+    row = RowCache(decoder.shape, decoder.kv_dtype)
     hidden = []
     for start, end in ((0, 13), (13, 29), (29, 30)):
         hidden.append(
@@ -45,9 +46,9 @@ def test_rows_of_different_lengths_decode_together(tiny: Tiny) -> None:
     generator = torch.Generator().manual_seed(1)
     sequences = [torch.randint(0, 5000, (1, length), generator=generator) for length in (7, 19)]
     decoder = tiny.decoder
-    batch = BatchCache(decoder.shape, decoder.dtype)
+    batch = BatchCache(decoder.shape, decoder.kv_dtype)
     for ids in sequences:
-        row = RowCache(decoder.shape, decoder.dtype)
+        row = RowCache(decoder.shape, decoder.kv_dtype)
         length = ids.shape[1] - 1
         decoder.hidden(ids[:, :length], torch.arange(length)[None], row, causal_mask(0, length))
         row.advance(length)
@@ -64,11 +65,14 @@ def test_rows_of_different_lengths_decode_together(tiny: Tiny) -> None:
 
 
 def test_sliding_window_models_are_refused_with_a_reason(tiny: Tiny) -> None:
-    config = tiny.model.config
-    saved = config.layer_types
-    config.layer_types = ["sliding_attention"] * len(saved)
-    try:
-        with pytest.raises(UnsupportedModelError, match="sliding-window"):
-            model_shape(tiny.model)
-    finally:
-        config.layer_types = saved
+    config = copy.deepcopy(tiny.model.config)
+    config.layer_types = ["sliding_attention"] * len(config.layer_types)
+    with pytest.raises(UnsupportedModelError, match="sliding-window"):
+        model_shape(config)
+
+
+def test_other_architectures_are_refused_with_a_reason(tiny: Tiny) -> None:
+    config = copy.deepcopy(tiny.model.config)
+    config.model_type = "llama"
+    with pytest.raises(UnsupportedModelError, match="Qwen2"):
+        model_shape(config)

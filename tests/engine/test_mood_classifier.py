@@ -1,17 +1,27 @@
 """The cached-prefix, batched classifier must compute exactly what a plain forward pass does."""
 
 import math
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import PreTrainedTokenizerBase
 
+from bench.tiny_model import tiny_engine_config
+from engine.decoder import Decoder
+from engine.kv_cache import RowCache, causal_mask
+from engine.loading import load_model
+from engine.local_backend import build_decoder
 from engine.mood import MoodClassifier
 from engine.mood_decision import decide_mood
 from engine.prompts import CLASSIFICATION_PROMPTS, TEXT_SLOT, MoodCalibration
 
 
-def _plain_probabilities(model, tokenizer, text: str, language: str) -> list[float]:
+def _plain_probabilities(
+    decoder: Decoder, tokenizer: PreTrainedTokenizerBase, text: str, language: str
+) -> list[float]:
+    """The label probabilities from one pass over the whole prompt, nothing cached or batched."""
     prompt = CLASSIFICATION_PROMPTS[language]
     rendered = tokenizer.apply_chat_template(
         [{"role": "system", "content": prompt.system}, {"role": "user", "content": prompt.user}],
@@ -24,19 +34,23 @@ def _plain_probabilities(model, tokenizer, text: str, language: str) -> list[flo
         + tokenizer.encode(text, add_special_tokens=False)
         + tokenizer.encode(suffix, add_special_tokens=False)
     )
-    with torch.inference_mode():
-        hidden = model.model(input_ids=torch.tensor([ids])).last_hidden_state[0, -1].float()
-        label_ids = [
-            tokenizer.encode(w, add_special_tokens=False)[0] for w in prompt.label_words.values()
-        ]
-        logits = hidden @ model.get_output_embeddings().weight[label_ids].float().T
-    return torch.softmax(logits, -1).tolist()
+    cache = RowCache(decoder.shape, decoder.kv_dtype)
+    hidden = decoder.hidden(
+        torch.tensor([ids]), torch.arange(len(ids))[None], cache, causal_mask(0, len(ids))
+    )
+    label_ids = [
+        tokenizer.encode(w, add_special_tokens=False)[0] for w in prompt.label_words.values()
+    ]
+    return torch.softmax(decoder.label_logits(hidden[:, -1], label_ids), -1)[0].tolist()
 
 
-def test_cached_prefix_batch_matches_plain_forward(tiny_model_dir) -> None:
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
-    classifier = MoodClassifier(model, tokenizer, {"en": 0.7, "zh": 0.7})
+@pytest.mark.parametrize("dtype", ["bf16", "int4"])
+def test_cached_prefix_batch_matches_plain_forward(tiny_model_dir: Path, dtype: str) -> None:
+    """Texts of both languages and different lengths, read in one batch after the cached
+    prompt opening: each gets what reading its whole prompt alone gives."""
+    loaded = load_model(replace(tiny_engine_config(tiny_model_dir), dtype=dtype))
+    decoder = build_decoder(loaded)
+    classifier = MoodClassifier(decoder, loaded.tokenizer, {"en": 0.7, "zh": 0.7})
     texts = [
         "I love it!",
         "这家店的服务太差了，再也不来了",
@@ -46,7 +60,7 @@ def test_cached_prefix_batch_matches_plain_forward(tiny_model_dir) -> None:
     batched = classifier.probabilities_many(texts)
     languages = ["en", "zh", "en", "en"]
     for text, language, probs in zip(texts, languages, batched, strict=True):
-        expected = _plain_probabilities(model, tokenizer, text, language)
+        expected = _plain_probabilities(decoder, loaded.tokenizer, text, language)
         assert list(probs.values()) == pytest.approx(expected, abs=1e-4)
         assert sum(probs.values()) == pytest.approx(1.0)
 

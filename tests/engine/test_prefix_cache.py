@@ -21,7 +21,7 @@ def tiny(tiny_model_dir: Path) -> Tiny:
 
 
 def _kv(tiny: Tiny, ids: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    row = RowCache(tiny.decoder.shape, tiny.decoder.dtype)
+    row = RowCache(tiny.decoder.shape, tiny.decoder.kv_dtype)
     tiny.decoder.hidden(
         torch.tensor([ids]), torch.arange(len(ids))[None], row, causal_mask(0, len(ids))
     )

@@ -159,7 +159,7 @@ def _read_along(
     from engine.kv_cache import RowCache, causal_mask
 
     decoder = engine.backend.decoder
-    cache = RowCache(decoder.shape, decoder.dtype)
+    cache = RowCache(decoder.shape, decoder.kv_dtype)
     length = len(prompt)
     hidden = decoder.hidden(
         torch.tensor([prompt]), torch.arange(length)[None, :], cache, causal_mask(0, length)
