@@ -120,9 +120,7 @@ class LabelReader:
         results: list[list[torch.Tensor]] = [[] for _ in items]
         for index, branch in enumerate(branches):
             picked = hidden[torch.arange(rows), torch.tensor([row[index] for row in ends])]
-            probabilities = torch.softmax(
-                self._decoder.label_logits(picked, branch.labels), dim=-1
-            )
+            probabilities = torch.softmax(self._decoder.label_logits(picked, branch.labels), dim=-1)
             for row in range(rows):
                 results[row].append(probabilities[row])
         return results

@@ -62,7 +62,7 @@ def effective_dtype(config: EngineConfig) -> WeightType:
     """The weights the engine will use: int4 needs the compiled kernels."""
     if config.dtype == "int4" and not kernels_available():
         log.warning(
-            'moodbot\'s compiled kernels are missing: decoding with bf16 weights instead of '
+            "moodbot's compiled kernels are missing: decoding with bf16 weights instead of "
             '[model] dtype = "int4" (reinstall moodbot where a C compiler is available)'
         )
         return "bf16"
