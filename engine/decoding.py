@@ -10,6 +10,7 @@ cached for its conversation's next turn.
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,9 +25,44 @@ from engine.sampling import RowSampler
 
 log = logging.getLogger(__name__)
 
-# Prompt tokens read per step: long enough to use the bf16 matrix kernels well, short enough
-# that running rows still get a token about every half second on two cores.
-PREFILL_CHUNK = 48
+# While other replies are decoding, a step reads about this long of a newcomer's prompt before
+# their next tokens: newcomers start soon, and running rows are never frozen for a whole prompt.
+CHUNK_SECONDS = 0.4
+# The most prompt tokens one step reads (when nothing else is decoding, a whole short prompt).
+MAX_CHUNK = 256
+MIN_CHUNK = 8
+
+
+@dataclass
+class LoopStats:
+    """Where the loop's time went: reading prompts and decoding steps."""
+
+    prompt_tokens: int = 0
+    prompt_seconds: float = 0.0
+    decode_steps: int = 0
+    decode_rows: int = 0
+    decode_seconds: float = 0.0
+
+    @property
+    def prompt_tokens_per_s(self) -> float | None:
+        return self.prompt_tokens / self.prompt_seconds if self.prompt_seconds else None
+
+    def as_dict(self) -> dict[str, float | int | None]:
+        rate = self.prompt_tokens_per_s
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "prompt_seconds": round(self.prompt_seconds, 3),
+            "prompt_ms_per_token": round(1000 / rate, 2) if rate else None,
+            "decode_steps": self.decode_steps,
+            "decode_ms_per_step": (
+                round(1000 * self.decode_seconds / self.decode_steps, 2)
+                if self.decode_steps
+                else None
+            ),
+            "mean_rows_per_step": (
+                round(self.decode_rows / self.decode_steps, 2) if self.decode_steps else None
+            ),
+        }
 
 
 @dataclass(frozen=True)
@@ -115,6 +151,7 @@ class DecodingLoop:
         self._reading: _Row | None = None
         self._running: list[_Row] = []
         self._batch = BatchCache(decoder.shape, decoder.kv_dtype)
+        self.stats = LoopStats()
 
     @property
     def busy(self) -> bool:
@@ -152,7 +189,7 @@ class DecodingLoop:
         self._running = []
         self._batch = BatchCache(self._decoder.shape, self._decoder.kv_dtype)
         for row in rows:
-            row.job.on_error(exc)
+            _report(row.job, exc)
 
     def _drop_cancelled(self) -> None:
         for row in [row for row in self._waiting if row.job.is_cancelled()]:
@@ -173,17 +210,20 @@ class DecodingLoop:
         row = self._reading
         assert row.cache is not None
         ids = row.job.prompt_ids
-        end = min(row.read + PREFILL_CHUNK, len(ids))
+        end = min(row.read + self._chunk_tokens(), len(ids))
         shared = row.job.shared_prefix
         if shared is not None and row.read < shared[1] and not self._prefixes.has(shared[0]):
             end = min(end, shared[1])
         chunk = torch.tensor([ids[row.read : end]], dtype=torch.long)
+        started = time.perf_counter()
         hidden = self._decoder.hidden(
             chunk,
             torch.arange(row.read, end)[None, :],
             row.cache,
             causal_mask(row.read, end - row.read),
         )
+        self.stats.prompt_seconds += time.perf_counter() - started
+        self.stats.prompt_tokens += end - row.read
         row.cache.advance(end - row.read)
         row.read = end
         if shared is not None and end == shared[1] and not self._prefixes.has(shared[0]):
@@ -203,6 +243,16 @@ class DecodingLoop:
             self._batch.add(row.cache)
             row.cache = None
             self._running.append(row)
+
+    def _chunk_tokens(self) -> int:
+        """As many prompt tokens as fit CHUNK_SECONDS at the measured reading speed while rows
+        decode; up to MAX_CHUNK when none do."""
+        if not self._running:
+            return MAX_CHUNK
+        rate = self.stats.prompt_tokens_per_s
+        if rate is None:
+            return MIN_CHUNK
+        return max(MIN_CHUNK, min(MAX_CHUNK, int(rate * CHUNK_SECONDS)))
 
     def _start(self, row: _Row) -> _Row:
         ids = row.job.prompt_ids
@@ -229,11 +279,15 @@ class DecodingLoop:
         return True
 
     def _decode(self) -> None:
+        started = time.perf_counter()
         positions, mask = self._batch.begin_step()
         tokens = torch.tensor([[row.pending] for row in self._running], dtype=torch.long)
         hidden = self._decoder.hidden(tokens, positions, self._batch, mask)
         self._batch.end_step()
         logits = self._decoder.logits(hidden[:, -1])
+        self.stats.decode_seconds += time.perf_counter() - started
+        self.stats.decode_steps += 1
+        self.stats.decode_rows += len(self._running)
         for slot in reversed(range(len(self._running))):
             row = self._running[slot]
             token = row.job.sampler.next_token(torch.tensor([row.seen]), logits[slot : slot + 1])
@@ -262,14 +316,27 @@ class DecodingLoop:
         self._resolve(row, cancelled=False, hit_limit=hit_limit)
 
     def _resolve(self, row: _Row, cancelled: bool, hit_limit: bool = False) -> None:
-        follow_up = row.job.on_done(
-            GenerationResult(
-                text=row.stream.text,
-                tokens=len(row.stream.ids),
-                hit_limit=hit_limit,
-                cancelled=cancelled,
-                watched_logprob=row.watched_logprob,
-            )
+        """Hand the row's result to its job; whatever its callback raises ends that job with
+        the error and touches no other row."""
+        result = GenerationResult(
+            text=row.stream.text,
+            tokens=len(row.stream.ids),
+            hit_limit=hit_limit,
+            cancelled=cancelled,
+            watched_logprob=row.watched_logprob,
         )
+        try:
+            follow_up = row.job.on_done(result)
+        except Exception as exc:
+            log.exception("a finished reply's callback failed")
+            _report(row.job, exc)
+            return
         if follow_up is not None:
             self.admit(follow_up)
+
+
+def _report(job: GenerationJob, exc: BaseException) -> None:
+    try:
+        job.on_error(exc)
+    except Exception:
+        log.exception("reporting a failed reply failed too")
