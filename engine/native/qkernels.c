@@ -370,6 +370,65 @@ static void quantize_rows_k(const void *arg, int64_t begin, int64_t end) {
     }
 }
 
+#if HAVE_X86
+/* quantize_rows_k with AVX2: the same values (maximum ignoring NaN as fmaxf does, products
+ * rounded to nearest even as nearbyintf does, clamped to -127..127), 8 inputs at a time. */
+__attribute__((target("avx2,fma,f16c"))) static void quantize_rows_k_avx2(const void *arg,
+                                                                           int64_t begin,
+                                                                           int64_t end) {
+    const quantize_k_ctx *c = arg;
+    int64_t blocks = c->k / QK_K;
+    const __m256 sign_mask = _mm256_set1_ps(-0.0f);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    const __m256i lowest = _mm256_set1_epi8(-127);
+    const __m256i ones8 = _mm256_set1_epi8(1);
+    const __m256i ones16 = _mm256_set1_epi16(1);
+    for (int64_t row = begin; row < end; row++) {
+        for (int64_t b = 0; b < blocks; b++) {
+            const float *x = c->x + row * c->k + b * QK_K;
+            block_q8_k *y = c->out + row * blocks + b;
+            /* max(|x|, amax) keeps amax where x is NaN, as fmaxf does */
+            __m256 amax = _mm256_setzero_ps();
+            for (int j = 0; j < QK_K; j += 8)
+                amax = _mm256_max_ps(_mm256_andnot_ps(sign_mask, _mm256_loadu_ps(x + j)), amax);
+            __m128 m4 = _mm_max_ps(_mm256_extractf128_ps(amax, 1), _mm256_castps256_ps128(amax));
+            m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+            m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+            float d = _mm_cvtss_f32(m4) / 127.0f;
+            float inverse = d > 0.0f ? 1.0f / d : 0.0f;
+            __m256 scale = _mm256_set1_ps(inverse);
+            /* The int8 levels, 32 at a time; then the sums of each 16 from them. */
+            __m256i quads[8];
+            for (int j = 0; j < QK_K; j += 32) {
+                __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + j), scale));
+                __m256i i1 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + j + 8), scale));
+                __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + j + 16), scale));
+                __m256i i3 = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + j + 24), scale));
+                /* int32 -> int16 -> int8 saturating (so at most 127); the permute undoes the
+                 * packs' interleaving of 128-bit lanes. NaN and overflow arrive as INT_MIN,
+                 * -127 as in the scalar version. */
+                __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1),
+                                                   _mm256_packs_epi32(i2, i3));
+                bytes = _mm256_max_epi8(_mm256_permutevar8x32_epi32(bytes, order), lowest);
+                _mm256_storeu_si256((__m256i *)(y->qs + j), bytes);
+                /* the sums of each 4 levels: 16 at bytes j.., 16 at j + 16.. in the high lane */
+                quads[j / 32] = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, bytes), ones16);
+            }
+            /* Sums of 16: lanes hold groups 0, 2, 4, 6 | 1, 3, 5, 7 (and 8.. for the second). */
+            __m256i first = _mm256_hadd_epi32(_mm256_hadd_epi32(quads[0], quads[1]),
+                                              _mm256_hadd_epi32(quads[2], quads[3]));
+            __m256i second = _mm256_hadd_epi32(_mm256_hadd_epi32(quads[4], quads[5]),
+                                               _mm256_hadd_epi32(quads[6], quads[7]));
+            __m256i sums = _mm256_packs_epi32(first, second); /* even groups | odd groups */
+            __m128i even = _mm256_castsi256_si128(sums), odd = _mm256_extracti128_si256(sums, 1);
+            _mm_storeu_si128((__m128i *)y->bsums, _mm_unpacklo_epi16(even, odd));
+            _mm_storeu_si128((__m128i *)(y->bsums + 8), _mm_unpackhi_epi16(even, odd));
+            y->d = d;
+        }
+    }
+}
+#endif
+
 /* ---------------------------------------------------------------------------------------- */
 /* Products: out[m, n] = sum_k x[m, k] * w[n, k] (+ bias[n]).                                */
 
@@ -430,6 +489,11 @@ static void q8_rows_ref(const void *arg, int64_t begin, int64_t end) {
 
 #if HAVE_X86
 #define AVX2 __attribute__((target("avx2,fma,f16c"), always_inline)) static inline
+
+/* How far ahead of its multiplies a single row of activations asks for the weights: decoding
+ * reads each weight once, and the hardware prefetcher alone left the memory bus idle part of
+ * the time (20 to 30 % slower on one core). */
+#define PREFETCH_BYTES 8192
 
 AVX2 float hsum(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
@@ -496,49 +560,78 @@ __attribute__((target("avx2,fma,f16c"))) static void q4_rows_avx2(const void *ar
     }
 }
 
-AVX2 void q8_row_tile(const block_q8 *w, int64_t blocks, const matmul_ctx *c, int64_t m0,
-                      int tile, float *results) {
+/* A register tile of the q8 product, as the Q4_K one: up to Q8_TILE_N weight rows by
+ * Q8_TILE_M rows of activations, each loaded vector used by the other side's rows. */
+#define Q8_TILE_N 2
+#define Q8_TILE_M 4
+
+/* Weight rows `nt` from n0 against activation rows `mt` from m0 (constants where inlined).
+ * Per output, whatever the tile: one fmadd per block into 8 float lanes, summed at the end. */
+AVX2 void q8_tile(const matmul_ctx *c, int64_t blocks, int64_t n0, int nt, int64_t m0, int mt) {
+    const block_q8 *w = c->w;
     const __m256i ones = _mm256_set1_epi16(1);
-    __m256 acc[ROW_TILE];
-    for (int t = 0; t < tile; t++) acc[t] = _mm256_setzero_ps();
+    __m256 acc[Q8_TILE_N][Q8_TILE_M];
+    for (int n = 0; n < nt; n++)
+        for (int m = 0; m < mt; m++) acc[n][m] = _mm256_setzero_ps();
     for (int64_t b = 0; b < blocks; b++) {
-        __m256i q = _mm256_loadu_si256((const __m256i *)w[b].qs);
-        __m256i magnitude = _mm256_sign_epi8(q, q);
-        float d = _cvtsh_ss(w[b].d);
-        for (int t = 0; t < tile; t++) {
-            int64_t row = m0 + t;
+        __m256i q[Q8_TILE_N], magnitude[Q8_TILE_N];
+        float d[Q8_TILE_N];
+        for (int n = 0; n < nt; n++) {
+            const block_q8 *block = w + (n0 + n) * blocks + b;
+            if (mt == 1) _mm_prefetch((const char *)block + PREFETCH_BYTES, _MM_HINT_T0);
+            q[n] = _mm256_loadu_si256((const __m256i *)block->qs);
+            magnitude[n] = _mm256_sign_epi8(q[n], q[n]);
+            d[n] = _cvtsh_ss(block->d);
+        }
+        for (int m = 0; m < mt; m++) {
+            int64_t row = m0 + m;
             __m256i x = _mm256_loadu_si256((const __m256i *)(c->xq + row * c->k + b * QK));
-            /* |w| * (x * sign(w)): maddubs wants one unsigned operand. */
-            __m256i pairs = _mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(x, q));
-            __m256 dot = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, ones));
-            acc[t] = _mm256_fmadd_ps(dot, _mm256_set1_ps(d * c->xd[row * blocks + b]), acc[t]);
+            float xd = c->xd[row * blocks + b];
+            for (int n = 0; n < nt; n++) {
+                /* |w| * (x * sign(w)): maddubs wants one unsigned operand. */
+                __m256i pairs = _mm256_maddubs_epi16(magnitude[n], _mm256_sign_epi8(x, q[n]));
+                __m256 dot = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, ones));
+                acc[n][m] = _mm256_fmadd_ps(dot, _mm256_set1_ps(d[n] * xd), acc[n][m]);
+            }
         }
     }
-    for (int t = 0; t < tile; t++) results[t] = hsum(acc[t]);
+    for (int n = 0; n < nt; n++) {
+        float bias = c->bias ? c->bias[n0 + n] : 0.0f;
+        for (int m = 0; m < mt; m++) c->out[(m0 + m) * c->ldo + n0 + n] = hsum(acc[n][m]) + bias;
+    }
 }
+
+/* Activation rows [m0, m1) in tiles against weight rows n0.. (nt, a constant where inlined). */
+AVX2 void q8_rows_tiled(const matmul_ctx *c, int64_t blocks, int64_t n0, int nt, int64_t m0,
+                        int64_t m1) {
+    for (; m0 + Q8_TILE_M <= m1; m0 += Q8_TILE_M) q8_tile(c, blocks, n0, nt, m0, Q8_TILE_M);
+    switch (m1 - m0) {
+    case 3: q8_tile(c, blocks, n0, nt, m0, 3); break;
+    case 2: q8_tile(c, blocks, n0, nt, m0, 2); break;
+    case 1: q8_tile(c, blocks, n0, nt, m0, 1); break;
+    default: break;
+    }
+}
+
+/* Activations read per pass over a slice of weight rows (q4 and q8): what stays in L2. */
+#define PANEL_BYTES (192 * 1024)
 
 __attribute__((target("avx2,fma,f16c"))) static void q8_rows_avx2(const void *arg, int64_t begin,
                                                                    int64_t end) {
     const matmul_ctx *c = arg;
     int64_t blocks = c->k / QK;
-    const block_q8 *w = c->w;
-    float results[ROW_TILE];
-    for (int64_t n = begin; n < end; n++) {
-        const block_q8 *row = w + n * blocks;
-        float bias = c->bias ? c->bias[n] : 0.0f;
-        int64_t m0 = 0;
-        for (; m0 + ROW_TILE <= c->m; m0 += ROW_TILE) {
-            q8_row_tile(row, blocks, c, m0, ROW_TILE, results);
-            for (int t = 0; t < ROW_TILE; t++) c->out[(m0 + t) * c->ldo + n] = results[t] + bias;
-        }
-        int rest = (int)(c->m - m0);
-        switch (rest) {
-        case 3: q8_row_tile(row, blocks, c, m0, 3, results); break;
-        case 2: q8_row_tile(row, blocks, c, m0, 2, results); break;
-        case 1: q8_row_tile(row, blocks, c, m0, 1, results); break;
-        default: break;
-        }
-        for (int t = 0; t < rest; t++) c->out[(m0 + t) * c->ldo + n] = results[t] + bias;
+    if (c->m == 1) {
+        /* Decoding: one weight row at a time, each read once. */
+        for (int64_t n0 = begin; n0 < end; n0++) q8_rows_tiled(c, blocks, n0, 1, 0, 1);
+        return;
+    }
+    int64_t panel = PANEL_BYTES / (c->k + 8 * blocks);
+    panel = panel < Q8_TILE_M ? Q8_TILE_M : panel / Q8_TILE_M * Q8_TILE_M;
+    for (int64_t m0 = 0; m0 < c->m; m0 += panel) {
+        int64_t m1 = m0 + panel < c->m ? m0 + panel : c->m;
+        int64_t n0 = begin;
+        for (; n0 + Q8_TILE_N <= end; n0 += Q8_TILE_N) q8_rows_tiled(c, blocks, n0, Q8_TILE_N, m0, m1);
+        for (; n0 < end; n0++) q8_rows_tiled(c, blocks, n0, 1, m0, m1);
     }
 }
 #endif
@@ -598,95 +691,282 @@ AVX2 __m256i scale_shuffle(int i) {
     return _mm256_loadu_si256((const __m256i *)table[i]);
 }
 
-/* One Q4_K weight row against `tile` rows of Q8_K activations: the sub-block scales multiply
- * in integers, so floating point is touched once per 256 inputs and row. */
-AVX2 void q4_k_row_tile(const block_q4_k *w, int64_t blocks, const matmul_k_ctx *c, int64_t m0,
-                        int tile, float *results) {
+/* A Q4_K super-block's scales unpacked: the 8 sub-block scales and minimums as 16-bit
+ * integers (in both 128-bit lanes) and the super-scales in every lane. */
+typedef struct {
+    __m256i scales;
+    __m256i mins;
+    __m256 d, dmin;
+} q4_k_head;
+
+/* ggml's utmp shuffle of the 12 packed bytes of 6-bit scales and minimums. */
+AVX2 void q4_k_unpack_head(const block_q4_k *w, q4_k_head *h) {
+    uint32_t packed[4];
+    memcpy(packed, w->scales, 12);
+    const uint32_t mask6 = 0x3f3f3f3f, mask4 = 0x0f0f0f0f, mask2 = 0x03030303;
+    packed[3] = ((packed[2] >> 4) & mask4) | (((packed[1] >> 6) & mask2) << 4);
+    uint32_t mins_low = packed[1] & mask6;
+    packed[1] = (packed[2] & mask4) | (((packed[0] >> 6) & mask2) << 4);
+    packed[2] = mins_low;
+    packed[0] &= mask6;
+    /* 8 scales then 8 minimums, as 16-bit integers */
+    __m256i scales_mins = _mm256_cvtepu8_epi16(
+        _mm_set_epi32((int)packed[3], (int)packed[2], (int)packed[1], (int)packed[0]));
+    __m128i mins = _mm256_extracti128_si256(scales_mins, 1);
+    __m128i scales = _mm256_castsi256_si128(scales_mins);
+    h->scales = _mm256_set_m128i(scales, scales);
+    h->mins = _mm256_set_m128i(mins, mins);
+    h->d = _mm256_set1_ps(_cvtsh_ss(w->d));
+    h->dmin = _mm256_set1_ps(_cvtsh_ss(w->dmin));
+}
+
+/* A Q4_K super-block unpacked whole, for weight rows that meet many rows of activations:
+ * unpacked once, not once per tile. */
+typedef struct {
+    q4_k_head head;
+    __m256i scale[8]; /* sub-block s's scale in every 16-bit lane */
+    __m256i q[8];     /* sub-block s's levels, a byte each */
+} q4_k_unpacked;
+
+AVX2 void q4_k_unpack(const block_q4_k *w, q4_k_unpacked *u) {
     const __m256i low_mask = _mm256_set1_epi8(0x0F);
-    __m256 acc[ROW_TILE];
-    __m128 acc_min[ROW_TILE];
-    for (int t = 0; t < tile; t++) {
-        acc[t] = _mm256_setzero_ps();
-        acc_min[t] = _mm_setzero_ps();
-    }
-    for (int64_t b = 0; b < blocks; b++) {
-        uint32_t packed[4];
-        memcpy(packed, w[b].scales, 12);
-        const uint32_t mask6 = 0x3f3f3f3f, mask4 = 0x0f0f0f0f, mask2 = 0x03030303;
-        packed[3] = ((packed[2] >> 4) & mask4) | (((packed[1] >> 6) & mask2) << 4);
-        uint32_t mins_low = packed[1] & mask6;
-        packed[1] = (packed[2] & mask4) | (((packed[0] >> 6) & mask2) << 4);
-        packed[2] = mins_low;
-        packed[0] &= mask6;
-        /* 8 scales then 8 minimums, as 16-bit integers */
-        __m256i scales_mins = _mm256_cvtepu8_epi16(
-            _mm_set_epi32((int)packed[3], (int)packed[2], (int)packed[1], (int)packed[0]));
-        __m128i mins = _mm256_extracti128_si256(scales_mins, 1);
-        __m128i scales128 = _mm256_castsi256_si128(scales_mins);
-        __m256i scales = _mm256_set_m128i(scales128, scales128);
-        float d = _cvtsh_ss(w[b].d);
-        float dmin = _cvtsh_ss(w[b].dmin);
-        __m256i sums[ROW_TILE];
-        for (int t = 0; t < tile; t++) {
-            const block_q8_k *x = c->x + (m0 + t) * blocks + b;
-            __m256i bsums = _mm256_loadu_si256((const __m256i *)x->bsums);
-            __m128i pair_sums = _mm_hadd_epi16(_mm256_castsi256_si128(bsums),
-                                               _mm256_extracti128_si256(bsums, 1));
-            __m128i offsets = _mm_madd_epi16(mins, pair_sums);
-            acc_min[t] = _mm_fmadd_ps(_mm_set1_ps(dmin * x->d), _mm_cvtepi32_ps(offsets),
-                                      acc_min[t]);
-            sums[t] = _mm256_setzero_si256();
-        }
-        for (int j = 0; j < 4; j++) {
-            __m256i scale_low = _mm256_shuffle_epi8(scales, scale_shuffle(2 * j));
-            __m256i scale_high = _mm256_shuffle_epi8(scales, scale_shuffle(2 * j + 1));
-            __m256i bits = _mm256_loadu_si256((const __m256i *)(w[b].qs + 32 * j));
-            __m256i low = _mm256_and_si256(bits, low_mask);
-            __m256i high = _mm256_and_si256(_mm256_srli_epi16(bits, 4), low_mask);
-            for (int t = 0; t < tile; t++) {
-                const int8_t *q8 = c->x[(m0 + t) * blocks + b].qs + 64 * j;
-                __m256i x_low = _mm256_loadu_si256((const __m256i *)q8);
-                __m256i x_high = _mm256_loadu_si256((const __m256i *)(q8 + 32));
-                __m256i p_low = _mm256_madd_epi16(scale_low, _mm256_maddubs_epi16(low, x_low));
-                __m256i p_high =
-                    _mm256_madd_epi16(scale_high, _mm256_maddubs_epi16(high, x_high));
-                sums[t] = _mm256_add_epi32(sums[t], _mm256_add_epi32(p_low, p_high));
-            }
-        }
-        for (int t = 0; t < tile; t++) {
-            float dx = c->x[(m0 + t) * blocks + b].d;
-            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * dx), _mm256_cvtepi32_ps(sums[t]), acc[t]);
-        }
-    }
-    for (int t = 0; t < tile; t++) {
-        __m128 m4 = acc_min[t];
-        m4 = _mm_add_ps(m4, _mm_movehl_ps(m4, m4));
-        m4 = _mm_add_ss(m4, _mm_movehdup_ps(m4));
-        results[t] = hsum(acc[t]) - _mm_cvtss_f32(m4);
+    q4_k_unpack_head(w, &u->head);
+    for (int s = 0; s < 8; s++) u->scale[s] = _mm256_shuffle_epi8(u->head.scales, scale_shuffle(s));
+    for (int j = 0; j < 4; j++) {
+        __m256i bits = _mm256_loadu_si256((const __m256i *)(w->qs + 32 * j));
+        u->q[2 * j] = _mm256_and_si256(bits, low_mask);
+        u->q[2 * j + 1] = _mm256_and_si256(_mm256_srli_epi16(bits, 4), low_mask);
     }
 }
+
+/* The sums of each 32 activations of a Q8_K block (pairs of its sums of 16), as 16-bit
+ * integers: what the sub-block minimums multiply. */
+AVX2 __m128i q8_k_pair_sums(const block_q8_k *x) {
+    __m256i bsums = _mm256_loadu_si256((const __m256i *)x->bsums);
+    return _mm_hadd_epi16(_mm256_castsi256_si128(bsums), _mm256_extracti128_si256(bsums, 1));
+}
+
+/* A Q8_K block's pair sums and scale (in 4 lanes), found once per pass over many weight rows. */
+typedef struct {
+    __m128i pair_sums;
+    __m128 d;
+} q8_k_sums;
+
+/* A register tile of the Q4_K product: up to Q4K_TILE_N weight rows by Q4K_TILE_M rows of
+ * activations. Each weight vector serves the tile's rows of activations and each activation
+ * vector its weight rows (from L1 the second time): with one weight row at a time, every row
+ * of activations was read again from L2 for every weight row. */
+#define Q4K_TILE_N 2
+#define Q4K_TILE_M 4
+
+/* A tile's float accumulators between passes over parts of K. */
+typedef struct {
+    __m256 acc[Q4K_TILE_N][Q4K_TILE_M];
+    __m256 acc_min[Q4K_TILE_N][(Q4K_TILE_M + 1) / 2];
+} q4_k_state;
+
+/* Hides a register's value from the optimizer: gcc otherwise reassociates a running integer
+ * sum into a tree over all its terms, keeping every product alive and spilling them to the
+ * stack, which took more time than the multiplies. */
+#define OPAQUE(v) __asm__("" : "+x"(v))
+
+/* Weight rows `nt` from n0 against activation rows `mt` from m0 (both constants where
+ * inlined), over super-blocks [b0, b1):
+ * - `unpacked` holds the weights unpacked ([nt][b1 - b0]), or is NULL: unpacked here;
+ * - `sums` the activations' pair sums ([b1 - b0][stride], the tile's first row first), or is
+ *   NULL: found here;
+ * - `state` keeps the accumulators from and for the other super-blocks (NULL: all of K here).
+ * Every output takes the same operations in the same order whatever the tile's size, its place
+ * in it and the passes over K: integer sums per super-block (exact in any order), then one
+ * fmadd per super-block into 8 float lanes, and one into 4 for the minimums (two rows of
+ * activations share a 256-bit register there, each in its own lanes), summed at the end. */
+AVX2 void q4_k_tile(const matmul_k_ctx *c, int64_t blocks, int64_t b0, int64_t b1, int64_t n0,
+                    int nt, int64_t m0, int mt, const q4_k_unpacked *unpacked,
+                    const q8_k_sums *sums, int64_t stride, q4_k_state *state) {
+    const __m256i low_mask = _mm256_set1_epi8(0x0F);
+    const int pairs = (mt + 1) / 2;
+    __m256 acc[Q4K_TILE_N][Q4K_TILE_M];
+    __m256 acc_min[Q4K_TILE_N][(Q4K_TILE_M + 1) / 2];
+    for (int n = 0; n < nt; n++) {
+        for (int m = 0; m < mt; m++)
+            acc[n][m] = state && b0 > 0 ? state->acc[n][m] : _mm256_setzero_ps();
+        for (int p = 0; p < pairs; p++)
+            acc_min[n][p] = state && b0 > 0 ? state->acc_min[n][p] : _mm256_setzero_ps();
+    }
+    for (int64_t b = b0; b < b1; b++) {
+        if (!unpacked)
+            for (int n = 0; n < nt; n++) {
+                const char *ahead = (const char *)(c->w + (n0 + n) * blocks + b) + PREFETCH_BYTES;
+                _mm_prefetch(ahead, _MM_HINT_T0);
+                _mm_prefetch(ahead + 64, _MM_HINT_T0);
+                _mm_prefetch(ahead + 128, _MM_HINT_T0);
+            }
+        q4_k_head here[Q4K_TILE_N];
+        const q4_k_head *h[Q4K_TILE_N];
+        const q4_k_unpacked *u[Q4K_TILE_N];
+        const uint8_t *qs[Q4K_TILE_N];
+        for (int n = 0; n < nt; n++) {
+            const block_q4_k *w = c->w + (n0 + n) * blocks + b;
+            qs[n] = w->qs;
+            if (unpacked) {
+                u[n] = unpacked + n * (b1 - b0) + (b - b0);
+                h[n] = &u[n]->head;
+            } else {
+                u[n] = NULL;
+                q4_k_unpack_head(w, &here[n]);
+                h[n] = &here[n];
+            }
+        }
+        const int8_t *xq[Q4K_TILE_M];
+        __m256 dx[Q4K_TILE_M];
+        __m128i pair_sums[Q4K_TILE_M];
+        for (int m = 0; m < mt; m++) {
+            const block_q8_k *x = c->x + (m0 + m) * blocks + b;
+            xq[m] = x->qs;
+            dx[m] = _mm256_broadcast_ss(&x->d);
+            if (!sums) pair_sums[m] = q8_k_pair_sums(x);
+        }
+        /* The minimums' part, activation rows 2p and 2p + 1 in the low and high lanes (a lone
+         * last row in both: its high lanes are dropped). */
+        for (int p = 0; p < pairs; p++) {
+            int high = 2 * p + 1 < mt ? 2 * p + 1 : 2 * p;
+            __m256i sums2;
+            __m256 dx2;
+            if (sums) {
+                const q8_k_sums *at = sums + (b - b0) * stride;
+                sums2 = _mm256_set_m128i(at[high].pair_sums, at[2 * p].pair_sums);
+                dx2 = _mm256_set_m128(at[high].d, at[2 * p].d);
+            } else {
+                sums2 = _mm256_set_m128i(pair_sums[high], pair_sums[2 * p]);
+                dx2 = _mm256_blend_ps(dx[2 * p], dx[high], 0xF0);
+            }
+            for (int n = 0; n < nt; n++)
+                acc_min[n][p] = _mm256_fmadd_ps(
+                    _mm256_mul_ps(h[n]->dmin, dx2),
+                    _mm256_cvtepi32_ps(_mm256_madd_epi16(h[n]->mins, sums2)), acc_min[n][p]);
+        }
+        __m256i dots[Q4K_TILE_N][Q4K_TILE_M];
+        for (int n = 0; n < nt; n++)
+            for (int m = 0; m < mt; m++) dots[n][m] = _mm256_setzero_si256();
+        for (int j = 0; j < 4; j++) {
+            for (int n = 0; n < nt; n++) {
+                __m256i bits = _mm256_setzero_si256();
+                if (!u[n]) bits = _mm256_loadu_si256((const __m256i *)(qs[n] + 32 * j));
+                /* Low nibbles (sub-block 2j) against inputs 64j.., then high ones (2j + 1). */
+                for (int half = 0; half < 2; half++) {
+                    int s = 2 * j + half;
+                    __m256i q = u[n] ? u[n]->q[s]
+                                     : _mm256_and_si256(half ? _mm256_srli_epi16(bits, 4) : bits,
+                                                        low_mask);
+                    __m256i scale = u[n] ? u[n]->scale[s]
+                                         : _mm256_shuffle_epi8(h[n]->scales, scale_shuffle(s));
+                    for (int m = 0; m < mt; m++) {
+                        __m256i x = _mm256_loadu_si256((const __m256i *)(xq[m] + 32 * s));
+                        dots[n][m] = _mm256_add_epi32(
+                            dots[n][m], _mm256_madd_epi16(scale, _mm256_maddubs_epi16(q, x)));
+                        OPAQUE(dots[n][m]);
+                    }
+                }
+            }
+        }
+        for (int n = 0; n < nt; n++)
+            for (int m = 0; m < mt; m++)
+                acc[n][m] = _mm256_fmadd_ps(_mm256_mul_ps(h[n]->d, dx[m]),
+                                            _mm256_cvtepi32_ps(dots[n][m]), acc[n][m]);
+    }
+    if (state && b1 < blocks) {
+        for (int n = 0; n < nt; n++) {
+            for (int m = 0; m < mt; m++) state->acc[n][m] = acc[n][m];
+            for (int p = 0; p < pairs; p++) state->acc_min[n][p] = acc_min[n][p];
+        }
+        return;
+    }
+    for (int n = 0; n < nt; n++) {
+        float bias = c->bias ? c->bias[n0 + n] : 0.0f;
+        for (int m = 0; m < mt; m++) {
+            __m128 m4 = m % 2 ? _mm256_extractf128_ps(acc_min[n][m / 2], 1)
+                              : _mm256_castps256_ps128(acc_min[n][m / 2]);
+            m4 = _mm_add_ps(m4, _mm_movehl_ps(m4, m4));
+            m4 = _mm_add_ss(m4, _mm_movehdup_ps(m4));
+            float result = hsum(acc[n][m]) - _mm_cvtss_f32(m4);
+            c->out[(m0 + m) * c->ldo + n0 + n] = result + bias;
+        }
+    }
+}
+
+/* Activation rows [m0, m1) in tiles against weight rows n0.. (nt of them, a constant where
+ * inlined) over super-blocks [b0, b1); sums, if any, [b1 - b0][m1 - m0]; states, if any, one
+ * per tile. */
+AVX2 void q4_k_rows_tiled(const matmul_k_ctx *c, int64_t blocks, int64_t b0, int64_t b1,
+                          int64_t n0, int nt, int64_t m0, int64_t m1,
+                          const q4_k_unpacked *unpacked, const q8_k_sums *sums,
+                          q4_k_state *states) {
+    int64_t stride = m1 - m0;
+    for (int64_t m = m0; m < m1; m += Q4K_TILE_M) {
+        const q8_k_sums *at = sums ? sums + (m - m0) : NULL;
+        q4_k_state *state = states ? states + (m - m0) / Q4K_TILE_M : NULL;
+        switch (m1 - m < Q4K_TILE_M ? m1 - m : Q4K_TILE_M) {
+        case 4: q4_k_tile(c, blocks, b0, b1, n0, nt, m, 4, unpacked, at, stride, state); break;
+        case 3: q4_k_tile(c, blocks, b0, b1, n0, nt, m, 3, unpacked, at, stride, state); break;
+        case 2: q4_k_tile(c, blocks, b0, b1, n0, nt, m, 2, unpacked, at, stride, state); break;
+        default: q4_k_tile(c, blocks, b0, b1, n0, nt, m, 1, unpacked, at, stride, state); break;
+        }
+    }
+}
+
+/* Super-blocks per pass over K where weights are unpacked beforehand (0.6 KB each): one pass
+ * for the model's rows (at most 35 super-blocks). Passes of 8, whose unpacked weights stayed in
+ * L1, were slower: the accumulators' loads and stores and more tiles' set-up cost more. */
+#define Q4K_CHUNK 40
+/* Rows of activations per pass over a slice of weight rows: what stays in L2 beside them. */
+#define Q4K_PANEL_BYTES (192 * 1024)
+#define Q4K_PANEL_ROWS 64
+/* Activation pair sums kept per pass (else found per tile). With the above, about 80 KB of
+ * stack in all. */
+#define Q4K_SUMS 640
 
 __attribute__((target("avx2,fma,f16c"))) static void q4_k_rows_avx2(const void *arg,
                                                                      int64_t begin, int64_t end) {
     const matmul_k_ctx *c = arg;
     int64_t blocks = c->k / QK_K;
-    float results[ROW_TILE];
-    for (int64_t n = begin; n < end; n++) {
-        const block_q4_k *row = c->w + n * blocks;
-        float bias = c->bias ? c->bias[n] : 0.0f;
-        int64_t m0 = 0;
-        for (; m0 + ROW_TILE <= c->m; m0 += ROW_TILE) {
-            q4_k_row_tile(row, blocks, c, m0, ROW_TILE, results);
-            for (int t = 0; t < ROW_TILE; t++) c->out[(m0 + t) * c->ldo + n] = results[t] + bias;
+    if (c->m <= Q4K_TILE_M) {
+        /* One tile per weight row: unpacking the weights beforehand would not pay, and one
+         * weight row a tile was faster than two here. */
+        for (int64_t n = begin; n < end; n++)
+            q4_k_rows_tiled(c, blocks, 0, blocks, n, 1, 0, c->m, NULL, NULL, NULL);
+        return;
+    }
+    q4_k_unpacked unpacked[Q4K_TILE_N * Q4K_CHUNK];
+    q8_k_sums sums[Q4K_SUMS];
+    q4_k_state states[Q4K_PANEL_ROWS / Q4K_TILE_M];
+    int64_t panel = Q4K_PANEL_BYTES / (blocks * (int64_t)sizeof(block_q8_k));
+    panel = panel > Q4K_PANEL_ROWS ? Q4K_PANEL_ROWS : panel;
+    panel = panel < Q4K_TILE_M ? Q4K_TILE_M : panel / Q4K_TILE_M * Q4K_TILE_M;
+    int keep_sums = blocks * panel <= Q4K_SUMS;
+    for (int64_t m0 = 0; m0 < c->m; m0 += panel) {
+        int64_t m1 = m0 + panel < c->m ? m0 + panel : c->m;
+        if (keep_sums)
+            for (int64_t b = 0; b < blocks; b++)
+                for (int64_t m = m0; m < m1; m++) {
+                    const block_q8_k *x = c->x + m * blocks + b;
+                    sums[b * (m1 - m0) + m - m0].pair_sums = q8_k_pair_sums(x);
+                    sums[b * (m1 - m0) + m - m0].d = _mm_broadcast_ss(&x->d);
+                }
+        for (int64_t n0 = begin; n0 < end; n0 += Q4K_TILE_N) {
+            int nt = end - n0 < Q4K_TILE_N ? (int)(end - n0) : Q4K_TILE_N;
+            for (int64_t b0 = 0; b0 < blocks; b0 += Q4K_CHUNK) {
+                int64_t b1 = b0 + Q4K_CHUNK < blocks ? b0 + Q4K_CHUNK : blocks;
+                for (int n = 0; n < nt; n++)
+                    for (int64_t b = b0; b < b1; b++)
+                        q4_k_unpack(c->w + (n0 + n) * blocks + b, &unpacked[n * (b1 - b0) + b - b0]);
+                const q8_k_sums *at = keep_sums ? sums + b0 * (m1 - m0) : NULL;
+                q4_k_state *kept = blocks > Q4K_CHUNK ? states : NULL;
+                if (nt == Q4K_TILE_N)
+                    q4_k_rows_tiled(c, blocks, b0, b1, n0, Q4K_TILE_N, m0, m1, unpacked, at, kept);
+                else
+                    q4_k_rows_tiled(c, blocks, b0, b1, n0, 1, m0, m1, unpacked, at, kept);
+            }
         }
-        int rest = (int)(c->m - m0);
-        switch (rest) {
-        case 3: q4_k_row_tile(row, blocks, c, m0, 3, results); break;
-        case 2: q4_k_row_tile(row, blocks, c, m0, 2, results); break;
-        case 1: q4_k_row_tile(row, blocks, c, m0, 1, results); break;
-        default: break;
-        }
-        for (int t = 0; t < rest; t++) c->out[(m0 + t) * c->ldo + n] = results[t] + bias;
     }
 }
 #endif
@@ -841,8 +1121,12 @@ static PyObject *py_quantize_activations_k(PyObject *Py_UNUSED(self), PyObject *
     long long rows, k;
     if (!PyArg_ParseTuple(args, "KLLK", &x, &rows, &k, &out)) return NULL;
     quantize_k_ctx ctx = {(const float *)x, k, (block_q8_k *)out};
+    task_fn fn = quantize_rows_k;
+#if HAVE_X86
+    if (use_simd) fn = quantize_rows_k_avx2;
+#endif
     Py_BEGIN_ALLOW_THREADS;
-    parallel_for(quantize_rows_k, &ctx, rows, 1);
+    parallel_for(fn, &ctx, rows, 1);
     Py_END_ALLOW_THREADS;
     Py_RETURN_NONE;
 }
