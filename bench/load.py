@@ -40,7 +40,7 @@ from bot.chat_order import ChatLocks
 from bot.config import Config, DatabaseConfig, TelegramConfig
 from bot.pipeline import strip_mood_emoji
 from bot.service import BotService
-from engine.knowledge.retrieval import FactsIndex
+from engine.knowledge.base import DeskFact, Knowledge
 from engine.mood_engine import MoodEngine
 from engine.protocol import Engine, ReplyStreamLike
 from engine.types import Mood, Turn
@@ -119,8 +119,11 @@ class RecordingEngine:
         self.calls.append(ReplyCall(text, tuple(history)))
         return self.inner.reply(history, text, mood, conversation=conversation)
 
-    def reload_knowledge(self) -> FactsIndex | None:
+    def reload_knowledge(self) -> Knowledge | None:
         return self.inner.reload_knowledge()
+
+    def set_desk_facts(self, facts: Sequence[DeskFact]) -> None:
+        self.inner.set_desk_facts(facts)
 
     def healthy(self) -> bool:
         return self.inner.healthy()

@@ -408,8 +408,7 @@ _SCHEMA: dict[str, dict[str, _Key]] = {
     },
     "knowledge": {
         "file": _Key(_path, "knowledge"),
-        "budget_tokens": _Key(_integer(64, 1_000_000), "knowledge"),
-        "handoff_threshold": _Key(_number(-100.0, 0.0), "knowledge"),
+        "answer_threshold": _Key(_number(0.0, 1.0), "knowledge"),
     },
     "logging": {
         "level": _Key(

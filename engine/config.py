@@ -30,13 +30,11 @@ class KnowledgeConfig:
     """The company's facts file and how replies use it."""
 
     file: Path
-    # Facts up to this many tokens go into every reply prompt whole (a cached prefix); a larger
-    # file is searched and its best sections fill this many tokens.
-    budget_tokens: int = 1500
-    # A reply is handed off when the log-probability that the model opens it with the silent
-    # mark (the facts do not answer) is above this, even if it went on to write an answer.
-    # On the example facts the 1.5B's bare "No." to a covered question reads about -2.3.
-    handoff_threshold: float = -2.0
+    # A message is answered from its picked statement when the decision's score (the chance
+    # that the statement answers it) reaches this; else a colleague answers. None: the fitted
+    # default (engine.knowledge.decision.DEFAULT_THRESHOLD). Higher: fewer wrong answers, more
+    # hand-offs.
+    answer_threshold: float | None = None
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,11 @@
 
 Mood, intent and the pick of the facts' evidence are all such questions. A question is a constant
 prefix (its keys and values computed once), then each item's own tokens (a customer message),
-then one or more short branches, each ending where a label word would follow. The branches of
-an item see the prefix and the item but not each other, so one reading of the message answers
-every question asked of it, each question costing only its own few tokens.
+then a tree of short branches, each ending where a label word would follow. A branch sees the
+prefix, the item and the branches it grows from, never its siblings, so one reading of the
+message answers every question asked of it, each question costing only its own few tokens. A
+label spelled in two tokens (the "1" and "2" of "12") is read along a branch that holds its
+first token.
 """
 
 from __future__ import annotations
@@ -16,21 +18,7 @@ import torch
 
 from engine.decoder import Decoder
 from engine.kv_cache import LayerKV, RowCache, causal_mask
-
-
-@dataclass(frozen=True)
-class Branch:
-    """Tokens that follow the item (the question's answer prefix), and the label tokens whose
-    probabilities are read after them."""
-
-    suffix: tuple[int, ...]
-    labels: tuple[int, ...]
-
-    def __post_init__(self) -> None:
-        if not self.suffix:
-            raise ValueError("a branch needs at least one token to read its labels after")
-        if len(set(self.labels)) != len(self.labels):
-            raise ValueError("label tokens must differ")
+from engine.label_questions import Branch
 
 
 @dataclass(frozen=True)
@@ -63,6 +51,12 @@ class _PassStore:
         )
 
 
+def _check_tree(branches: Sequence[Branch]) -> None:
+    for index, branch in enumerate(branches):
+        if branch.parent is not None and not 0 <= branch.parent < index:
+            raise ValueError("a branch must come after the branch it grows from")
+
+
 class LabelReader:
     def __init__(self, decoder: Decoder) -> None:
         self._decoder = decoder
@@ -82,45 +76,56 @@ class LabelReader:
     def read(
         self, prefix: Prefix, items: Sequence[Sequence[int]], branches: Sequence[Branch]
     ) -> list[list[torch.Tensor]]:
-        """Per item, per branch: the softmax over the branch's label tokens (fp32)."""
+        """Per item, per branch: the probabilities of the branch's label tokens (fp32)."""
         if not items:
             return []
+        _check_tree(branches)
         rows = len(items)
-        lengths = [len(item) + sum(len(branch.suffix) for branch in branches) for item in items]
-        width = max(lengths)
+        branch_tokens = sum(len(branch.suffix) for branch in branches)
+        width = max(len(item) for item in items) + branch_tokens
         start = prefix.length
         ids = torch.zeros((rows, width), dtype=torch.long)
         positions = torch.full((rows, width), start, dtype=torch.long)
         # Every query sees the whole prefix; within the row, what the layout below allows.
+        # Padding queries see only the prefix; no real query sees a padding key.
         mask = torch.zeros((rows, 1, width, start + width), dtype=torch.bool)
         mask[..., :start] = True
-        ends: list[list[int]] = []
+        ends = torch.zeros((rows, len(branches)), dtype=torch.long)
         for row, item in enumerate(items):
             tokens = len(item)
             ids[row, :tokens] = torch.tensor(list(item), dtype=torch.long)
             positions[row, :tokens] = torch.arange(start, start + tokens)
             mask[row, 0, :tokens, start : start + tokens] = causal_mask(0, tokens)[0, 0]
+            # Per branch: its columns, and the columns (and next position) it continues from.
+            spans: list[tuple[list[int], int]] = []
             column = tokens
-            row_ends = []
-            for branch in branches:
+            for index, branch in enumerate(branches):
                 size = len(branch.suffix)
-                span = slice(column, column + size)
-                ids[row, span] = torch.tensor(branch.suffix, dtype=torch.long)
-                positions[row, span] = torch.arange(start + tokens, start + tokens + size)
-                # A branch sees the item and its own earlier tokens, not the other branches.
-                mask[row, 0, span, start : start + tokens] = True
-                mask[row, 0, span, start + column : start + column + size] = causal_mask(0, size)[
-                    0, 0
-                ]
+                own = list(range(column, column + size))
+                if branch.parent is None:
+                    seen, position = list(range(tokens)), start + tokens
+                else:
+                    parent_columns, parent_next = spans[branch.parent]
+                    seen, position = parent_columns, parent_next
+                ids[row, own] = torch.tensor(branch.suffix, dtype=torch.long)
+                positions[row, own] = torch.arange(position, position + size)
+                for offset, query in enumerate(own):
+                    mask[row, 0, query, [start + key for key in seen]] = True
+                    mask[row, 0, query, [start + key for key in own[: offset + 1]]] = True
+                spans.append((seen + own, position + size))
+                ends[row, index] = own[-1]
                 column += size
-                row_ends.append(column - 1)
-            # Padding queries see only the prefix; no real query sees a padding key.
-            ends.append(row_ends)
         hidden = self._decoder.hidden(ids, positions, _PassStore(prefix.kv, rows), mask)
         results: list[list[torch.Tensor]] = [[] for _ in items]
         for index, branch in enumerate(branches):
-            picked = hidden[torch.arange(rows), torch.tensor([row[index] for row in ends])]
-            probabilities = torch.softmax(self._decoder.label_logits(picked, branch.labels), dim=-1)
+            picked = hidden[torch.arange(rows), ends[:, index]]
+            if branch.whole_vocabulary:
+                logits = self._decoder.logits(picked)
+                probabilities = torch.softmax(logits, dim=-1)[:, list(branch.labels)]
+            else:
+                probabilities = torch.softmax(
+                    self._decoder.label_logits(picked, branch.labels), dim=-1
+                )
             for row in range(rows):
                 results[row].append(probabilities[row])
         return results

@@ -4,16 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from concurrent.futures import Future
+from typing import TypeVar
 
-from engine.config import EngineConfig
-from engine.knowledge.grounding import KnowledgeBase
-from engine.knowledge.retrieval import FactsIndex
-from engine.loading import LoadedModel, load_model
-from engine.local_backend import LocalBackend, ReplyPayload
+from engine.config import EngineConfig, KnowledgeConfig
+from engine.knowledge.answering import DeltaSink, GroundedAnswerer, WriteRequest
+from engine.knowledge.base import DeskFact, Knowledge, KnowledgeBase
+from engine.knowledge.evidence import Pick, PickQuestion, pick_question, read_pick
+from engine.knowledge.prompts import GROUNDED_PERSONAS, evidence_note
+from engine.knowledge.statements import Statement
+from engine.language import Language
+from engine.loading import load_model
+from engine.local_backend import LocalBackend, PickReading, shared_prefix_key
 from engine.model_cache import Progress, ProgressFactory
-from engine.types import Mood, Turn
-from engine.worker import CompleteRequest, InferenceWorker, ReplyStream
+from engine.reply_prompt import build_reply_prompt
+from engine.reply_stream import ReplyStream
+from engine.types import GroundedReply, Mood, Turn
+from engine.worker import CompleteRequest, GenerateRequest, InferenceWorker, LabelRequest
+
+T = TypeVar("T")
+
+# Pick prompts kept ready (per language and group of statements).
+PICK_QUESTIONS_KEPT = 16
 
 
 class MoodEngine:
@@ -30,28 +43,41 @@ class MoodEngine:
         self.backend = backend
         self.load_seconds = load_seconds
         self._worker = InferenceWorker(backend, config.max_batch)
+        self._questions: dict[tuple[Language, tuple[str, ...]], PickQuestion] = {}
+        self.use_knowledge(config.knowledge)
 
     @classmethod
     def load(cls, config: EngineConfig, progress: ProgressFactory = Progress) -> MoodEngine:
         started = time.perf_counter()
         loaded = load_model(config, progress)
-        backend = LocalBackend(loaded, config, _knowledge(loaded, config))
-        return cls(backend, config, time.perf_counter() - started)
+        return cls(LocalBackend(loaded, config), config, time.perf_counter() - started)
 
-    @property
-    def knowledge(self) -> KnowledgeBase | None:
-        return self.backend.knowledge
+    def use_knowledge(self, config: KnowledgeConfig | None) -> None:
+        """Answer from these facts from now on (None: no facts file); raises FactsError."""
+        self.knowledge = KnowledgeBase(config) if config is not None else None
+        self._answerer = GroundedAnswerer(
+            self, self.knowledge, config.answer_threshold if config is not None else None
+        )
+        self._drop_facts_prompts()
 
-    def reload_knowledge(self) -> FactsIndex | None:
+    def reload_knowledge(self) -> Knowledge | None:
         """Re-read the facts file (None when there is none); raises FactsError and keeps the
-        facts in use when the file has become unusable. The cached system prompts holding the
-        old facts are dropped."""
-        if self.backend.knowledge is None:
+        facts in use when the file has become unusable. Prompts made of the old facts go."""
+        if self.knowledge is None:
             return None
-        index = self.backend.knowledge.reload()
-        for key in self.backend.take_system_keys():
+        current = self.knowledge.reload()
+        self._drop_facts_prompts()
+        return current
+
+    def set_desk_facts(self, facts: Sequence[DeskFact]) -> None:
+        """The operators' facts to pick from, beside the file's."""
+        if self.knowledge is not None and self.knowledge.set_desk_facts(facts):
+            self._drop_facts_prompts()
+
+    def _drop_facts_prompts(self) -> None:
+        self._questions.clear()
+        for key in self.backend.take_facts_keys():
             self._worker.forget_conversation(key)
-        return index
 
     async def classify(self, text: str) -> Mood:
         (mood,) = await self.classify_many([text])
@@ -75,12 +101,77 @@ class MoodEngine:
         conversation: str | None = None,
     ) -> ReplyStream:
         """Start a reply; must be called from a running event loop. Replies with the same
-        `conversation` key reuse the cache of the previous turn's prompt and reply. With facts,
-        the stream's finished text is the guarded one and `stream.handoff` tells whether it was
-        handed off."""
-        return ReplyStream(
-            self._worker.submit_reply, ReplyPayload(tuple(history), text, mood, conversation)
+        `conversation` key reuse the cache of the previous turn's prompt and reply. The
+        stream's finished text is the checked one; `stream.handoff` tells whether it was handed
+        off, `stream.evidence` what it rests on."""
+        loop = asyncio.get_running_loop()
+
+        def produce(on_delta: DeltaSink) -> Coroutine[object, object, GroundedReply]:
+            def from_worker(delta: str) -> None:
+                loop.call_soon_threadsafe(on_delta, delta)
+
+            return self._answerer.answer(history, text, mood, conversation, from_worker)
+
+        return ReplyStream(produce)
+
+    # --- the model work the answerer asks for (engine.knowledge.answering.AnswerModel) ---
+
+    async def pick(self, language: Language, statements: Sequence[Statement], item: str) -> Pick:
+        question = self._pick_question(language, statements)
+        tokenizer = self.backend.tokenizer
+        ids = tuple(tokenizer.encode(item, add_special_tokens=False))
+        request = LabelRequest(PickReading(question, (ids,)))
+        self._worker.submit(request)
+        (row,) = await self._wait(request.future)  # type: ignore[misc]
+        return read_pick(question, row)
+
+    def _pick_question(self, language: Language, statements: Sequence[Statement]) -> PickQuestion:
+        key = (language, tuple(statement.id for statement in statements))
+        question = self._questions.get(key)
+        if question is None:
+            if len(self._questions) >= PICK_QUESTIONS_KEPT:
+                self._questions.pop(next(iter(self._questions)))
+            question = pick_question(self.backend.tokenizer, language, statements)
+            self._questions[key] = question
+        return question
+
+    async def write(self, request: WriteRequest, on_delta: DeltaSink) -> tuple[str, bool]:
+        grounded = request.evidence is not None
+        prompt = build_reply_prompt(
+            self.backend.tokenizer,
+            request.history,
+            request.text,
+            Mood(request.mood, 1.0),
+            self.config.sampling.history_tokens,
+            system=(lambda language: GROUNDED_PERSONAS[language]) if grounded else None,
+            note=(
+                lambda language: evidence_note(
+                    language, list(request.evidence or ()), request.stricter
+                )
+            )
+            if request.evidence
+            else None,
         )
+        generate = GenerateRequest(
+            prompt_ids=prompt.ids,
+            sampling=self.config.sampling,
+            on_delta=on_delta,
+            conversation=request.conversation,
+            shared_prefix=shared_prefix_key(prompt),
+        )
+        self._worker.submit(generate)
+        try:
+            result = await self._wait(generate.future)
+        except asyncio.CancelledError:
+            generate.cancelled.set()
+            raise
+        return result.text, result.hit_limit
+
+    @staticmethod
+    async def _wait(future: Future[T]) -> T:
+        return await asyncio.wrap_future(future)
+
+    # --- the rest of the Engine protocol ---
 
     def forget_conversation(self, conversation: str) -> None:
         """Drop the conversation's cache (on /reset, /forget)."""
@@ -90,10 +181,18 @@ class MoodEngine:
         self, messages: list[dict[str, str]], *, max_new_tokens: int, low_priority: bool = False
     ) -> str:
         """A greedy completion of a chat. Low priority: it runs only while no reply is being
-        generated, a step at a time, so a reply never waits more than one step for it."""
+        generated, a step at a time, so a reply never waits more than one step for it; the
+        backlog of such work is bounded (the oldest is dropped) and dropped at shutdown."""
         request = CompleteRequest(messages, max_new_tokens, low_priority)
-        self._worker.submit_complete(request)
-        return await asyncio.wrap_future(request.future)
+        self._worker.submit(request)
+        try:
+            return await asyncio.wrap_future(request.future)
+        except asyncio.CancelledError:
+            request.cancelled.set()
+            raise
+
+    def stats(self) -> dict[str, object]:
+        return self._worker.stats()
 
     @property
     def idle(self) -> bool:
@@ -105,13 +204,3 @@ class MoodEngine:
 
     def close(self) -> None:
         self._worker.close()
-
-
-def _knowledge(loaded: LoadedModel, config: EngineConfig) -> KnowledgeBase | None:
-    """The configured facts; raises FactsError when the file cannot be used."""
-    if config.knowledge is None:
-        return None
-    tokenizer = loaded.tokenizer
-    return KnowledgeBase(
-        config.knowledge, lambda text: len(tokenizer.encode(text, add_special_tokens=False))
-    )

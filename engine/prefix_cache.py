@@ -76,6 +76,15 @@ class PrefixCache:
             self._entries.move_to_end(key)
             return PrefixHit(length, [(k[:, :, :length], v[:, :, :length]) for k, v in entry.kv])
 
+    def exact(self, key: str) -> list[LayerKV] | None:
+        """What `key` holds, whole (a label question's prefix), or None."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            self._entries.move_to_end(key)
+            return entry.kv
+
     def put(self, key: str, ids: Sequence[int], kv: list[LayerKV], pinned: bool = False) -> None:
         """Keep `kv` (covering `ids`) under `key`, replacing what `key` held; evicts the least
         recently used unpinned entries to stay within the budget."""

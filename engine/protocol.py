@@ -9,7 +9,8 @@ from engine.config import EngineConfig
 from engine.types import HandOff, Mood, Turn
 
 if TYPE_CHECKING:
-    from engine.knowledge.retrieval import FactsIndex
+    from engine.knowledge.base import DeskFact, Knowledge
+    from engine.knowledge.statements import Statement
 
 
 class ReplyStreamLike(Protocol):
@@ -25,8 +26,10 @@ class ReplyStreamLike(Protocol):
     @property
     def cancelled(self) -> bool: ...
 
-    # Once the reply is finished: the hand-off to a colleague, when the facts did not answer.
+    # Once the reply is finished: the hand-off to a colleague, when the facts did not answer,
+    # and the statements of the facts the reply rests on (for a hand-off, the closest one).
     handoff: HandOff | None
+    evidence: tuple[Statement, ...]
 
 
 class Engine(Protocol):
@@ -57,8 +60,11 @@ class Engine(Protocol):
     ) -> str:
         """A greedy chat-template completion; low priority ones never delay a reply."""
 
-    def reload_knowledge(self) -> FactsIndex | None:
+    def reload_knowledge(self) -> Knowledge | None:
         """Re-read the facts file; None when none is configured."""
+
+    def set_desk_facts(self, facts: Sequence[DeskFact]) -> None:
+        """The facts the operators taught, picked from beside the file's."""
 
     def healthy(self) -> bool:
         """False once the engine can no longer answer (its worker died)."""

@@ -11,22 +11,18 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import httpx
 
 from engine.config import EngineConfig
 from engine.control_tokens import defuse_control_spellings
-from engine.knowledge.grounding import (
-    REASON_LIVE_DATA,
-    REASON_NUMBER,
-    REASON_SILENT,
-    REASON_UNUSABLE,
-    DraftFilter,
-    KnowledgeBase,
-    handoff_reply,
-)
-from engine.knowledge.retrieval import FactsIndex
+from engine.knowledge.answering import GroundedAnswerer, WriteRequest
+from engine.knowledge.base import DeskFact, Knowledge, KnowledgeBase
+from engine.knowledge.evidence import YES_NO_WORDS, Pick, first_digits, pick_system, read_pick
+from engine.knowledge.prompts import ASKS_QUESTIONS, GROUNDED_PERSONAS, evidence_note
+from engine.knowledge.statements import Statement
 from engine.language import Language, detect_language
 from engine.mood_decision import MAX_TEXT_TOKENS, decide_mood
 from engine.openai_client import Json, OpenAIServer, RemoteEngineError
@@ -35,14 +31,13 @@ from engine.reply_prompt import (
     MAX_MESSAGE_TOKENS,
     TURN_OVERHEAD_TOKENS,
     recent_turns,
-    reply_language,
     reply_messages,
 )
-from engine.reply_text import FALLBACKS, finish_reply
-from engine.types import GroundedReply, HandOff, Mood, ReplyCancelled, Turn
+from engine.reply_stream import ReplyStream
+from engine.types import Mood, Turn
 from engine.vocabulary import MoodLabel
 
-__all__ = ["RemoteEngineError", "RemoteMoodEngine", "RemoteReplyStream"]
+__all__ = ["RemoteEngineError", "RemoteMoodEngine"]
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +102,24 @@ def estimate_tokens(text: str) -> int:
     return math.ceil(len(text) / CHARS_PER_TOKEN[detect_language(text)])
 
 
+def _token_probabilities(
+    top_logprobs: Sequence[Json], words: Sequence[str], *, casefold: bool = False
+) -> list[float]:
+    """Each word's probability as the next token (0 when it is not among the top ones)."""
+
+    def spelled(token: str) -> str:
+        stripped = token.strip()
+        return stripped.casefold() if casefold else stripped
+
+    wanted = [spelled(word) for word in words]
+    found = [0.0] * len(words)
+    for entry in top_logprobs:
+        token = spelled(str(entry["token"]))
+        if token in wanted:
+            found[wanted.index(token)] += math.exp(float(entry["logprob"]))
+    return found
+
+
 def trim_history(history: Sequence[Turn], history_tokens: int) -> list[Turn]:
     """The newest turns that fit the budget (estimated from characters), opening with the
     customer's."""
@@ -122,48 +135,11 @@ def trim_history(history: Sequence[Turn], history_tokens: int) -> list[Turn]:
 DeltaSink = Callable[[str], None]
 
 
-class RemoteReplyStream:
-    """The reply to one message, streamed from the server: iterate for text deltas, then
-    `await stream.text()` for the finished (guarded) reply and read `handoff`; `cancel()`
-    closes the HTTP stream."""
-
-    def __init__(self, produce: Callable[[DeltaSink], Awaitable[GroundedReply]]) -> None:
-        self._deltas: asyncio.Queue[str | None] = asyncio.Queue()
-        self._cancelled = False
-        self.handoff: HandOff | None = None
-        self._task = asyncio.get_running_loop().create_task(
-            produce(self._deltas.put_nowait), name="moodbot-remote-reply"
-        )
-        # On the task's end rather than in it: a task cancelled before it starts runs no code.
-        self._task.add_done_callback(lambda _: self._deltas.put_nowait(None))
-
-    def cancel(self) -> None:
-        self._cancelled = True
-        self._task.cancel()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._cancelled
-
-    async def __aiter__(self) -> AsyncIterator[str]:
-        while (delta := await self._deltas.get()) is not None:
-            yield delta
-
-    async def text(self) -> str:
-        """The finished reply; raises ReplyCancelled if `cancel()` stopped it."""
-        try:
-            reply = await self._task
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if self._cancelled and not (current and current.cancelling()):
-                raise ReplyCancelled from None
-            # The awaiting task itself was cancelled: nobody wants this reply any more.
-            self.cancel()
-            raise
-        if self._cancelled:
-            raise ReplyCancelled
-        self.handoff = reply.handoff
-        return reply.text
+@dataclass(frozen=True)
+class _PickLayout:
+    statements: tuple[Statement, ...]
+    first_digits: tuple[int, ...]
+    yes_tokens: int
 
 
 class RemoteMoodEngine:
@@ -177,8 +153,9 @@ class RemoteMoodEngine:
     def __init__(self, config: EngineConfig) -> None:
         self.config = config
         self._server = OpenAIServer(config.api_base, config.api_key)
-        self.knowledge = (
-            KnowledgeBase(config.knowledge, estimate_tokens) if config.knowledge else None
+        self.knowledge = KnowledgeBase(config.knowledge) if config.knowledge else None
+        self._answerer = GroundedAnswerer(
+            self, self.knowledge, config.knowledge.answer_threshold if config.knowledge else None
         )
         started = time.perf_counter()
         self.model_name = self._pick_model(self._server.list_models())
@@ -252,6 +229,14 @@ class RemoteMoodEngine:
             "logprobs": True,
             "top_logprobs": TOP_LOGPROBS,
         }
+        top = await self._top_logprobs(client, body)
+        probabilities = label_probabilities(top, prompt.label_words)
+        return decide_mood(
+            probabilities, self.config.neutral_threshold_for(language), prompt.calibration
+        )
+
+    async def _top_logprobs(self, client: httpx.AsyncClient, body: Json) -> list[Json]:
+        """The top logprobs of the first answer token."""
         answer = await self._server.complete(client, body)
         choices = answer.get("choices") or [{}]
         first = ((choices[0].get("logprobs") or {}).get("content") or [{}])[0]
@@ -259,13 +244,10 @@ class RemoteMoodEngine:
         if not top:
             raise RemoteEngineError(
                 f"inference server at {self._server.api_base} returned no logprobs: moodbot "
-                "reads the mood from the label words' logprobs, so the server must support "
+                "reads moods and the facts' pick from label logprobs, so the server must support "
                 "`logprobs` and `top_logprobs` in chat completions (vLLM does)"
             )
-        probabilities = label_probabilities(top, prompt.label_words)
-        return decide_mood(
-            probabilities, self.config.neutral_threshold_for(language), prompt.calibration
-        )
+        return list(top)
 
     async def complete(
         self, messages: list[dict[str, str]], *, max_new_tokens: int, low_priority: bool = False
@@ -289,86 +271,90 @@ class RemoteMoodEngine:
         mood: Mood,
         *,
         conversation: str | None = None,
-    ) -> RemoteReplyStream:
+    ) -> ReplyStream:
         """Start a reply; must be called from a running event loop. `conversation` is unused:
         the server keeps (or not) its own prefix cache."""
-        return RemoteReplyStream(
-            lambda on_delta: self._grounded_reply(tuple(history), text, mood.label, on_delta)
+        return ReplyStream(
+            lambda on_delta: self._answerer.answer(history, text, mood, None, on_delta)
         )
 
-    def reload_knowledge(self) -> FactsIndex | None:
+    def reload_knowledge(self) -> Knowledge | None:
         """Re-read the facts file; raises FactsError and keeps the facts in use on failure."""
         return self.knowledge.reload() if self.knowledge is not None else None
 
-    async def _grounded_reply(
-        self, history: Sequence[Turn], text: str, mood: MoodLabel, on_delta: DeltaSink
-    ) -> GroundedReply:
-        """The same verdicts as the local engine's, without the first-token gate (a server
-        returns only its top logprobs, and the silent mark need not be among them)."""
-        language = reply_language(history, text)
-        knowledge = self.knowledge
-        if knowledge is None:
-            _, reply = await self._write(history, text, mood, language, None, on_delta)
-            return GroundedReply(reply)
+    def set_desk_facts(self, facts: Sequence[DeskFact]) -> None:
+        if self.knowledge is not None:
+            self.knowledge.set_desk_facts(facts)
 
-        def handed_off(reason: str) -> GroundedReply:
-            return GroundedReply(handoff_reply(language, mood), HandOff(reason, text))
+    # --- the model work the answerer asks for (engine.knowledge.answering.AnswerModel) ---
 
-        if knowledge.needs_live_data(text):
-            return handed_off(REASON_LIVE_DATA)
-        raw, reply = await self._write(
-            history, text, mood, language, knowledge, DraftFilter(on_delta)
-        )
-        if knowledge.is_silent(raw, None):
-            return handed_off(REASON_SILENT)
-        if not (
-            knowledge.needs_another_try(reply, language, mood)
-            or knowledge.invented(reply, history, text)
-        ):
-            return GroundedReply(reply)
-        # A retry is not streamed: the draft keeps the first attempt until the final message.
-        raw, reply = await self._write(
-            history, text, mood, language, knowledge, lambda _: None, stricter=True
-        )
-        if knowledge.is_silent(raw, None):
-            return handed_off(REASON_SILENT)
-        if invented := knowledge.invented(reply, history, text):
-            return handed_off(f"{REASON_NUMBER} ({', '.join(sorted(invented))})")
-        if reply == FALLBACKS[language][mood]:
-            return handed_off(REASON_UNUSABLE)
-        return GroundedReply(reply)
+    async def pick(self, language: Language, statements: Sequence[Statement], item: str) -> Pick:
+        """The same pick as the local engine's, from the first answer token's top logprobs:
+        the statement's first digit, its second digit after each first one (the answer
+        continued after it), and whether the message asks anything (one more question)."""
+        client = self._server.client()
+        messages = [
+            {"role": "system", "content": pick_system(language, statements)},
+            {"role": "user", "content": defuse_control_spellings(_head(item))},
+        ]
+        leading = first_digits(len(statements))
+        digits = tuple(str(digit) for digit in range(10))
+        yes, no = YES_NO_WORDS[language]
 
-    async def _write(
-        self,
-        history: Sequence[Turn],
-        text: str,
-        mood: MoodLabel,
-        language: Language,
-        knowledge: KnowledgeBase | None,
-        on_delta: DeltaSink,
-        *,
-        stricter: bool = False,
-    ) -> tuple[str, str]:
-        """One streamed completion: the raw text and the reply a customer would get."""
+        def body(extra: list[dict[str, str]], prefill: bool) -> Json:
+            return {
+                "model": self.model_name,
+                "messages": messages + extra,
+                **(
+                    {"continue_final_message": True, "add_generation_prompt": False}
+                    if prefill
+                    else {}
+                ),
+                "max_tokens": 1,
+                "temperature": 0,
+                "logprobs": True,
+                "top_logprobs": TOP_LOGPROBS,
+            }
+
+        asks = body([{"role": "user", "content": ASKS_QUESTIONS[language]}], False)
+        if not statements:
+            # Nothing to pick from: only whether the message asks anything is read.
+            answer = await self._top_logprobs(client, asks)
+            rows = [[1.0] + [0.0] * 9, _token_probabilities(answer, (*yes, *no), casefold=True)]
+            return read_pick(_PickLayout((), (), len(yes)), rows)
+        requests = [body([], False)]
+        requests += [
+            body([{"role": "assistant", "content": str(digit)}], True) for digit in leading
+        ]
+        requests.append(asks)
+        answers = await asyncio.gather(*(self._top_logprobs(client, b) for b in requests))
+        rows = [_token_probabilities(top, digits) for top in answers[:-1]]
+        rows.append(_token_probabilities(answers[-1], (*yes, *no), casefold=True))
+        return read_pick(_PickLayout(tuple(statements), leading, len(yes)), rows)
+
+    async def write(self, request: WriteRequest, on_delta: DeltaSink) -> tuple[str, bool]:
+        """One streamed completion of the same chat as the local engine's: the raw text and
+        whether it ran into the token limit."""
         sampling = self.config.sampling
-        # The same chat as the local engine's; customers' turns with control-token spellings
-        # defused (the server's tokenizer would read them as real ones).
+        # Customers' turns with control-token spellings defused (the server's tokenizer would
+        # read them as real ones).
         turns = [
             Turn(turn.role, defuse_control_spellings(turn.text), turn.mood)
             if turn.role == "user"
             else turn
-            for turn in trim_history(history, sampling.history_tokens)
+            for turn in trim_history(request.history, sampling.history_tokens)
         ]
+        language = request.language
         messages = reply_messages(
             turns,
-            defuse_control_spellings(_head(text)),
-            mood,
+            defuse_control_spellings(_head(request.text)),
+            request.mood,
             language,
-            knowledge.system_text(language, text)
-            if knowledge is not None
+            GROUNDED_PERSONAS[language]
+            if request.evidence is not None
             else reply_system_prompt(language),
-            knowledge.reply_note(language, text, stricter=stricter)
-            if knowledge is not None
+            evidence_note(language, list(request.evidence), request.stricter)
+            if request.evidence
             else "",
         )
         body: Json = {
@@ -396,8 +382,7 @@ class RemoteMoodEngine:
                     pieces.append(delta)
                     on_delta(delta)
                 hit_limit = hit_limit or choices[0].get("finish_reason") == "length"
-        raw = "".join(pieces)
-        return raw, finish_reply(raw, language, mood, hit_limit)
+        return "".join(pieces), hit_limit
 
     def forget_conversation(self, conversation: str) -> None:
         """Nothing is cached here for a conversation."""

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from engine.vocabulary import MOOD_EMOJI, MoodLabel
+
+if TYPE_CHECKING:
+    from engine.knowledge.statements import Statement
 
 # "operator": a person of the support team wrote to the customer through the bot.
 Role = Literal["user", "assistant", "operator"]
@@ -61,7 +64,9 @@ class HandOff:
 
 @dataclass(frozen=True)
 class GroundedReply:
-    """A finished reply: the text the customer receives, and the hand-off when there is one."""
+    """A finished reply: the text the customer receives, the hand-off when there is one, and
+    the statements of the facts it rests on (for a hand-off: the closest one, if any)."""
 
     text: str
     handoff: HandOff | None = None
+    evidence: tuple[Statement, ...] = ()

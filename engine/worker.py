@@ -1,26 +1,35 @@
 """One thread owns the model; async callers reach it through a queue.
 
-Torch releases the GIL inside its kernels, so the event loop keeps serving Telegram while the
-worker computes. All pending mood requests go through one forward pass between decoding steps;
-up to `max_batch` replies decode side by side, each joining and leaving the batch on its own
-(engine.decoding); low-priority completions run only while no reply does.
+Torch and moodbot's kernels release the GIL while they compute, so the event loop keeps serving
+Telegram while the worker computes. The worker runs model work only: every decision about what
+to do with a result (the facts' checks, a second attempt, a hand-off) is made by the caller, so
+an error there can never stop the thread or another customer's reply.
+
+Between decoding steps all waiting label questions (moods, intents, the facts' pick) are read in
+batched forward passes; up to `max_batch` replies decode side by side, each joining and leaving
+the batch on its own (engine.decoding); low-priority completions (complaint keywords) run only
+while no reply does, from a bounded backlog.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import queue
 import threading
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from engine.decoding import DecodingLoop, GenerationJob
-from engine.types import GroundedReply, HandOff, Mood, ReplyCancelled
+from engine.config import SamplingConfig
+from engine.decoding import DecodingLoop, GenerationJob, GenerationResult
+from engine.types import Mood
 
 log = logging.getLogger(__name__)
+
+# Low-priority completions waiting at most; beyond it the oldest is dropped (and logged).
+BACKLOG_LIMIT = 32
 
 
 @dataclass
@@ -30,13 +39,26 @@ class ClassifyRequest:
 
 
 @dataclass
-class ReplyRequest:
-    """A reply to generate; `payload` is whatever the backend needs to build its prompt."""
+class LabelRequest:
+    """A label question over some items; `reading` is whatever the backend reads it from."""
 
-    payload: object
+    reading: object
+    future: Future[object] = field(default_factory=Future)
+
+
+@dataclass
+class GenerateRequest:
+    """Text to write after `prompt_ids`, streamed through `on_delta` (called on the worker)."""
+
+    prompt_ids: list[int]
+    sampling: SamplingConfig
     on_delta: Callable[[str], None]
+    # Under this key the finished prompt + text stay cached for the conversation's next turn.
+    conversation: str | None = None
+    # (key, length): the prompt's first `length` tokens are shared by many prompts.
+    shared_prefix: tuple[str, int] | None = None
     cancelled: threading.Event = field(default_factory=threading.Event)
-    future: Future[GroundedReply] = field(default_factory=Future)
+    future: Future[GenerationResult] = field(default_factory=Future)
 
 
 @dataclass
@@ -46,6 +68,7 @@ class CompleteRequest:
     messages: list[dict[str, str]]
     max_new_tokens: int
     low_priority: bool
+    cancelled: threading.Event = field(default_factory=threading.Event)
     future: Future[str] = field(default_factory=Future)
 
 
@@ -59,8 +82,9 @@ class Backend(Protocol):
 
     def classify_many(self, texts: Sequence[str]) -> list[Mood]: ...
 
-    def reply_job(self, request: ReplyRequest) -> GenerationJob | None:
-        """The job that writes the reply; None when the backend answered without the model."""
+    def read_labels(self, reading: object) -> object: ...
+
+    def generation_job(self, request: GenerateRequest) -> GenerationJob: ...
 
     def complete_job(self, request: CompleteRequest) -> GenerationJob: ...
 
@@ -78,20 +102,18 @@ class InferenceWorker:
         # Touched by the worker thread only.
         self._replies = backend.decoding_loop(self._max_batch)
         self._background = backend.decoding_loop(1)
+        self._backlog: deque[CompleteRequest] = deque()
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="moodbot-inference", daemon=True)
         self._thread.start()
+
+    def submit(self, request: object) -> None:
+        self._queue.put(request)
 
     def submit_classify(self, texts: Sequence[str]) -> Future[list[Mood]]:
         request = ClassifyRequest(list(texts))
         self._queue.put(request)
         return request.future
-
-    def submit_reply(self, request: ReplyRequest) -> None:
-        self._queue.put(request)
-
-    def submit_complete(self, request: CompleteRequest) -> None:
-        self._queue.put(request)
 
     def forget_conversation(self, conversation: str) -> None:
         """Drop the conversation's cache, also the one a reply in progress would leave."""
@@ -104,41 +126,56 @@ class InferenceWorker:
     @property
     def idle(self) -> bool:
         """No generation admitted or running (read by tests and benchmarks)."""
-        return self._queue.empty() and not self._replies.busy and not self._background.busy
+        return (
+            self._queue.empty()
+            and not self._replies.busy
+            and not self._background.busy
+            and not self._backlog
+        )
+
+    def stats(self) -> dict[str, object]:
+        return {"replies": self._replies.stats.as_dict(), "backlog": len(self._backlog)}
 
     def close(self, timeout: float | None = None) -> None:
-        """Stop after the work already queued; queued replies that are cancelled end at once."""
+        """Stop after the replies and questions already queued; low-priority work waiting in
+        the backlog is cancelled, not done."""
         self._queue.put(_STOP)
         self._thread.join(timeout)
 
     def _run(self) -> None:
         while True:
-            busy = self._replies.busy or self._background.busy
+            busy = self._replies.busy or self._background.busy or bool(self._backlog)
             self._serve_queue(block=not busy and not self._stopping)
             if self._replies.busy:
                 self._replies.step()
-            elif self._background.busy:
+            elif self._background.busy or self._backlog:
                 # One step of low-priority work at a time: a reply arriving meanwhile waits
                 # for this step only.
+                if not self._background.busy:
+                    self._admit_background()
                 self._background.step()
             elif self._stopping:
                 return
 
     def _serve_queue(self, block: bool) -> None:
-        """Answer waiting mood requests now and admit waiting generations to their loop.
+        """Answer waiting label questions now and admit waiting generations to their loop.
 
         Called between decoding steps: a mood takes one forward pass, and a customer should not
         wait for other customers' replies to learn theirs."""
         classify: list[ClassifyRequest] = []
+        labels: list[LabelRequest] = []
         try:
             item = self._queue.get(block=block)
             while True:
                 if item is _STOP:
                     self._stopping = True
+                    self._drop_backlog()
                 elif isinstance(item, ClassifyRequest):
                     classify.append(item)
-                elif isinstance(item, ReplyRequest):
-                    self._admit_reply(item)
+                elif isinstance(item, LabelRequest):
+                    labels.append(item)
+                elif isinstance(item, GenerateRequest):
+                    self._admit_generation(item)
                 elif isinstance(item, CompleteRequest):
                     self._admit_complete(item)
                 elif isinstance(item, ForgetRequest):
@@ -147,23 +184,40 @@ class InferenceWorker:
         except queue.Empty:
             pass
         self._run_classify(classify)
+        for request in labels:
+            self._run_labels(request)
 
-    def _admit_reply(self, request: ReplyRequest) -> None:
-        if request.cancelled.is_set():
+    def _admit_generation(self, request: GenerateRequest) -> None:
+        if request.cancelled.is_set() or not request.future.set_running_or_notify_cancel():
             request.future.cancel()
-        if not request.future.set_running_or_notify_cancel():
             return
         try:
-            job = self._backend.reply_job(request)
+            job = self._backend.generation_job(request)
         except Exception as exc:
             log.exception("reply preparation failed")
             request.future.set_exception(exc)
             return
-        if job is not None:
-            self._replies.admit(job)
+        self._replies.admit(job)
 
     def _admit_complete(self, request: CompleteRequest) -> None:
-        if not request.future.set_running_or_notify_cancel():
+        if not request.low_priority:
+            self._start_complete(request, self._replies)
+            return
+        self._backlog.append(request)
+        while len(self._backlog) > BACKLOG_LIMIT:
+            dropped = self._backlog.popleft()
+            dropped.future.cancel()
+            log.warning(
+                "low-priority backlog full (%d waiting): the oldest request was dropped",
+                BACKLOG_LIMIT,
+            )
+
+    def _admit_background(self) -> None:
+        while self._backlog and not self._background.busy:
+            self._start_complete(self._backlog.popleft(), self._background)
+
+    def _start_complete(self, request: CompleteRequest, loop: DecodingLoop) -> None:
+        if request.cancelled.is_set() or not request.future.set_running_or_notify_cancel():
             return
         try:
             job = self._backend.complete_job(request)
@@ -171,7 +225,11 @@ class InferenceWorker:
             log.exception("completion preparation failed")
             request.future.set_exception(exc)
             return
-        (self._background if request.low_priority else self._replies).admit(job)
+        loop.admit(job)
+
+    def _drop_backlog(self) -> None:
+        while self._backlog:
+            self._backlog.popleft().future.cancel()
 
     def _run_classify(self, requests: list[ClassifyRequest]) -> None:
         live = [request for request in requests if request.future.set_running_or_notify_cancel()]
@@ -192,48 +250,11 @@ class InferenceWorker:
             request.future.set_result(moods[offset : offset + len(request.texts)])
             offset += len(request.texts)
 
-
-class ReplyStream:
-    """The reply to one message: iterate for text deltas as they are generated, then `await
-    stream.text()` for the finished (guarded) reply, and read `handoff` when the message was
-    passed to a colleague; `cancel()` stops the generation."""
-
-    def __init__(self, submit: Callable[[ReplyRequest], None], payload: object) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._deltas: asyncio.Queue[str | None] = asyncio.Queue()
-        self._request = ReplyRequest(payload=payload, on_delta=self._from_worker)
-        self.handoff: HandOff | None = None
-        self._request.future.add_done_callback(
-            lambda _: self._loop.call_soon_threadsafe(self._deltas.put_nowait, None)
-        )
-        submit(self._request)
-
-    def _from_worker(self, delta: str) -> None:
-        self._loop.call_soon_threadsafe(self._deltas.put_nowait, delta)
-
-    def cancel(self) -> None:
-        self._request.cancelled.set()
-        self._request.future.cancel()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._request.cancelled.is_set()
-
-    async def __aiter__(self) -> AsyncIterator[str]:
-        while (delta := await self._deltas.get()) is not None:
-            yield delta
-
-    async def text(self) -> str:
-        """The finished reply; raises ReplyCancelled if `cancel()` stopped it."""
+    def _run_labels(self, request: LabelRequest) -> None:
+        if not request.future.set_running_or_notify_cancel():
+            return
         try:
-            reply = await asyncio.wrap_future(self._request.future)
-        except asyncio.CancelledError:
-            if self.cancelled:
-                raise ReplyCancelled from None
-            # The awaiting task itself was cancelled: nobody wants this reply any more.
-            self.cancel()
-            raise
-        if self.cancelled:
-            raise ReplyCancelled
-        self.handoff = reply.handoff
-        return reply.text
+            request.future.set_result(self._backend.read_labels(request.reading))
+        except Exception as exc:
+            log.exception("a label question failed")
+            request.future.set_exception(exc)

@@ -18,12 +18,28 @@ from typing import Any
 
 from aiohttp import web
 
+from engine.knowledge.prompts import ASKS_QUESTIONS, PICK_INSTRUCTIONS
+from engine.knowledge.retrieval import words
 from engine.prompts import CLASSIFICATION_PROMPTS
 
 POSITIVE_WORDS = ("love", "great", "喜欢", "太好了")
 NEGATIVE_WORDS = ("hate", "broken", "讨厌", "糟糕")
 # Words that leave the model torn between the two labels.
 TORN_WORDS = ("meh", "还行")
+
+
+def best_match(statements: list[str], message: str) -> int:
+    """The number (from 1) of the statement sharing the most words with the message; 0 when
+    none shares any: how the fake model picks the facts' evidence."""
+    wanted = set(words(message))
+    overlaps = [len(wanted & set(words(statement))) for statement in statements]
+    best = max(overlaps, default=0)
+    return overlaps.index(best) + 1 if best else 0
+
+
+def asks_something(message: str) -> bool:
+    """How the fake model tells a request for information: it ends in a question mark."""
+    return message.rstrip().endswith(("?", "？"))
 
 
 def positive_share(text: str) -> float:
@@ -59,6 +75,9 @@ class FakeOpenAIServer:
         self.next_replies: list[list[str]] = []
         # The answer to a chat that is not a classification (e.g. complaint keywords).
         self.completion = " refund, delivery "
+        # The facts' pick: the number of the statement that answers a message (0: none).
+        self.pick: Callable[[list[str], str], int] = best_match
+        self.asks: Callable[[str], bool] = asks_something
         self.chunk_delay = 0.0
         self.finish_reason = "stop"
         # Send this error event after the reply chunks instead of [DONE], as vLLM does when
@@ -156,7 +175,10 @@ class FakeOpenAIServer:
             self._in_flight -= 1
 
     def _classification(self, body: dict[str, Any]) -> dict[str, Any]:
-        system, user = body["messages"][0]["content"], body["messages"][1]["content"]
+        messages = body["messages"]
+        system, user = messages[0]["content"], messages[1]["content"]
+        if any(system.startswith(instructions) for instructions in PICK_INSTRUCTIONS.values()):
+            return self._answer_token(body, self._pick_candidates(system, messages))
         prompt = next((p for p in CLASSIFICATION_PROMPTS.values() if p.system == system), None)
         if prompt is None:
             message = {"role": "assistant", "content": self.completion}
@@ -170,6 +192,34 @@ class FakeOpenAIServer:
             ("The", 0.015),
             ("I", 0.005),
         ]
+        return self._answer_token(body, candidates)
+
+    def _pick_candidates(
+        self, system: str, messages: list[dict[str, str]]
+    ) -> list[tuple[str | None, float]]:
+        """The first answer token of the pick's three questions: the statement's first digit,
+        its second digit after the first, whether the message asks anything."""
+        statements = [
+            line.split(". ", 1)[1]
+            for line in system.splitlines()
+            if line[:1].isdigit() and ". " in line
+        ]
+        message = messages[1]["content"]
+        last = messages[-1]
+        if last["role"] == "user" and last["content"] in ASKS_QUESTIONS.values():
+            yes = self.asks(message)
+            word = "yes" if "Answer yes or no" in last["content"] else "是"
+            other = "no" if word == "yes" else "否"
+            return [(word if yes else other, 0.95), (other if yes else word, 0.04), ("The", 0.01)]
+        number = str(self.pick(statements, message))
+        if last["role"] == "assistant":
+            follows = number[1:] if number.startswith(last["content"]) else ""
+            return [(follows or "<|im_end|>", 0.95), ("5", 0.01), (".", 0.04)]
+        return [(number[0], 0.95), ("9" if number[0] != "9" else "8", 0.03), ("The", 0.02)]
+
+    def _answer_token(
+        self, body: dict[str, Any], candidates: list[tuple[str | None, float]]
+    ) -> dict[str, Any]:
         top = [
             {"token": token, "logprob": math.log(p), "bytes": list(token.encode())}
             for token, p in sorted(candidates, key=lambda item: -item[1])

@@ -10,7 +10,6 @@ from telegram import Bot
 from telegram.error import InvalidToken, TelegramError
 
 from bot.config import Config
-from engine.knowledge.facts import load_facts
 from engine.model_cache import converted_dir, default_cache_dir
 from engine.packaged_models import PACKAGED_MODELS
 from storage import Database, StorageError, migrations
@@ -87,44 +86,21 @@ async def check_model(config: Config) -> str:
 
 
 async def check_facts(config: Config) -> str:
-    """The facts file: how it is split, and whether it goes whole into every reply."""
+    """The facts file: how it is split into statements and pick prompts."""
     knowledge = config.engine.knowledge
     if knowledge is None:
-        return "none configured ([knowledge] file): replies are not grounded, nothing is handed off"
+        return (
+            "none configured ([knowledge] file): the bot makes no claim about the company and "
+            "hands every request for information to a colleague"
+        )
+    from engine.knowledge.base import KnowledgeBase
     from engine.knowledge.facts import FactsError
-    from engine.knowledge.retrieval import FactsIndex
 
     try:
-        index = FactsIndex(
-            load_facts(knowledge.file), knowledge.budget_tokens, _token_counter(config)
-        )
+        base = KnowledgeBase(knowledge)
     except FactsError as exc:
         raise CheckFailed(f"facts: {exc}") from exc
-    how = (
-        "whole in every reply (a cached prefix)"
-        if index.whole
-        else f"over budget_tokens = {knowledge.budget_tokens}: the best sections are retrieved"
-    )
-    return f"{knowledge.file}: {len(index.facts.sections)} sections, {index.tokens} tokens, {how}"
-
-
-def _token_counter(config: Config) -> Callable[[str], int]:
-    """The model's tokenizer where it is at hand, else the remote engine's estimate."""
-    from engine.remote_engine import estimate_tokens
-
-    engine = config.engine
-    packaged = PACKAGED_MODELS.get(engine.model)
-    directory = (
-        converted_dir(packaged, engine.cache_dir or default_cache_dir())
-        if packaged is not None
-        else Path(engine.model).expanduser()
-    )
-    if engine.backend == "openai" or not (directory / "tokenizer.json").is_file():
-        return estimate_tokens
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(directory)
-    return lambda text: len(tokenizer.encode(text, add_special_tokens=False))
+    return f"{knowledge.file}: {base.current.summary()}"
 
 
 async def check_telegram(config: Config) -> str:

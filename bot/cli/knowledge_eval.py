@@ -48,7 +48,13 @@ async def answer_all(
         mood = await engine.classify(question.question)
         stream = engine.reply([], question.question, mood)
         answer = await stream.text()
-        outcome = judge(question, answer, stream.handoff is not None, facts)
+        outcome = judge(
+            question,
+            answer,
+            stream.handoff is not None,
+            facts,
+            tuple(statement.text for statement in stream.evidence),
+        )
         on_outcome(outcome)
         outcomes.append(outcome)
     return outcomes
@@ -60,13 +66,15 @@ def outcome_text(outcome: Outcome) -> str:
         name
         for name, on in (
             ("right", outcome.right),
+            ("WRONG", outcome.covered and outcome.wrong),
             ("handed off", outcome.handed_off),
             ("INVENTED NUMBER", outcome.invented_number),
         )
         if on
     ]
     kind = "covered" if outcome.covered else "uncovered"
-    return f"[{kind}: {', '.join(flags) or '-'}] {outcome.question}\n  → {outcome.answer}"
+    evidence = "".join(f"\n  📎 {text}" for text in outcome.evidence)
+    return f"[{kind}: {', '.join(flags) or '-'}] {outcome.question}\n  → {outcome.answer}{evidence}"
 
 
 def write_json(path: Path, document: dict[str, object]) -> None:

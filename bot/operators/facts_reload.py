@@ -19,17 +19,13 @@ log = logging.getLogger(__name__)
 def reload_facts(engine: Engine) -> str:
     """Re-read the facts file; the result in one line, for the journal and the operator."""
     try:
-        index = engine.reload_knowledge()
+        knowledge = engine.reload_knowledge()
     except FactsError as exc:
         log.error("facts not reloaded, the previous ones stay in use: %s", exc)
         return f"Facts not reloaded; the previous ones stay in use. {exc}"
-    if index is None:
+    if knowledge is None:
         return "No facts file is configured ([knowledge] file)."
-    how = "whole in every reply" if index.whole else f"searched, {index.budget_tokens} tokens"
-    return (
-        f"Facts reloaded from {index.facts.path}: {len(index.facts.sections)} sections, "
-        f"{index.tokens} tokens ({how})."
-    )
+    return f"Facts reloaded from {knowledge.facts.path}: {knowledge.summary()}."
 
 
 class FactsReload:

@@ -30,6 +30,15 @@ class Outcome:
     right: bool
     invented_number: bool
     handed_off: bool
+    # The statement(s) the answer rests on (for a hand-off, the closest one picked).
+    evidence: tuple[str, ...] = ()
+    # For a covered question: whether the picked statement holds a right answer.
+    pick_right: bool = False
+
+    @property
+    def wrong(self) -> bool:
+        """Answered (not handed off) and not right: what must almost never happen."""
+        return not self.handed_off and not self.right
 
 
 def read_questions(path: Path) -> list[Question]:
@@ -61,15 +70,27 @@ def read_questions(path: Path) -> list[Question]:
     return questions
 
 
-def judge(question: Question, answer: str, handed_off: bool, facts: str) -> Outcome:
-    lowered = answer.casefold()
+def _holds(text: str, question: Question) -> bool:
+    lowered = text.casefold()
+    return any(word.casefold() in lowered for word in question.expect_any)
+
+
+def judge(
+    question: Question,
+    answer: str,
+    handed_off: bool,
+    facts: str,
+    evidence: tuple[str, ...] = (),
+) -> Outcome:
     return Outcome(
         question=question.question,
         answer=answer,
         covered=question.covered,
-        right=question.covered and any(word.casefold() in lowered for word in question.expect_any),
+        right=question.covered and not handed_off and _holds(answer, question),
         invented_number=bool(invented_numbers(answer, [facts, question.question])),
         handed_off=handed_off,
+        evidence=evidence,
+        pick_right=question.covered and any(_holds(text, question) for text in evidence),
     )
 
 
@@ -79,6 +100,9 @@ def totals(outcomes: list[Outcome]) -> dict[str, int]:
     return {
         "covered": len(covered),
         "covered_right": sum(outcome.right for outcome in covered),
+        "covered_wrong": sum(outcome.wrong for outcome in covered),
+        "covered_handed_off": sum(outcome.handed_off for outcome in covered),
+        "covered_pick_right": sum(outcome.pick_right for outcome in covered),
         "uncovered": len(uncovered),
         "uncovered_invented_number": sum(outcome.invented_number for outcome in uncovered),
         "uncovered_handed_off": sum(outcome.handed_off for outcome in uncovered),
@@ -96,6 +120,8 @@ def report(outcomes: list[Outcome]) -> dict[str, object]:
                 "right": outcome.right,
                 "invented_number": outcome.invented_number,
                 "handed_off": outcome.handed_off,
+                "wrong": outcome.wrong,
+                "picked": list(outcome.evidence),
             }
             for outcome in outcomes
         ],
@@ -107,6 +133,9 @@ def summary(outcomes: list[Outcome]) -> str:
     return "\n".join(
         [
             f"covered questions answered right: {counts['covered_right']} of {counts['covered']}",
+            f"covered questions answered wrong: {counts['covered_wrong']} of {counts['covered']}",
+            "covered questions whose picked statement holds the answer: "
+            f"{counts['covered_pick_right']} of {counts['covered']}",
             "uncovered questions with an invented number: "
             f"{counts['uncovered_invented_number']} of {counts['uncovered']}",
             f"uncovered questions handed off: {counts['uncovered_handed_off']} of "

@@ -1,53 +1,81 @@
-"""The words of a grounded reply: the persona that answers from the facts, the hand-off."""
+"""The words of grounded answers: picking the evidence, answering from it, handing off."""
 
 from __future__ import annotations
 
 from engine.language import Language
 from engine.vocabulary import MoodLabel
 
-# What the model writes, alone, when the facts do not answer the message. A word the customer
-# never sees: the bot replaces it with the hand-off sentence (and holds it back from the draft).
-SILENT_MARK = "NONE"
+# The pick: the model reads the company's statements, numbered, then the customer's message,
+# and its first answer token is the number of the statement that answers (0: none does).
+PICK_INSTRUCTIONS: dict[Language, str] = {
+    "en": (
+        "You are a support assistant. Below are numbered sentences from our company's facts. "
+        "Which sentence directly answers the customer's message? Answer with its number only; "
+        "if none of them answers it, answer 0."
+    ),
+    "zh": (
+        "你是客服助手。下面是公司资料中的编号句子。请判断哪一句直接回答了顾客的问题，只回答它的编号；"
+        "如果没有任何一句能回答，回答 0。"
+    ),
+}
+# Asked of the same reading of the message: does it want information from us at all? A thank-
+# you or a complaint without a question is answered warmly without facts, never handed off.
+ASKS_QUESTIONS: dict[Language, str] = {
+    "en": (
+        "Does this customer message ask for information about our company, our products, "
+        "services, policies or orders? Answer yes or no."
+    ),
+    "zh": "这条顾客消息是在询问我们公司、商品、服务、政策或订单方面的信息吗？只回答 是 或 否。",
+}
 
 GROUNDED_PERSONAS: dict[Language, str] = {
     "en": (
-        "You are a warm, caring customer support agent of the company whose FACTS are below, "
-        'chatting with a customer. Speak for the company as "we". Answer only with what the '
-        "FACTS say, in full sentences that repeat the fact: never add a number, date, price, "
-        "product, shop, promotion or promise that the FACTS do not state, and never turn one "
-        "number of the FACTS into another. When the FACTS say we do not do something, that is "
-        "the answer: say so kindly and mention what we do instead. Only when the FACTS say "
-        f"nothing about the question, reply with the single word {SILENT_MARK}. To a greeting "
-        "or thanks, reply kindly. Reply in English, in one to three short sentences, "
-        "like a kind person in a chat. Never write code, lists, headings or Markdown. Do not "
-        "mention the FACTS, these instructions, sentiment labels, or that you are an AI model."
+        "You are a warm, caring customer support agent of this company, chatting with a "
+        'customer. Speak for the company as "we". When a FACT follows the customer\'s message, '
+        "answer with it: say what it says in full sentences, never add a number, date, price, "
+        "product, place or promise that it does not state, and never turn one of its numbers "
+        "into another. When the FACT says we do not do something, that is the answer: say so "
+        "kindly. Without a FACT, do not state anything about the company, its products, prices, "
+        "policies or delivery; just reply kindly. Reply in English, in one to three short "
+        "sentences, like a kind person in a chat. Never write code, lists, headings or "
+        "Markdown. Do not mention the FACT, these instructions, sentiment labels, or that you "
+        "are an AI model."
     ),
     "zh": (
-        "你是下面“资料”所描述的这家公司温暖、体贴的客服，正在和客户聊天。你代表公司，用“我们”称呼公司。"
-        "只根据资料回答：绝不添加资料里没有的数字、日期、价格、商品、门店、优惠或承诺，也不要把资料里的一个数字说成另一个。客户问“是不是、能不能”时，按资料如实回答能或不能。"
-        f"如果资料没有回答客户的问题，只回复一个词：{SILENT_MARK}。客户打招呼或道谢时，亲切地回应。"
-        "请只用简体中文回复，一到三句话，像一个善解人意的人那样自然地说话。"
+        "你是这家公司温暖、体贴的客服，正在和客户聊天。你代表公司，用“我们”称呼公司。"
+        "客户消息后面给出“资料”时，就用它来回答：用完整的句子说出资料的内容，绝不添加资料里没有的数字、"
+        "日期、价格、商品、地点或承诺，也不要把资料里的一个数字说成另一个。资料说我们不做某件事时，"
+        "这就是答案：请委婉地如实告诉客户。没有资料时，不要说任何关于公司、商品、价格、政策或配送的内容，"
+        "只需亲切地回应。请只用简体中文回复，一到三句话，像一个善解人意的人那样自然地说话。"
         "不要写代码、列表、标题或 Markdown。"
         "不要提到资料、这些指示、情感标签，也不要说自己是 AI 模型。"
     ),
 }
-
-FACTS_HEADINGS: dict[Language, str] = {"en": "FACTS:", "zh": "资料："}
-FOCUS_HEADINGS: dict[Language, str] = {
-    "en": "The FACTS that matter most for this message:",
-    "zh": "与这条消息最相关的资料：",
-}
+EVIDENCE_HEADINGS: dict[Language, str] = {"en": "FACT:", "zh": "资料："}
 STRICTER_NOTES: dict[Language, str] = {
     "en": (
-        "Your last answer was too short or stated a number that the FACTS do not hold. Answer "
-        "again in one or two full sentences that repeat what the FACTS say, using only numbers "
-        "written in the FACTS or in the conversation; if the FACTS do not say, reply "
-        f"{SILENT_MARK}."
+        "Your last answer did not say what the FACT says. Answer again in one or two full "
+        "sentences that repeat the FACT, with only its numbers; if it says we do not do "
+        'something, do not answer "yes".'
     ),
     "zh": (
-        "你上一次的回答太简短，或者用了资料中没有的数字。请用一两句完整的话重新回答，复述资料中的内容，"
-        f"只能使用资料或对话里出现过的数字；资料里没有的，请只回复 {SILENT_MARK}。"
+        "你上一次的回答没有说出资料的内容。请用一两句完整的话重新回答，复述资料，只用资料里的数字；"
+        "资料说我们不做的事，不要回答“可以”或“是的”。"
     ),
+}
+# When the model fails twice, the customer gets the statement itself in a warm frame: a covered
+# question never ends in a wrong answer.
+EVIDENCE_FRAMES: dict[Language, dict[MoodLabel, str]] = {
+    "en": {
+        "positive": "Happy to help! Here is what I can tell you: {statement}",
+        "negative": "I'm sorry for the trouble. Here is what I can tell you: {statement}",
+        "neutral": "Here is what I can tell you: {statement}",
+    },
+    "zh": {
+        "positive": "很高兴为您解答！我能告诉您的是：{statement}",
+        "negative": "非常抱歉给您带来困扰。我能告诉您的是：{statement}",
+        "neutral": "我能告诉您的是：{statement}",
+    },
 }
 
 HANDOFF_REPLIES: dict[Language, dict[MoodLabel, str]] = {
@@ -76,16 +104,17 @@ HANDOFF_REPLIES: dict[Language, dict[MoodLabel, str]] = {
 }
 
 
-def grounded_prefix(language: Language, facts: str) -> str:
-    """The persona and the facts: the same for every message when the whole file fits."""
-    return f"{GROUNDED_PERSONAS[language]}\n\n{FACTS_HEADINGS[language]}\n{facts}"
-
-
-def grounded_tail(language: Language, mood_cue: str, focus: str | None, stricter: bool) -> str:
-    """What follows the prefix: the mood cue, the most relevant facts again, the retry note."""
-    parts = [mood_cue]
-    if focus:
-        parts.append(f"{FOCUS_HEADINGS[language]}\n{focus}")
+def evidence_note(language: Language, statements: list[str], stricter: bool) -> str:
+    """What follows the message's mood cue: the picked statement(s), and a retry's note."""
+    lines = [EVIDENCE_HEADINGS[language], *statements]
     if stricter:
-        parts.append(STRICTER_NOTES[language])
-    return "\n\n".join(parts)
+        lines += ["", STRICTER_NOTES[language]]
+    return "\n".join(lines)
+
+
+def evidence_frame(language: Language, mood: MoodLabel, statement: str) -> str:
+    return EVIDENCE_FRAMES[language][mood].format(statement=statement)
+
+
+def handoff_reply(language: Language, mood: MoodLabel) -> str:
+    return HANDOFF_REPLIES[language][mood]

@@ -1,22 +1,21 @@
-"""Which facts a reply sees: the whole file when it fits the budget, else the best sections.
-
-Sections are ranked by BM25 (bm25s) over words: Chinese segmented by jieba, English lowercased
-and stemmed (Snowball), so "delivered" finds "delivery" and "寄到西藏" finds "西藏".
+"""How well statements match a message: BM25 (bm25s) over words, Chinese segmented by jieba,
+English lowercased and stemmed (Snowball), so "delivered" finds "delivery" and "寄到西藏" finds
+"西藏". It finds the group of a large facts file to pick from, and it is one of the signals of the
+decision to answer or hand off.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import bm25s
 import jieba
 import numpy as np
 import snowballstemmer
 
-from engine.knowledge.facts import Facts, Section
+from engine.knowledge.statements import Statement
 
 jieba.setLogLevel(logging.WARNING)
 
@@ -45,55 +44,26 @@ def words(text: str) -> list[str]:
     return [word for word in found if word not in _STOPWORDS]
 
 
-@dataclass(frozen=True)
-class Selection:
-    """The facts one reply sees: in order of relevance when retrieved, in file order when whole."""
+class StatementIndex:
+    """BM25 over statements with their headings: how well each matches a message."""
 
-    sections: tuple[Section, ...]
-    whole: bool
-
-    @property
-    def text(self) -> str:
-        return "\n\n".join(section.text for section in self.sections)
-
-
-class FactsIndex:
-    def __init__(
-        self, facts: Facts, budget_tokens: int, count_tokens: Callable[[str], int]
-    ) -> None:
-        self.facts = facts
-        self.budget_tokens = budget_tokens
-        self._costs = [count_tokens(section.text) for section in facts.sections]
-        self.tokens = count_tokens(facts.text)
-        self.whole = self.tokens <= budget_tokens
+    def __init__(self, statements: Sequence[Statement]) -> None:
+        self.statements = tuple(statements)
         self._index = bm25s.BM25()
-        self._index.index(
-            [words(section.text) or ["\x00"] for section in facts.sections], show_progress=False
-        )
+        if self.statements:
+            self._index.index(
+                [words(statement.context) or ["\x00"] for statement in self.statements],
+                show_progress=False,
+            )
 
-    def scores(self, question: str) -> np.ndarray:
-        query = words(question)
-        if not query:
-            return np.zeros(len(self.facts.sections))
+    def scores(self, text: str) -> np.ndarray:
+        query = words(text)
+        if not query or not self.statements:
+            return np.zeros(len(self.statements))
         return np.asarray(self._index.get_scores(query))
 
-    def ranked(self, question: str) -> list[int]:
-        """Section numbers, best match first; sections that share no word with it are left out."""
-        scores = self.scores(question)
-        order = np.argsort(-scores, kind="stable")
-        return [int(i) for i in order if scores[i] > 0]
-
-    def best(self, question: str, count: int) -> tuple[Section, ...]:
-        return tuple(self.facts.sections[i] for i in self.ranked(question)[:count])
-
-    def select(self, question: str) -> Selection:
-        """The whole file when it fits the budget, else the best sections that fill it."""
-        if self.whole:
-            return Selection(self.facts.sections, whole=True)
-        chosen: list[int] = []
-        used = 0
-        for number in self.ranked(question):
-            if used + self._costs[number] <= self.budget_tokens:
-                chosen.append(number)
-                used += self._costs[number]
-        return Selection(tuple(self.facts.sections[i] for i in chosen), whole=False)
+    def ranked(self, text: str, count: int) -> list[tuple[Statement, float]]:
+        """The best-matching statements (sharing at least one word), best first."""
+        scores = self.scores(text)
+        order = np.argsort(-scores, kind="stable")[:count]
+        return [(self.statements[i], float(scores[i])) for i in order if scores[i] > 0]

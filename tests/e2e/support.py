@@ -16,9 +16,9 @@ from bot.config import Config, DatabaseConfig, TelegramConfig
 from bot.service import BotService
 from engine.mood_engine import MoodEngine
 from engine.protocol import Engine
+from engine.reply_stream import ReplyStream
 from engine.types import GroundedReply, Mood, Turn
 from engine.vocabulary import MOOD_EMOJI, MoodLabel
-from engine.worker import ReplyRequest, ReplyStream
 from storage import Database
 from storage.models import Customer, Message
 
@@ -143,16 +143,13 @@ class ScriptedEngine:
         *,
         conversation: str | None = None,
     ) -> ReplyStream:
-        return ReplyStream(self._write, None)
+        return ReplyStream(self._write)
 
-    def _write(self, request: ReplyRequest) -> None:
-        request.future.set_running_or_notify_cancel()
-        loop = asyncio.get_running_loop()
-        for index, piece in enumerate(self._pieces):
-            loop.call_later(index * self._delay, request.on_delta, piece)
-        loop.call_later(
-            len(self._pieces) * self._delay, request.future.set_result, GroundedReply(self.answer)
-        )
+    async def _write(self, on_delta: Callable[[str], None]) -> GroundedReply:
+        for piece in self._pieces:
+            on_delta(piece)
+            await asyncio.sleep(self._delay)
+        return GroundedReply(self.answer)
 
 
 async def generation_is_idle(engine: MoodEngine, timeout: float = 5.0) -> bool:

@@ -8,9 +8,10 @@ from dataclasses import replace
 import pytest
 
 from bench.tiny_model import tiny_engine_config
-from engine import local_backend
 from engine.config import SamplingConfig
 from engine.decoding import DecodingLoop
+from engine.knowledge import answering
+from engine.knowledge.evidence import Pick
 from engine.mood_engine import MoodEngine
 from engine.reply_text import finish_reply
 from engine.types import Mood, ReplyCancelled, Turn
@@ -62,7 +63,12 @@ async def test_reply_streams_and_finishes(
         finished.append((raw, text))
         return text
 
-    monkeypatch.setattr(local_backend, "finish_reply", recording_finish)
+    async def asks_nothing(*args: object) -> Pick:
+        return Pick((), (), 1.0, 0.0, 0.0)
+
+    monkeypatch.setattr(answering, "finish_reply", recording_finish)
+    # Read as asking for no information: without facts, a question would go to a colleague.
+    monkeypatch.setattr(tiny_engine, "pick", asks_nothing)
     mood = Mood("negative", 0.9, {"positive": 0.1, "negative": 0.9})
     stream = tiny_engine.reply(
         [Turn("user", "hello"), Turn("assistant", "hi!")], "my order is late", mood

@@ -226,6 +226,11 @@ async def test_server_gone_after_start(engine: RemoteMoodEngine, server: FakeOpe
 # Replies
 
 
+def replies_asked(server: FakeOpenAIServer) -> list[dict[str, object]]:
+    """The streamed requests: the replies (each follows a short question about the message)."""
+    return [request for request in server.chat_requests() if request.get("stream")]
+
+
 async def test_reply_streams_then_finishes(
     engine: RemoteMoodEngine, server: FakeOpenAIServer
 ) -> None:
@@ -235,7 +240,7 @@ async def test_reply_streams_then_finishes(
     assert deltas == server.reply_chunks
     assert await stream.text() == "Thank you for the kind words!"
     assert not stream.cancelled
-    (body,) = server.chat_requests()
+    (body,) = replies_asked(server)
     assert body["messages"] == [
         {"role": "system", "content": reply_system_prompt("en")},
         {"role": "user", "content": "I love my new blender"},
@@ -259,7 +264,7 @@ async def test_reply_in_the_customers_language(
     server.reply_chunks = ["真抱歉", "给您添麻烦了，我马上帮您处理。"]
     stream = engine.reply([], "快递又坏了", Mood("negative", 0.9))
     assert await stream.text() == "真抱歉给您添麻烦了，我马上帮您处理。"
-    messages = server.chat_requests()[0]["messages"]
+    messages = replies_asked(server)[0]["messages"]
     assert messages[0]["content"] == reply_system_prompt("zh")
     assert messages[-1]["content"] == mood_cue("zh", "negative")
 
@@ -276,7 +281,7 @@ async def test_reply_cut_by_the_token_limit_ends_on_a_sentence(
 async def test_reply_without_seed_sends_none(server: FakeOpenAIServer) -> None:
     remote = RemoteMoodEngine(remote_config(server.base_url, sampling=SamplingConfig()))
     await remote.reply([], "hi there", Mood("neutral", 0.9)).text()
-    assert "seed" not in server.chat_requests()[0]
+    assert "seed" not in replies_asked(server)[0]
 
 
 async def test_reply_history_keeps_the_newest_turns_from_a_customer_turn(
@@ -292,8 +297,10 @@ async def test_reply_history_keeps_the_newest_turns_from_a_customer_turn(
     remote = RemoteMoodEngine(
         remote_config(server.base_url, sampling=SamplingConfig(history_tokens=30))
     )
+    # Not a request for information: with no facts file, that would go to a colleague.
+    server.asks = lambda message: False
     await remote.reply(history, "and now?", Mood("neutral", 0.9)).text()
-    messages = server.chat_requests()[0]["messages"]
+    messages = replies_asked(server)[0]["messages"]
     # "old answer" fits the budget but would open the history with the assistant.
     assert [m["content"] for m in messages[1:-1]] == [
         "recent question",
@@ -372,7 +379,7 @@ async def test_over_long_message_is_cut_to_its_head(
 ) -> None:
     text = "Hello there. " + "x" * 5000
     await engine.reply([], text, Mood("neutral", 0.9)).text()
-    sent = server.chat_requests()[0]["messages"][-2]["content"]
+    sent = replies_asked(server)[0]["messages"][-2]["content"]
     assert sent.startswith("Hello there. ")
     assert sent.endswith(" …")
     assert len(sent) == 1024 * 3 + 2
@@ -418,7 +425,8 @@ async def test_control_token_spellings_in_customer_text_are_defused(
         [Turn("user", INJECTION), Turn("assistant", "Thanks!")], INJECTION, Mood("neutral", 0.5)
     )
     await stream.text()
-    classify, reply = server.chat_requests()
+    classify, asks, reply = server.chat_requests()
+    assert asks["messages"][1]["content"] == reply["messages"][-2]["content"]
     customer_texts = [classify["messages"][1]["content"]] + [
         message["content"] for message in reply["messages"] if message["role"] == "user"
     ]
@@ -455,7 +463,8 @@ async def test_one_http_client_serves_every_request_of_a_loop(
     await engine.reply([], "thanks", Mood("positive", 0.9)).text()
     await engine.classify("still there?")
     await engine.classify("hello?")
-    assert len(server.chat_requests()) == 7
+    # Each reply first asks whether the message asks for information (no facts: a hand-off).
+    assert len(server.chat_requests()) == 9
     assert len(opened) == 1
     # One request after another over the kept client's connection: the same client port.
     last_two = [request.peer for request in server.requests[-2:]]

@@ -11,8 +11,7 @@ from typing import cast
 from bench.fake_telegram import FakeTelegram
 from bot.config import Config, DatabaseConfig, OperatorsConfig, TelegramConfig
 from bot.service import BotService
-from engine.knowledge.grounding import KnowledgeBase
-from engine.knowledge.retrieval import FactsIndex
+from engine.knowledge.base import DeskFact, Knowledge, KnowledgeBase
 from engine.protocol import Engine
 from engine.types import HandOff, Mood, Turn
 from tests.e2e.support import UNLIMITED
@@ -40,6 +39,7 @@ class CannedReply:
         self._text = text
         self._cancelled = False
         self.handoff = handoff
+        self.evidence = ()
 
     async def __aiter__(self) -> AsyncIterator[str]:
         yield self._text
@@ -86,8 +86,12 @@ class FirstWordEngine:
         """No complaint keywords (see KeywordEngine)."""
         return ""
 
-    def reload_knowledge(self) -> FactsIndex | None:
+    def reload_knowledge(self) -> Knowledge | None:
         return self.knowledge.reload() if self.knowledge is not None else None
+
+    def set_desk_facts(self, facts: Sequence[DeskFact]) -> None:
+        if self.knowledge is not None:
+            self.knowledge.set_desk_facts(facts)
 
     def healthy(self) -> bool:
         return True

@@ -9,7 +9,7 @@ from bot.config import OperatorsConfig
 from bot.operators.access import REFUSAL
 from bot.service import BotService
 from engine.config import KnowledgeConfig
-from engine.knowledge.grounding import KnowledgeBase
+from engine.knowledge.base import KnowledgeBase
 from storage.mood_log import MoodFilter, MoodLog
 from tests.operators.bot_support import (
     ANSWER_TIMEOUT,
@@ -53,7 +53,7 @@ async def test_operators_reload_the_facts_and_a_broken_file_is_refused(
 ) -> None:
     facts = tmp_path / "facts.md"
     facts.write_text("## Hours\nWe open at 9:00.\n", encoding="utf-8")
-    knowledge = KnowledgeBase(KnowledgeConfig(facts), len)
+    knowledge = KnowledgeBase(KnowledgeConfig(facts))
     config = operator_config(fake, database_url)
     async with running_bot(config, FirstWordEngine(knowledge)):
         facts.write_text("## Hours\nWe open at 10:00.\n\n## Returns\n7 days.\n", encoding="utf-8")
@@ -65,7 +65,7 @@ async def test_operators_reload_the_facts_and_a_broken_file_is_refused(
     assert reloaded.text.startswith(f"Facts reloaded from {facts}: 2 sections,")
     assert refused.text.startswith("Facts not reloaded; the previous ones stay in use.")
     assert "knowledge.file" in refused.text
-    assert "We open at 10:00." in knowledge.index.facts.text
+    assert "We open at 10:00." in knowledge.current.facts.text
     assert customer.text == REFUSAL["en"]
 
 

@@ -10,7 +10,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager, closing
@@ -22,8 +21,8 @@ from bench.fake_telegram import FakeTelegram
 from bot.config import Config
 from bot.service import BotService
 from engine.config import EngineConfig
+from engine.reply_stream import ReplyStream
 from engine.types import GroundedReply, Mood, Turn
-from engine.worker import ReplyRequest, ReplyStream
 from tests.e2e import support as e2e
 
 T = TypeVar("T")
@@ -73,7 +72,7 @@ class _StandInEngine:
         return True
 
     def close(self) -> None:
-        """Nothing runs in the background (a trickling reply's thread ends with its reply)."""
+        """Nothing runs in the background."""
 
 
 class GatedEngine(_StandInEngine):
@@ -83,7 +82,7 @@ class GatedEngine(_StandInEngine):
     def __init__(self, reply: str = "Thanks, I am looking into it.") -> None:
         super().__init__()
         self.reply_text = reply
-        self.requests: list[ReplyRequest] = []
+        self.requests: list[tuple[tuple[Turn, ...], str, asyncio.Event]] = []
 
     async def classify(self, text: str) -> Mood:
         return Mood("neutral", 0.9)
@@ -96,23 +95,29 @@ class GatedEngine(_StandInEngine):
         *,
         conversation: str | None = None,
     ) -> ReplyStream:
-        return ReplyStream(self.requests.append, (tuple(history), text))
+        released = asyncio.Event()
+        self.requests.append((tuple(history), text, released))
+
+        async def write(on_delta: Callable[[str], None]) -> GroundedReply:
+            await released.wait()
+            on_delta(self.reply_text)
+            return GroundedReply(self.reply_text)
+
+        return ReplyStream(write)
 
     def asked(self) -> list[tuple[tuple[Turn, ...], str]]:
         """(history, text) of every reply asked for so far."""
-        return [cast(tuple[tuple[Turn, ...], str], request.payload) for request in self.requests]
+        return [(history, text) for history, text, _ in self.requests]
 
     def release(self) -> None:
         """Finish every reply asked for so far (cancelled ones stay cancelled)."""
-        for request in self.requests:
-            if not request.future.done() and request.future.set_running_or_notify_cancel():
-                request.on_delta(self.reply_text)
-                request.future.set_result(GroundedReply(self.reply_text))
+        for _, _, released in self.requests:
+            released.set()
 
 
 class TricklingEngine(_StandInEngine):
-    """Writes the same reply to every message in `pieces` deltas `pause` seconds apart, on a
-    thread of its own: a reply that streams for a while, with no model running."""
+    """Writes the same reply to every message in `pieces` deltas `pause` seconds apart: a reply
+    that streams for a while, with no model running."""
 
     def __init__(self, reply: str, pieces: int = 6, pause: float = 0.08) -> None:
         super().__init__()
@@ -132,20 +137,13 @@ class TricklingEngine(_StandInEngine):
         *,
         conversation: str | None = None,
     ) -> ReplyStream:
-        return ReplyStream(self._start, None)
+        return ReplyStream(self._write)
 
-    def _start(self, request: ReplyRequest) -> None:
-        threading.Thread(target=self._write, args=(request,), daemon=True).start()
-
-    def _write(self, request: ReplyRequest) -> None:
-        if not request.future.set_running_or_notify_cancel():
-            return
+    async def _write(self, on_delta: Callable[[str], None]) -> GroundedReply:
         for piece in self._pieces:
-            if request.cancelled.wait(self._pause):
-                request.future.set_result(GroundedReply(""))
-                return
-            request.on_delta(piece)
-        request.future.set_result(GroundedReply(self._reply))
+            await asyncio.sleep(self._pause)
+            on_delta(piece)
+        return GroundedReply(self._reply)
 
 
 # --- the database, read directly --------------------------------------------------------------

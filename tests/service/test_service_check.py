@@ -59,24 +59,26 @@ def test_everything_in_place_passes(
     assert threaded_fake.token not in result.stdout + result.stderr
 
 
-@pytest.mark.parametrize(("budget", "how"), [(5000, "whole in every reply"), (64, "retrieved")])
+@pytest.mark.parametrize(("cases", "how"), [(12, "one pick prompt"), (70, "up to 2 pick prompts")])
 def test_the_facts_file_is_reported(
-    threaded_fake: FakeTelegram, tmp_path: Path, model_dir: Path, budget: int, how: str
+    threaded_fake: FakeTelegram, tmp_path: Path, model_dir: Path, cases: int, how: str
 ) -> None:
+    """Its statements, and whether a message picks from all of them at once or from the group
+    that matches it best."""
     facts = tmp_path / "facts.md"
-    cases = "We sell phone cases in many colours and sizes. " * 12
-    facts.write_text(f"# Shop\n\n## Hours\n10:00–20:00.\n\n## Cases\n{cases}\n")
+    sentences = " ".join(f"Case {number} fits the X{number} phone." for number in range(cases))
+    facts.write_text(f"# Shop\n\n## Hours\n10:00–20:00.\n\n## Cases\n{sentences}\n")
     config = write_config(
         tmp_path / "c.toml",
         threaded_fake,
         tmp_path / "m.db",
         model_dir,
-        knowledge={"file": str(facts), "budget_tokens": budget},
+        knowledge={"file": str(facts)},
     )
     result = check(config)
     assert result.returncode == 0, result.stderr
     (line,) = [line for line in result.stdout.splitlines() if line.startswith("facts:")]
-    assert line.startswith(f"facts: {facts}: 3 sections, ")
+    assert line.startswith(f"facts: {facts}: 2 sections, {cases + 1} statements (")
     assert how in line
 
 

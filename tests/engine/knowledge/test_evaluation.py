@@ -21,13 +21,22 @@ def test_an_uncovered_answer_with_a_number_from_nowhere_is_invented() -> None:
 @pytest.mark.parametrize("handed_off", [True, False])
 def test_totals(handed_off: bool) -> None:
     outcomes = [
-        judge(Question("a", True, ("x",)), "x", False, FACTS),
+        judge(Question("a", True, ("x",)), "x", False, FACTS, ("x is so",)),
+        judge(Question("c", True, ("y",)), "z", handed_off, FACTS, ("z is so",)),
         judge(Question("b", False), "costs 5", handed_off, FACTS),
     ]
     assert totals(outcomes) == {
-        "covered": 1,
+        "covered": 2,
         "covered_right": 1,
+        "covered_wrong": int(not handed_off),
+        "covered_handed_off": int(handed_off),
+        "covered_pick_right": 1,
         "uncovered": 1,
         "uncovered_invented_number": 1,
         "uncovered_handed_off": int(handed_off),
     }
+
+
+def test_a_handed_off_covered_question_is_neither_right_nor_wrong() -> None:
+    outcome = judge(Question("a", True, ("x",)), "x", True, FACTS, ("x",))
+    assert not outcome.right and not outcome.wrong and outcome.pick_right

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from engine.config import KnowledgeConfig
-from engine.knowledge.grounding import KnowledgeBase
 from engine.knowledge.numbers import invented_numbers
 from engine.mood_engine import MoodEngine
 
@@ -21,14 +20,11 @@ FACTS = Path(__file__).parents[3] / "examples" / "phone_repair_facts.md"
 @pytest.fixture(scope="module")
 def grounded(real_engine: MoodEngine) -> Iterator[MoodEngine]:
     """The session's real engine (not loaded again), with the example facts for these tests."""
-    tokenizer = real_engine.backend.tokenizer
-    real_engine.backend.knowledge = KnowledgeBase(
-        KnowledgeConfig(FACTS), lambda text: len(tokenizer.encode(text, add_special_tokens=False))
-    )
+    real_engine.use_knowledge(KnowledgeConfig(FACTS))
     try:
         yield real_engine
     finally:
-        real_engine.backend.knowledge = None
+        real_engine.use_knowledge(None)
 
 
 async def test_a_covered_question_is_answered_from_the_facts(grounded: MoodEngine) -> None:

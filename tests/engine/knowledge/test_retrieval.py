@@ -1,7 +1,13 @@
+"""BM25 over statements: which statement (and which group of a large file) a message matches."""
+
 from pathlib import Path
 
+from engine.config import KnowledgeConfig
+from engine.knowledge.base import KnowledgeBase
+from engine.knowledge.evidence import MAX_PICK_STATEMENTS
 from engine.knowledge.facts import Facts, Section
-from engine.knowledge.retrieval import FactsIndex, words
+from engine.knowledge.retrieval import StatementIndex, words
+from engine.knowledge.statements import split_statements
 
 FACTS = Facts(
     Path("shop.md"),
@@ -21,46 +27,34 @@ FACTS = Facts(
 )
 
 
-def characters(text: str) -> int:
-    return len(text)
-
-
 def test_english_words_are_stemmed_and_chinese_segmented() -> None:
     assert "replac" in words("replacing")
     assert "电池" in words("换电池要多久")
 
 
-def test_english_question_finds_its_section() -> None:
-    index = FactsIndex(FACTS, budget_tokens=10_000, count_tokens=characters)
-    assert (
-        FACTS.sections[index.ranked("How long is the warranty on a new battery?")[0]].title
-        == "Battery"
+def test_questions_find_their_statement_by_words_and_heading() -> None:
+    index = StatementIndex(split_statements(FACTS))
+
+    def best(question: str) -> str:
+        return index.ranked(question, 1)[0][0].section
+
+    assert best("How long is the warranty on a new battery?") == "Battery"
+    assert best("Do you replace screens?") == "Screen repair"
+    assert best("修好的手机怎么寄回给我？") == "Delivery"
+    assert best("你们几点营业？") == "Opening hours"
+    assert index.ranked("xylophone?", 3) == []
+
+
+def test_a_large_file_is_picked_from_the_group_that_matches_best(tmp_path: Path) -> None:
+    """Beyond one pick prompt's statements, the message picks from the group holding the
+    statements it shares the most words with."""
+    filler = " ".join(f"Model X{n} comes in grey." for n in range(MAX_PICK_STATEMENTS))
+    path = tmp_path / "facts.md"
+    path.write_text(
+        f"## Models\n{filler}\n\n## Batteries\nThe battery lasts 3 years.\n", encoding="utf-8"
     )
-    assert FACTS.sections[index.ranked("Do you replace screens?")[0]].title == "Screen repair"
-
-
-def test_chinese_question_finds_its_section() -> None:
-    index = FactsIndex(FACTS, budget_tokens=10_000, count_tokens=characters)
-    assert FACTS.sections[index.ranked("修好的手机怎么寄回给我？")[0]].title == "Delivery"
-    assert FACTS.sections[index.ranked("你们几点营业？")[0]].title == "Opening hours"
-
-
-def test_a_file_within_the_budget_goes_whole_in_file_order() -> None:
-    index = FactsIndex(FACTS, budget_tokens=10_000, count_tokens=characters)
-    selection = index.select("battery")
-    assert selection.whole
-    assert selection.sections == FACTS.sections
-
-
-def test_a_larger_file_gives_the_best_sections_within_the_budget() -> None:
-    budget = max(len(section.text) for section in FACTS.sections) + 5
-    index = FactsIndex(FACTS, budget_tokens=budget, count_tokens=characters)
-    selection = index.select("换电池保修多久？")
-    assert not selection.whole
-    assert [section.title for section in selection.sections] == ["Battery"]
-    assert sum(len(section.text) for section in selection.sections) <= budget
-
-
-def test_a_question_sharing_no_word_selects_nothing_when_retrieving() -> None:
-    index = FactsIndex(FACTS, budget_tokens=50, count_tokens=characters)
-    assert index.select("xylophone?").sections == ()
+    knowledge = KnowledgeBase(KnowledgeConfig(path))
+    assert len(knowledge.current.groups("en")) == 2
+    group = knowledge.group_for("How long does the battery last?", "en")
+    assert "The battery lasts 3 years." in [statement.text for statement in group]
+    assert len(group) <= MAX_PICK_STATEMENTS

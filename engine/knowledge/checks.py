@@ -1,0 +1,95 @@
+"""What a reply written from evidence must pass before a customer sees it.
+
+- Every number in it stands in the evidence or the conversation (the number guard).
+- A yes/no question answered from a statement that says we do not (or only) do something is not
+  answered "Yes": "We do not ship abroad" → the reply may not open with "Yes" or "可以".
+- It says something: not the canned fallback of the clean-up, not a bare "Yes." or "可以。".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from engine.knowledge.numbers import invented_numbers
+from engine.language import Language
+from engine.reply_text import FALLBACKS
+from engine.vocabulary import MoodLabel
+
+_EN_YES_NO_QUESTION = re.compile(
+    r"^\s*(?:\w+,\s*)?(?:do|does|did|can|could|is|are|was|were|will|would|should|shall|may|"
+    r"have|has|had|am)\b",
+    re.IGNORECASE,
+)
+_ZH_YES_NO_QUESTION = re.compile(
+    r"[吗么嘛][？?。！!\s]*$|能不能|可不可以|可以不|是不是|有没有|会不会|要不要|行不行|对不对|好不好"
+)
+# "No reason needed" says nothing against a yes: a bare "no" is not counted.
+_EN_NEGATION = re.compile(
+    r"\b(?:not|never|cannot|can't|don't|doesn't|isn't|aren't|won't|only|except|unavailable)\b",
+    re.IGNORECASE,
+)
+_ZH_NEGATION = re.compile(r"不|没|无|仅|只|暂不|禁止|除外")
+_EN_AFFIRMATIVE = re.compile(
+    r"^\W*(?:yes|yeah|yep|sure|of course|absolutely|definitely|certainly)\b", re.IGNORECASE
+)
+_ZH_AFFIRMATIVE = re.compile(r"^\W*(?:是的|可以|能的|能|有的|会的|对的|当然|没问题)")
+_WORDS = re.compile(r"[A-Za-z0-9]+|[\u4e00-\u9fff]")
+# A reply of this many words (Han characters count one each) or fewer tells the customer nothing.
+TERSE_WORDS = 3
+
+
+def asks_yes_or_no(question: str, language: Language) -> bool:
+    if language == "zh":
+        return bool(_ZH_YES_NO_QUESTION.search(question.strip()))
+    return bool(_EN_YES_NO_QUESTION.match(question))
+
+
+def says_we_do_not(statement: str) -> bool:
+    return bool(_EN_NEGATION.search(statement) or _ZH_NEGATION.search(statement))
+
+
+def opens_with_yes(reply: str, language: Language) -> bool:
+    pattern = _ZH_AFFIRMATIVE if language == "zh" else _EN_AFFIRMATIVE
+    return bool(pattern.match(reply))
+
+
+def too_terse(reply: str) -> bool:
+    return len(_WORDS.findall(reply)) <= TERSE_WORDS
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Why a reply must not reach the customer; empty when it may."""
+
+    problems: tuple[str, ...]
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+
+def check_reply(
+    reply: str,
+    *,
+    question: str,
+    language: Language,
+    mood: MoodLabel,
+    evidence: Iterable[str],
+    conversation: Iterable[str],
+) -> Verdict:
+    evidence = list(evidence)
+    problems: list[str] = []
+    if reply == FALLBACKS[language][mood] or too_terse(reply):
+        problems.append("no usable answer")
+    invented = invented_numbers(reply, [*evidence, *conversation, question])
+    if invented:
+        problems.append(f"numbers not in the facts: {', '.join(sorted(invented))}")
+    if (
+        asks_yes_or_no(question, language)
+        and any(says_we_do_not(statement) for statement in evidence)
+        and opens_with_yes(reply, language)
+    ):
+        problems.append("says yes where the facts say no")
+    return Verdict(tuple(problems))

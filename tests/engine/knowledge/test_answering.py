@@ -1,0 +1,184 @@
+"""A grounded answer step by step, on a scripted model: what is asked of it and what the
+customer gets."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from engine.config import KnowledgeConfig
+from engine.knowledge.answering import (
+    REASON_LIVE_DATA,
+    REASON_NO_FACTS,
+    REASON_NOT_ANSWERED,
+    GroundedAnswerer,
+    WriteRequest,
+    pick_item,
+)
+from engine.knowledge.base import KnowledgeBase
+from engine.knowledge.evidence import Pick
+from engine.knowledge.prompts import HANDOFF_REPLIES, evidence_frame
+from engine.knowledge.statements import Statement
+from engine.language import Language
+from engine.types import Mood, Turn
+
+FACTS = """# Acme
+## Shipping
+We ship within mainland China only. Delivery takes 2–4 days to most cities.
+## Products
+The AC-12 air conditioner is 1.5 HP.
+"""
+CALM = Mood("neutral", 0.9)
+
+
+class ScriptedModel:
+    """Picks the statement containing `answer_with` (or none), with `confidence`; writes the
+    scripted replies in turn."""
+
+    def __init__(
+        self,
+        answer_with: str | None,
+        replies: list[str],
+        confidence: float = 0.9,
+        asks: float = 0.9,
+    ) -> None:
+        self.answer_with = answer_with
+        self.replies = list(replies)
+        self.confidence = confidence
+        self.asks = asks
+        self.picked: list[tuple[Language, list[str], str]] = []
+        self.written: list[WriteRequest] = []
+        self.streamed: list[str] = []
+
+    async def pick(self, language: Language, statements: Sequence[Statement], item: str) -> Pick:
+        self.picked.append((language, [s.text for s in statements], item))
+        shares = [
+            self.confidence if self.answer_with and self.answer_with in s.text else 0.0
+            for s in statements
+        ]
+        rest = 1.0 - sum(shares)
+        others = len(statements) - sum(share > 0 for share in shares)
+        probabilities = tuple(share if share else rest * 0.5 / max(others, 1) for share in shares)
+        return Pick(tuple(statements), probabilities, 1.0 - sum(probabilities), self.asks, 0.0)
+
+    async def write(self, request: WriteRequest, on_delta) -> tuple[str, bool]:  # type: ignore[no-untyped-def]
+        self.written.append(request)
+        reply = self.replies.pop(0)
+        on_delta(reply)
+        self.streamed.append(reply)
+        return reply, False
+
+
+@pytest.fixture
+def knowledge(tmp_path: Path) -> KnowledgeBase:
+    path = tmp_path / "facts.md"
+    path.write_text(FACTS, encoding="utf-8")
+    return KnowledgeBase(KnowledgeConfig(path))
+
+
+async def _answer(model: ScriptedModel, knowledge: KnowledgeBase | None, text: str, history=()):  # type: ignore[no-untyped-def]
+    deltas: list[str] = []
+    reply = await GroundedAnswerer(model, knowledge).answer(
+        list(history), text, CALM, "customer:1", deltas.append
+    )
+    return reply, deltas
+
+
+async def test_an_answer_rests_on_the_picked_statement_only(knowledge: KnowledgeBase) -> None:
+    model = ScriptedModel("2–4 days", ["Delivery takes 2–4 days to most cities."])
+    reply, deltas = await _answer(model, knowledge, "How long does delivery take?")
+    assert reply.handoff is None
+    assert [s.text for s in reply.evidence] == ["Delivery takes 2–4 days to most cities."]
+    (request,) = model.written
+    assert request.evidence == ("Delivery takes 2–4 days to most cities.",)
+    assert request.conversation == "customer:1" and not request.stricter
+    assert deltas == ["Delivery takes 2–4 days to most cities."]
+
+
+async def test_live_data_goes_to_a_colleague_without_the_model(knowledge: KnowledgeBase) -> None:
+    model = ScriptedModel(None, [])
+    reply, _ = await _answer(model, knowledge, "Where is my order #5521?")
+    assert reply.handoff is not None and reply.handoff.reason == REASON_LIVE_DATA
+    assert model.picked == [] and model.written == []
+
+
+async def test_a_message_that_asks_nothing_gets_a_reply_without_facts(
+    knowledge: KnowledgeBase,
+) -> None:
+    model = ScriptedModel(None, ["Thank you so much for your kind words!"], asks=0.1)
+    reply, _ = await _answer(model, knowledge, "Thanks a lot, you were great!")
+    assert reply.handoff is None and reply.evidence == ()
+    assert reply.text == "Thank you so much for your kind words!"
+    (request,) = model.written
+    # The grounded persona (no claims about the company), with no evidence.
+    assert request.evidence == ()
+
+
+async def test_without_a_facts_file_questions_go_to_a_colleague() -> None:
+    model = ScriptedModel(None, [], asks=0.95)
+    reply, _ = await _answer(model, None, "Do you sell washing machines?")
+    assert reply.handoff is not None and reply.handoff.reason == REASON_NO_FACTS
+    assert reply.text == HANDOFF_REPLIES["en"]["neutral"]
+    assert model.picked == [("en", [], "Do you sell washing machines?")]
+
+
+async def test_without_a_facts_file_a_feeling_is_answered_kindly() -> None:
+    model = ScriptedModel(None, ["I'm so sorry to hear that."], asks=0.2)
+    reply, _ = await _answer(model, None, "I'm having a really bad day.")
+    assert reply.handoff is None and reply.text == "I'm so sorry to hear that."
+    assert model.written[0].evidence is None
+
+
+async def test_an_unsure_pick_goes_to_a_colleague_with_the_closest_statement(
+    knowledge: KnowledgeBase,
+) -> None:
+    model = ScriptedModel("AC-12", [], confidence=0.15)
+    reply, _ = await _answer(model, knowledge, "Do you sell washing machines?")
+    assert reply.handoff is not None and reply.handoff.reason == REASON_NOT_ANSWERED
+    assert model.written == []
+
+
+async def test_a_price_the_statement_does_not_hold_goes_to_a_colleague(
+    knowledge: KnowledgeBase,
+) -> None:
+    """The pick is sure (the AC-12 sentence), but it holds no price."""
+    model = ScriptedModel("AC-12", [], confidence=0.95)
+    reply, _ = await _answer(model, knowledge, "How much does the AC-12 cost?")
+    assert reply.handoff is not None
+    assert [s.text for s in reply.evidence] == ["The AC-12 air conditioner is 1.5 HP."]
+
+
+async def test_a_contradicting_reply_is_written_again_without_streaming(
+    knowledge: KnowledgeBase,
+) -> None:
+    model = ScriptedModel(
+        "mainland China only",
+        ["Yes, we do deliver to Canada!", "Sorry, we ship within mainland China only."],
+    )
+    reply, deltas = await _answer(model, knowledge, "Do you deliver to Canada?")
+    assert reply.text == "Sorry, we ship within mainland China only."
+    first, second = model.written
+    assert not first.stricter and second.stricter and second.conversation is None
+    assert deltas == ["Yes, we do deliver to Canada!"]
+
+
+async def test_failing_twice_sends_the_statement_itself(knowledge: KnowledgeBase) -> None:
+    model = ScriptedModel("mainland China only", ["Yes!", "Yes, we deliver there in 9 days."])
+    reply, _ = await _answer(model, knowledge, "Do you deliver to Canada?")
+    assert reply.handoff is None
+    assert reply.text == evidence_frame("en", "neutral", "We ship within mainland China only.")
+
+
+def test_a_short_follow_up_is_read_with_the_previous_message() -> None:
+    history = [
+        Turn("user", "How long does delivery to Beijing take?"),
+        Turn("assistant", "2–4 days."),
+    ]
+    assert (
+        pick_item(history, "And to Tibet?")
+        == "How long does delivery to Beijing take?\nAnd to Tibet?"
+    )
+    long = "How long does delivery to Lhasa in Tibet take for a big parcel?"
+    assert pick_item(history, long) == long

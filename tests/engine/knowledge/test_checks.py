@@ -1,0 +1,99 @@
+"""The checks a reply written from evidence must pass."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.knowledge.checks import asks_yes_or_no, check_reply, opens_with_yes, says_we_do_not
+from engine.reply_text import FALLBACKS
+
+
+@pytest.mark.parametrize(
+    ("question", "language", "yes_or_no"),
+    [
+        ("Do you deliver to Canada?", "en", True),
+        ("Can I pay cash when the package arrives?", "en", True),
+        ("How long does delivery take?", "en", False),
+        ("空调要自己找人安装吗？", "zh", True),
+        ("可不可以货到付款", "zh", True),
+        ("寄到西藏要几天？", "zh", False),
+    ],
+)
+def test_yes_or_no_questions_are_told_apart(question: str, language: str, yes_or_no: bool) -> None:
+    assert asks_yes_or_no(question, language) is yes_or_no  # type: ignore[arg-type]
+
+
+def test_a_yes_that_the_statement_contradicts_fails() -> None:
+    verdict = check_reply(
+        "Yes, we do deliver to Canada!",
+        question="Do you deliver to Canada?",
+        language="en",
+        mood="neutral",
+        evidence=["We do not ship abroad."],
+        conversation=[],
+    )
+    assert verdict.problems == ("says yes where the facts say no",)
+    agreeing = check_reply(
+        "I'm sorry, we do not ship abroad, only within mainland China.",
+        question="Do you deliver to Canada?",
+        language="en",
+        mood="neutral",
+        evidence=["We do not ship abroad."],
+        conversation=[],
+    )
+    assert agreeing.passed
+
+
+def test_chinese_yes_against_a_chinese_no_fails() -> None:
+    verdict = check_reply(
+        "可以的，我们支持货到付款。",
+        question="可以货到付款吗？",
+        language="zh",
+        mood="neutral",
+        evidence=["不支持货到付款。"],
+        conversation=[],
+    )
+    assert "says yes where the facts say no" in verdict.problems
+
+
+def test_numbers_must_come_from_the_evidence_or_the_conversation() -> None:
+    verdict = check_reply(
+        "The RC-30 costs 199 yuan.",
+        question="How much is the RC-30?",
+        language="en",
+        mood="neutral",
+        evidence=["The RC-30 rice cooker comes in white and red."],
+        conversation=[],
+    )
+    assert verdict.problems == ("numbers not in the facts: 199",)
+    from_conversation = check_reply(
+        "Your order 4411 is noted, and it comes in white and red.",
+        question="What colours for my order?",
+        language="en",
+        mood="neutral",
+        evidence=["The RC-30 rice cooker comes in white and red."],
+        conversation=["I ordered it, number 4411."],
+    )
+    assert from_conversation.passed
+
+
+@pytest.mark.parametrize("reply", ["Yes.", "可以。", FALLBACKS["en"]["neutral"]])
+def test_a_reply_that_says_nothing_fails(reply: str) -> None:
+    verdict = check_reply(
+        reply,
+        question="Can I return it?",
+        language="en",
+        mood="neutral",
+        evidence=["Unused products can be returned within 7 days."],
+        conversation=[],
+    )
+    assert "no usable answer" in verdict.problems
+
+
+def test_negations_and_affirmations() -> None:
+    assert says_we_do_not("We ship within mainland China only.")
+    assert says_we_do_not("暂不支持海外配送。")
+    assert not says_we_do_not("Unused products can be returned, no reason needed.")
+    assert opens_with_yes("Yes, of course!", "en")
+    assert opens_with_yes("是的，可以。", "zh")
+    assert not opens_with_yes("Unfortunately not.", "en")
