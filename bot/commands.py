@@ -12,10 +12,10 @@ from telegram.ext import ContextTypes
 from bot.answering import Answering
 from bot.delivery import deliver
 from bot.formatting import shorten
+from bot.pipeline import MoodPipeline
 from bot.screening import Callback, Screening, say
 from bot.texts import text, ui_language
 from engine.vocabulary import MOOD_EMOJI
-from storage import Store
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +29,14 @@ class CustomerCommands:
     def __init__(
         self,
         screening: Screening,
-        store: Store,
+        pipeline: MoodPipeline,
         answering: Answering,
         after_reset: ResetHook | None = None,
     ) -> None:
         self._screening = screening
-        self._store = store
+        self._pipeline = pipeline
+        self._store = pipeline.store
+        # Only for /cancel, which reaches the answer in progress.
         self._answering = answering
         # The operators' desk asks for a rating of the conversation that ended.
         self._after_reset = after_reset
@@ -65,7 +67,7 @@ class CustomerCommands:
         if (screened := await self._screening.screen(update, context.bot)) is not None:
             message, user = screened
             await self._store.reset_conversation(message.chat_id, user.id)
-            self._answering.pipeline.forget_conversation(user.id)
+            self._pipeline.forget_conversation(user.id)
             await say(message, "reset_done", user)
             if self._after_reset is not None:
                 await self._after_reset(message.chat_id, user.id, user.language_code)
@@ -134,7 +136,7 @@ class CustomerCommands:
         await query.answer()
         if choice == "yes":
             count = await self._store.forget_customer(query.from_user.id)
-            self._answering.pipeline.forget_conversation(query.from_user.id)
+            self._pipeline.forget_conversation(query.from_user.id)
             log.info(
                 "customer %s asked to be forgotten: %d messages deleted", query.from_user.id, count
             )

@@ -115,7 +115,7 @@ class MoodPipeline:
             await self._record(message, answer, delivered_id)
             return answer
         mood = await self.mood_of(message)
-        if self.desk is not None and await self.desk.holds(message):
+        if self.desk is not None and await self.desk.leaves_to_operators(message):
             return None
         # A reply that needs approval is not shown while written: it may never be sent.
         approval = self.desk is not None and self.desk.wants_approval(mood)
@@ -199,7 +199,7 @@ class DeskHooks(Protocol):
     def on_mood(self, message: StoredMessage, mood: Mood) -> None:
         """A customer's message was tagged for the first time."""
 
-    async def holds(self, message: StoredMessage) -> bool:
+    async def leaves_to_operators(self, message: StoredMessage) -> bool:
         """Whether the model must not reply: an operator has this conversation (the message
         is then left to them), or a reply to it already waits for approval."""
 

@@ -22,7 +22,8 @@ from bot.operators.desk import OperatorDesk
 from bot.operators.facts_reload import reload_facts
 from bot.pending_retry import RETRY_DELAYS, PendingRetry
 from bot.pipeline import MoodPipeline
-from bot.screening import Routes, Screening
+from bot.routes import Routes
+from bot.screening import Screening
 from bot.systemd import SystemdNotifier
 from bot.texts import COMMAND_MENU
 from engine.protocol import Engine
@@ -88,8 +89,9 @@ class BotService:
         self.app = build_application(config, self.processor)
         self.operators = OperatorDesk(config, self.database, self.store, self.app, engine, clock)
         screening = Screening(config.telegram)
+        pipeline = MoodPipeline(engine, self.store, self.operators)
         self.answering = Answering(
-            MoodPipeline(engine, self.store, self.operators),
+            pipeline,
             screening,
             config.telegram,
             config.logging.log_message_text,
@@ -98,7 +100,7 @@ class BotService:
         routes = Routes(
             self.app,
             self.answering,
-            CustomerCommands(screening, self.store, self.answering, self.operators.customer_reset),
+            CustomerCommands(screening, pipeline, self.answering, self.operators.customer_reset),
         )
         self.processor.intake = Intake(
             routes.arrival,

@@ -26,13 +26,13 @@ class ChatLockAcrossProcesses:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.shared = url.lower().startswith("postgresql")
+        self.across_processes = url.lower().startswith("postgresql")
         self._engine: AsyncEngine | None = None
         # The pool would give up on a waiter after its timeout; chats queue here instead.
         self._connections = asyncio.Semaphore(LOCK_CONNECTIONS)
 
     async def connect(self) -> None:
-        if self.shared and self._engine is None:
+        if self.across_processes and self._engine is None:
             self._engine = create_async_engine(
                 self.url,
                 pool_size=LOCK_CONNECTIONS,
@@ -49,7 +49,7 @@ class ChatLockAcrossProcesses:
     @asynccontextmanager
     async def hold(self, chat_id: int) -> AsyncIterator[None]:
         """Wait until no other process holds the chat, and keep it until the block ends."""
-        if not self.shared:
+        if not self.across_processes:
             yield
             return
         if self._engine is None:

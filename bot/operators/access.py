@@ -26,7 +26,7 @@ REFUSAL = {
 }
 
 
-def exclusive(callback: Callback) -> Callback:
+def then_stop(callback: Callback) -> Callback:
     """`callback`, after which no handler of a later group sees the update."""
 
     async def run(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -29,7 +29,7 @@ from telegram.ext import (
 from bot.config import DeskConfig
 from bot.delivery import DeliveryFailed, deliver
 from bot.formatting import format_answer, shorten
-from bot.operators.access import OPERATOR_HANDLER_GROUP, OperatorGate, exclusive
+from bot.operators.access import OPERATOR_HANDLER_GROUP, OperatorGate, then_stop
 from bot.operators.desk_channel import DeskChannel
 from bot.pipeline import strip_mood_emoji
 from bot.telegram_sink import TYPING_EVERY
@@ -96,7 +96,7 @@ class ApprovalDesk:
 
     def register(self, app: Application) -> None:  # type: ignore[type-arg]
         app.add_handler(
-            CallbackQueryHandler(exclusive(self.on_button), pattern=rf"^{APPROVAL_PREFIX}:"),
+            CallbackQueryHandler(then_stop(self.on_button), pattern=rf"^{APPROVAL_PREFIX}:"),
             group=OPERATOR_HANDLER_GROUP,
         )
         if self._chats:
@@ -112,7 +112,7 @@ class ApprovalDesk:
         policy = self._config.approve
         return policy == "always" or (policy == "negative" and mood.label == "negative")
 
-    async def waits(self, message: StoredMessage) -> bool:
+    async def has_draft(self, message: StoredMessage) -> bool:
         """Whether a draft for the message waits for (or got) a decision."""
         return await self._approvals.for_message(message.id) is not None
 

@@ -12,7 +12,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Cont
 
 from bot.config import OperatorsConfig
 from bot.delivery import deliver
-from bot.operators.access import OPERATOR_HANDLER_GROUP, OperatorGate, exclusive
+from bot.operators.access import OPERATOR_HANDLER_GROUP, OperatorGate, then_stop
 from bot.operators.chart import render_mood_chart
 from bot.operators.log_view import (
     PAGE_PREFIX,
@@ -52,11 +52,11 @@ class OperatorCommands:
         only_messages = filters.UpdateType.MESSAGE
         for name, callback in (("moodlog", self.on_moodlog), ("moodstats", self.on_moodstats)):
             app.add_handler(
-                CommandHandler(name, exclusive(callback), filters=only_messages),
+                CommandHandler(name, then_stop(callback), filters=only_messages),
                 group=OPERATOR_HANDLER_GROUP,
             )
         app.add_handler(
-            CallbackQueryHandler(exclusive(self.on_page_button), pattern=rf"^{PAGE_PREFIX}:"),
+            CallbackQueryHandler(then_stop(self.on_page_button), pattern=rf"^{PAGE_PREFIX}:"),
             group=OPERATOR_HANDLER_GROUP,
         )
 

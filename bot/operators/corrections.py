@@ -14,7 +14,7 @@ from telegram import Message, Update
 from telegram.error import BadRequest
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes
 
-from bot.operators.access import OPERATOR_HANDLER_GROUP, OperatorGate, exclusive
+from bot.operators.access import OPERATOR_HANDLER_GROUP, OperatorGate, then_stop
 from bot.operators.alerts import CORRECTION_PREFIX
 from engine.vocabulary import MOOD_EMOJI, mood_label
 from storage import Clock, MessageNotFoundError, Store
@@ -34,7 +34,7 @@ class MoodCorrections:
 
     def register(self, app: Application) -> None:  # type: ignore[type-arg]
         app.add_handler(
-            CallbackQueryHandler(exclusive(self.on_button), pattern=rf"^{CORRECTION_PREFIX}:"),
+            CallbackQueryHandler(then_stop(self.on_button), pattern=rf"^{CORRECTION_PREFIX}:"),
             group=OPERATOR_HANDLER_GROUP,
         )
 

@@ -94,8 +94,8 @@ class OperatorDesk:
         self.keywords.on_mood(message, mood)
         self.alerts.on_mood(message, mood)
 
-    async def holds(self, message: StoredMessage) -> bool:
-        return await self.approvals.waits(message) or await self.takeovers.holds(message)
+    async def leaves_to_operators(self, message: StoredMessage) -> bool:
+        return await self.approvals.has_draft(message) or await self.takeovers.taken_over(message)
 
     def wants_approval(self, mood: Mood) -> bool:
         return self.approvals.wants(mood)

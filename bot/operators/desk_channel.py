@@ -53,10 +53,6 @@ class DeskChannel:
         self._queues: dict[int, asyncio.Task[None]] = {}
         self._late_titles: dict[int, asyncio.Task[None]] = {}
 
-    @property
-    def has_topics(self) -> bool:
-        return self.forum_chat is not None
-
     # --- the per-customer queue --------------------------------------------------------------
 
     def submit(self, customer_id: int, job: Callable[[], Awaitable[None]], what: str) -> None:

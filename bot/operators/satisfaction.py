@@ -12,7 +12,7 @@ from telegram.ext import Application, CallbackQueryHandler, ContextTypes
 
 from bot.config import DeskConfig
 from bot.delivery import DeliveryFailed, deliver
-from bot.operators.access import OPERATOR_HANDLER_GROUP, exclusive
+from bot.operators.access import OPERATOR_HANDLER_GROUP, then_stop
 from bot.texts import text, ui_language
 from storage import Clock
 from storage.desk import Conversation
@@ -54,7 +54,7 @@ class Satisfaction:
 
     def register(self, app: Application) -> None:  # type: ignore[type-arg]
         app.add_handler(
-            CallbackQueryHandler(exclusive(self.on_button), pattern=rf"^{RATING_PREFIX}:"),
+            CallbackQueryHandler(then_stop(self.on_button), pattern=rf"^{RATING_PREFIX}:"),
             group=OPERATOR_HANDLER_GROUP,
         )
         if self._enabled and self._config.rating_idle_minutes and app.job_queue is not None:

@@ -26,7 +26,7 @@ from telegram.ext import (
 
 from bot.config import DeskConfig
 from bot.delivery import DeliveryFailed, deliver
-from bot.operators.access import OPERATOR_HANDLER_GROUP, OperatorGate, exclusive
+from bot.operators.access import OPERATOR_HANDLER_GROUP, OperatorGate, then_stop
 from bot.operators.desk_channel import DeskChannel
 from storage import Clock, StoredMessage
 from storage.desk import Conversation, DeskStore
@@ -92,7 +92,7 @@ class Takeovers:
         )
         app.add_handler(
             CallbackQueryHandler(
-                exclusive(self.on_button), pattern=rf"^({HAND_BACK_PREFIX}|{CLOSE_PREFIX}):"
+                then_stop(self.on_button), pattern=rf"^({HAND_BACK_PREFIX}|{CLOSE_PREFIX}):"
             ),
             group=OPERATOR_HANDLER_GROUP,
         )
@@ -103,7 +103,8 @@ class Takeovers:
 
     # --- for the pipeline --------------------------------------------------------------------
 
-    async def holds(self, message: StoredMessage) -> bool:
+    async def taken_over(self, message: StoredMessage) -> bool:
+        """Whether an operator has the conversation; the message is then left to them."""
         conversation = Conversation(message.chat_id, message.customer_id)
         if await self._desk.takeover(conversation) is None:
             return False

@@ -58,7 +58,7 @@ async def test_a_holder_that_fails_lets_the_chat_go(
 async def test_sqlite_has_one_process_and_no_lock() -> None:
     lock = ChatLockAcrossProcesses("sqlite+aiosqlite:///unused.db")
     await lock.connect()
-    assert not lock.shared
+    assert not lock.across_processes
     async with lock.hold(CHAT), lock.hold(CHAT):
         pass
     await lock.close()

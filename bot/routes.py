@@ -1,0 +1,73 @@
+"""Which handler takes a customer's update: the handlers registered in the application's
+dispatch order, and how an update is classified on arrival (see chat_order.Intake)."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+from telegram.ext import (
+    Application,
+    BaseHandler,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot.answering import Answering
+from bot.chat_order import Arrival
+from bot.commands import CustomerCommands
+
+log = logging.getLogger(__name__)
+
+
+class Routes:
+    """The handlers of customer updates, registered in the application's dispatch order."""
+
+    def __init__(
+        self,
+        app: Application,  # type: ignore[type-arg]
+        answering: Answering,
+        commands: CustomerCommands,
+    ) -> None:
+        self._app = app
+        # Edited messages, channel posts and other non-message updates get no answer: the
+        # original message was answered already, and channels have no customer to talk to.
+        only_messages = filters.UpdateType.MESSAGE
+        for name, callback in commands.by_name().items():
+            app.add_handler(CommandHandler(name, callback, filters=only_messages))
+        # Any other command: the commands above were tried first, as handlers of one group are.
+        app.add_handler(
+            MessageHandler(only_messages & filters.COMMAND, commands.on_unknown_command)
+        )
+        for pattern, callback in commands.buttons().items():
+            app.add_handler(CallbackQueryHandler(callback, pattern=pattern))
+        self._text: BaseHandler = MessageHandler(  # type: ignore[type-arg]
+            only_messages & filters.TEXT & ~filters.COMMAND, answering.on_text
+        )
+        app.add_handler(self._text)
+        app.add_handler(
+            MessageHandler(
+                only_messages & ~filters.TEXT & ~filters.StatusUpdate.ALL, commands.on_not_text
+            )
+        )
+        app.add_error_handler(self.on_error)
+
+    def arrival(self, update: Update) -> Arrival:
+        """For the update processor (see chat_order.Intake): which handlers will take the
+        update, found the way the application dispatches it."""
+        taken = []
+        for group in sorted(self._app.handlers):
+            for handler in self._app.handlers[group]:
+                check = handler.check_update(update)
+                if check is not None and check is not False:
+                    taken.append(handler)
+                    break
+        if not taken:
+            return "inert"
+        return "message" if taken == [self._text] else "barrier"
+
+    async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        log.error("error while handling an update", exc_info=context.error)
