@@ -10,6 +10,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import ContextTypes
 
 from bot.answering import Answering
+from bot.button_data import USER_ID, ButtonLayout, OneOf, refuse
 from bot.delivery import deliver
 from bot.formatting import shorten
 from bot.pipeline import MoodPipeline
@@ -19,7 +20,8 @@ from engine.vocabulary import MOOD_EMOJI
 
 log = logging.getLogger(__name__)
 
-FORGET_PREFIX = "forget"
+# The answer and the customer who asked.
+FORGET_BUTTON = ButtonLayout("forget", (OneOf(("yes", "no")), USER_ID))
 
 
 ResetHook = Callable[[int, int, str | None], Awaitable[None]]
@@ -53,7 +55,7 @@ class CustomerCommands:
 
     def buttons(self) -> dict[str, Callback]:
         """The handlers of this module's inline buttons, by the pattern of their data."""
-        return {rf"^{FORGET_PREFIX}:": self.on_forget_button}
+        return {FORGET_BUTTON.pattern: self.on_forget_button}
 
     async def on_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if (screened := await self._screening.screen(update, context.bot)) is not None:
@@ -108,10 +110,12 @@ class CustomerCommands:
             [
                 [
                     InlineKeyboardButton(
-                        text("forget_yes", language), callback_data=f"{FORGET_PREFIX}:yes:{user.id}"
+                        text("forget_yes", language),
+                        callback_data=FORGET_BUTTON.write("yes", user.id),
                     ),
                     InlineKeyboardButton(
-                        text("forget_no", language), callback_data=f"{FORGET_PREFIX}:no:{user.id}"
+                        text("forget_no", language),
+                        callback_data=FORGET_BUTTON.write("no", user.id),
                     ),
                 ]
             ]
@@ -125,14 +129,14 @@ class CustomerCommands:
         query = update.callback_query
         if query is None or query.data is None:
             return
-        parts = query.data.split(":")
+        fields = FORGET_BUTTON.read(query.data)
         language = ui_language(query.from_user.language_code)
-        if len(parts) != 3 or str(query.from_user.id) != parts[2]:
+        if fields is None or fields[1] != query.from_user.id:
             # In a group only the customer who asked may confirm deleting their own data; a
             # mangled or forged payload is turned away the same way.
-            await query.answer()
+            await refuse(query)
             return
-        choice = parts[1]
+        choice = fields[0]
         await query.answer()
         if choice == "yes":
             count = await self._store.forget_customer(query.from_user.id)

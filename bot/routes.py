@@ -17,6 +17,7 @@ from telegram.ext import (
 )
 
 from bot.answering import Answering
+from bot.button_data import refuse_unknown
 from bot.chat_order import Arrival
 from bot.commands import CustomerCommands
 
@@ -44,6 +45,8 @@ class Routes:
         )
         for pattern, callback in commands.buttons().items():
             app.add_handler(CallbackQueryHandler(callback, pattern=pattern))
+        # Registered after every button's own handler: a press with data of no layout at all.
+        app.add_handler(CallbackQueryHandler(refuse_unknown))
         self._text: BaseHandler = MessageHandler(  # type: ignore[type-arg]
             only_messages & filters.TEXT & ~filters.COMMAND, answering.on_text
         )

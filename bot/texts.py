@@ -78,6 +78,10 @@ TEXTS: dict[str, dict[Language, str]] = {
         "zh": "已删除关于您的全部数据（{count} 条消息）。随时发消息即可重新开始。",
     },
     "forget_kept": {"en": "Okay, nothing was deleted.", "zh": "好的，没有删除任何数据。"},
+    "button_refused": {
+        "en": "Sorry, this button doesn't work (any more).",
+        "zh": "抱歉，此按钮无效或已失效。",
+    },
     "unknown_command": {
         "en": "I don't know that command. /help lists the ones I have, or just write to me.",
         "zh": "我不认识这个命令。/help 可以查看我支持的命令，或者直接给我发消息。",

@@ -1540,15 +1540,19 @@ class FakeTelegram:
             self._enqueue({"channel_post": message})
             return int(message["message_id"])
 
-    def press_button(self, chat_id: int, user_id: int, message_id: int, data: str) -> str:
+    def press_button(
+        self, chat_id: int, user_id: int, message_id: int, data: str, *, forged: bool = False
+    ) -> str:
         """The customer presses the inline button carrying `data` under a bot message; returns
-        the callback query id the bot must answer."""
+        the callback query id the bot must answer. `forged`: a modified client sends `data`
+        that no button of the message carries (Telegram passes it on all the same)."""
         with self._lock:
             record = self._bot_messages.get(chat_id, {}).get(message_id)
             if record is None or record.deleted:
                 raise ValueError(f"chat {chat_id} has no bot message {message_id}")
             rows = (record.reply_markup or {}).get("inline_keyboard", [])
-            if not any(button.get("callback_data") == data for row in rows for button in row):
+            carried = any(button.get("callback_data") == data for row in rows for button in row)
+            if not forged and not carried:
                 raise ValueError(f"message {message_id} has no inline button with data {data!r}")
             if user_id not in self._users:
                 self.add_user(user_id)

@@ -26,6 +26,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot.button_data import ROW_ID, ButtonLayout, OneOf, refuse
 from bot.config import DeskConfig
 from bot.delivery import DeliveryFailed, deliver
 from bot.formatting import format_answer, shorten
@@ -43,20 +44,28 @@ from storage.desk import Conversation, DeskStore
 
 log = logging.getLogger(__name__)
 
-APPROVAL_PREFIX = "dap"
 # Before the takeover handler, which would otherwise send a corrected text as a new message.
 EDIT_HANDLER_GROUP = OPERATOR_HANDLER_GROUP - 1
-_ACTIONS = {"s": "send", "e": "edit", "d": "discard"}
+# Drafts of earlier versions carry "dap" and an action's first letter.
+_FORMER_ACTIONS = {"s": "send", "e": "edit", "d": "discard"}
+# The action and the approval.
+APPROVAL_BUTTON = ButtonLayout(
+    "approval", (OneOf(("send", "edit", "discard", *_FORMER_ACTIONS)), ROW_ID), ("dap",)
+)
 
 
 def approval_keyboard(approval_id: int) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         [
             [
-                InlineKeyboardButton("✅ Send", callback_data=f"{APPROVAL_PREFIX}:s:{approval_id}"),
-                InlineKeyboardButton("✏️ Edit", callback_data=f"{APPROVAL_PREFIX}:e:{approval_id}"),
                 InlineKeyboardButton(
-                    "🗑 Discard", callback_data=f"{APPROVAL_PREFIX}:d:{approval_id}"
+                    "✅ Send", callback_data=APPROVAL_BUTTON.write("send", approval_id)
+                ),
+                InlineKeyboardButton(
+                    "✏️ Edit", callback_data=APPROVAL_BUTTON.write("edit", approval_id)
+                ),
+                InlineKeyboardButton(
+                    "🗑 Discard", callback_data=APPROVAL_BUTTON.write("discard", approval_id)
                 ),
             ]
         ]
@@ -96,7 +105,7 @@ class ApprovalDesk:
 
     def register(self, app: Application) -> None:  # type: ignore[type-arg]
         app.add_handler(
-            CallbackQueryHandler(then_stop(self.on_button), pattern=rf"^{APPROVAL_PREFIX}:"),
+            CallbackQueryHandler(then_stop(self.on_button), pattern=APPROVAL_BUTTON.pattern),
             group=OPERATOR_HANDLER_GROUP,
         )
         if self._chats:
@@ -166,10 +175,14 @@ class ApprovalDesk:
         query = update.callback_query
         if query is None or query.data is None or not await self._gate.button(query):
             return
-        _, action, number = ([*query.data.split(":"), "", ""])[:3]
-        approval = await self._approvals.get(int(number)) if number.isdigit() else None
-        if action not in _ACTIONS or approval is None:
-            log.warning("ignored a malformed or stale approval button: %r", query.data)
+        fields = APPROVAL_BUTTON.read(query.data)
+        if fields is None:
+            await refuse(query)
+            return
+        written_action, approval_id = fields
+        action = _FORMER_ACTIONS.get(written_action, written_action)
+        approval = await self._approvals.get(approval_id)
+        if approval is None:
             await query.answer("This draft is no longer stored.")
             return
         if approval.decision is not None:
@@ -177,7 +190,7 @@ class ApprovalDesk:
             return
         post = query.message if isinstance(query.message, Message) else None
         operator = query.from_user
-        if _ACTIONS[action] == "edit":
+        if action == "edit":
             if post is None:
                 await query.answer()
                 return
@@ -191,7 +204,7 @@ class ApprovalDesk:
                 f"chat {post.chat_id}: edit prompt",
             )
             return
-        if _ACTIONS[action] == "send":
+        if action == "send":
             done = await self._decide(approval, "sent", operator.id, approval.draft, post)
         else:
             done = await self._decide(approval, "discarded", operator.id, None, post)

@@ -24,6 +24,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot.button_data import CHAT_ID, USER_ID, ButtonLayout, refuse
 from bot.config import DeskConfig
 from bot.delivery import DeliveryFailed, deliver
 from bot.operators.access import OPERATOR_HANDLER_GROUP, OperatorGate, then_stop
@@ -33,24 +34,33 @@ from storage.desk import Conversation, DeskStore
 
 log = logging.getLogger(__name__)
 
-HAND_BACK_PREFIX = "dhb"
-CLOSE_PREFIX = "dcl"
+# The conversation (chat, customer); "dhb" and "dcl" on notes of earlier versions.
+HAND_BACK_BUTTON = ButtonLayout("hand-back", (CHAT_ID, USER_ID), ("dhb",))
+CLOSE_BUTTON = ButtonLayout("close", (CHAT_ID, USER_ID), ("dcl",))
 # How often idle takeovers are looked for.
 IDLE_CHECK_SECONDS = 60.0
 
 
 def hand_back_keyboard(conversation: Conversation) -> InlineKeyboardMarkup:
-    which = f"{conversation.chat_id}:{conversation.customer_id}"
+    which = (conversation.chat_id, conversation.customer_id)
     return InlineKeyboardMarkup(
         [
             [
                 InlineKeyboardButton(
-                    "🤖 Hand back to the bot", callback_data=f"{HAND_BACK_PREFIX}:{which}"
+                    "🤖 Hand back to the bot", callback_data=HAND_BACK_BUTTON.write(*which)
                 ),
-                InlineKeyboardButton("✅ Close", callback_data=f"{CLOSE_PREFIX}:{which}"),
+                InlineKeyboardButton("✅ Close", callback_data=CLOSE_BUTTON.write(*which)),
             ]
         ]
     )
+
+
+def carries(message: Message, data: str) -> bool:
+    """Whether one of the message's own buttons carries `data` (a forged press carries data
+    of no button there)."""
+    markup = message.reply_markup
+    rows = markup.inline_keyboard if markup is not None else ()
+    return any(button.callback_data == data for row in rows for button in row)
 
 
 def _operator_name(user: User) -> str:
@@ -92,7 +102,8 @@ class Takeovers:
         )
         app.add_handler(
             CallbackQueryHandler(
-                then_stop(self.on_button), pattern=rf"^({HAND_BACK_PREFIX}|{CLOSE_PREFIX}):"
+                then_stop(self.on_button),
+                pattern=f"{HAND_BACK_BUTTON.pattern}|{CLOSE_BUTTON.pattern}",
             ),
             group=OPERATOR_HANDLER_GROUP,
         )
@@ -212,22 +223,21 @@ class Takeovers:
         query = update.callback_query
         if query is None or query.data is None or not await self._gate.button(query):
             return
-        try:
-            action, chat_id, customer_id = query.data.split(":")
-            conversation = Conversation(int(chat_id), int(customer_id))
-        except ValueError:
-            log.warning("ignored a malformed hand-back button: %r", query.data)
-            await query.answer()
+        closing = CLOSE_BUTTON.read(query.data)
+        fields = closing or HAND_BACK_BUTTON.read(query.data)
+        if fields is None:
+            await refuse(query)
             return
+        conversation = Conversation(*fields)
         who = _operator_name(query.from_user)
-        if action == CLOSE_PREFIX:
+        if closing is not None:
             await self.hand_back(conversation, f"and closed by {who}")
             await self._closed(conversation)
             await query.answer("Closed; the customer is asked for a rating.")
         else:
             handed = await self.hand_back(conversation, f"by {who}")
             await query.answer("Handed back to the bot." if handed else "The bot already answers.")
-        if isinstance(query.message, Message):
+        if isinstance(query.message, Message) and carries(query.message, query.data):
             try:
                 await query.message.edit_reply_markup(None)
             except TelegramError as exc:
