@@ -454,6 +454,15 @@ def _unknown(dotted: str, what: str) -> ConfigError:
     return ConfigError(f"config key {dotted}: unknown {what}{hint}")
 
 
+def parse_value(section: str, name: str, value: object) -> object:
+    """`value` as the loader reads `[section] name`; ConfigError naming the key if it is not
+    one the config accepts (for tools that write the config file)."""
+    try:
+        return _SCHEMA[section][name].parse(value)
+    except _Invalid as exc:
+        raise ConfigError(f"config key {section}.{name}: {exc}") from None
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         raw = path.read_bytes()
