@@ -7,7 +7,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.vocabulary import MoodLabel
@@ -154,6 +154,15 @@ class DeskStore:
             row = await session.get(DeskPost, (desk_chat_id, telegram_message_id))
             return None if row is None else Conversation(row.chat_id, row.customer_id)
 
+    async def has_private_chat(self, customer_id: int) -> bool:
+        """Whether the customer ever wrote to the bot in their private chat with it (whose id
+        is theirs): only then may the bot write to them there."""
+        query = select(
+            exists().where(Message.chat_id == customer_id, Message.customer_id == customer_id)
+        )
+        async with self._transaction() as session:
+            return bool(await session.scalar(query))
+
     async def latest_conversation(self, customer_id: int) -> Conversation | None:
         """The chat the customer last wrote to the bot in."""
         query = (
@@ -197,6 +206,12 @@ class DeskStore:
             row = await session.get(Takeover, (conversation.chat_id, conversation.customer_id))
             if row is not None:
                 row.active_at = at
+
+    async def takeovers_of(self, customer_id: int) -> list[TakeoverRecord]:
+        """The customer's conversations an operator has, in any chat."""
+        query = select(Takeover).where(Takeover.customer_id == customer_id)
+        async with self._transaction() as session:
+            return [_takeover(row) for row in await session.scalars(query)]
 
     async def hand_back(self, conversation: Conversation) -> bool:
         """The bot answers again; False if the conversation was not taken over."""

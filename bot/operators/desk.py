@@ -41,7 +41,7 @@ class OperatorDesk:
         engine: Engine,
         clock: Clock,
     ) -> None:
-        gate = OperatorGate(config.telegram.operator_ids)
+        gate = OperatorGate(config.telegram.operator_ids, config.operators.chat_id)
         chats = operator_chats(config)
         desk = DeskStore(database)
         self.channel = DeskChannel(

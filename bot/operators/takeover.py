@@ -29,6 +29,7 @@ from bot.config import DeskConfig
 from bot.delivery import DeliveryFailed, deliver
 from bot.operators.access import OPERATOR_HANDLER_GROUP, OperatorGate, then_stop
 from bot.operators.desk_channel import DeskChannel
+from bot.operators.recipients import Recipients, in_group
 from storage import Clock, StoredMessage
 from storage.desk import Conversation, DeskStore
 
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 # The conversation (chat, customer); "dhb" and "dcl" on notes of earlier versions.
 HAND_BACK_BUTTON = ButtonLayout("hand-back", (CHAT_ID, USER_ID), ("dhb",))
 CLOSE_BUTTON = ButtonLayout("close", (CHAT_ID, USER_ID), ("dcl",))
+# The group conversation an operator confirms writing into.
+GROUP_POST_BUTTON = ButtonLayout("post-in-group", (CHAT_ID, USER_ID))
 # How often idle takeovers are looked for.
 IDLE_CHECK_SECONDS = 60.0
 
@@ -80,6 +83,7 @@ class Takeovers:
         closed: Callable[[Conversation], Awaitable[None]],
     ) -> None:
         self._bot = bot
+        self._recipients = Recipients(desk, channel)
         self._closed = closed
         self._gate = gate
         self._desk = desk
@@ -107,6 +111,12 @@ class Takeovers:
             ),
             group=OPERATOR_HANDLER_GROUP,
         )
+        app.add_handler(
+            CallbackQueryHandler(
+                then_stop(self.on_group_post_button), pattern=GROUP_POST_BUTTON.pattern
+            ),
+            group=OPERATOR_HANDLER_GROUP,
+        )
         if self._config.takeover_idle_minutes and app.job_queue is not None:
             app.job_queue.run_repeating(
                 self._expire_job, interval=IDLE_CHECK_SECONDS, name="takeover idle timeout"
@@ -125,32 +135,63 @@ class Takeovers:
 
     # --- an operator writes ------------------------------------------------------------------
 
-    async def conversation_of(self, message: Message) -> Conversation | None:
-        """The customer conversation a message in an operators' chat is about, if any."""
-        forum = self._channel.forum_chat
-        if forum == message.chat_id and message.is_topic_message and message.message_thread_id:
-            customer_id = await self._desk.customer_of_topic(forum, message.message_thread_id)
-            if customer_id is not None:
-                return await self._desk.latest_conversation(customer_id)
-        replied = message.reply_to_message
-        if replied is not None:
-            return await self._desk.conversation_of_post(message.chat_id, replied.message_id)
-        return None
-
     async def on_operator_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message, user = update.effective_message, update.effective_user
         if message is None or message.text is None:
             return
-        conversation = await self.conversation_of(message)
+        conversation = await self._recipients.conversation_for(message)
         if conversation is None:
             # Not about a customer: anything else in the chat is handled as usual.
             return
-        if self._gate.admits(user):
+        if not self._gate.admits(user):
+            log.info("chat %s: ignored a desk message from a non-operator", message.chat_id)
+        elif in_group(conversation):
+            await self._tell(
+                message,
+                "⚠️ This customer has written to the bot only in a group chat "
+                f"({conversation.chat_id}): your message would be posted there, for everyone "
+                "in that group to read. Post it in the group?",
+                InlineKeyboardMarkup(
+                    [
+                        [
+                            InlineKeyboardButton(
+                                "📣 Post it in the group",
+                                callback_data=GROUP_POST_BUTTON.write(
+                                    conversation.chat_id, conversation.customer_id
+                                ),
+                            )
+                        ]
+                    ]
+                ),
+            )
+        else:
             assert user is not None
             await self.send(conversation, user, message.text, message)
-        else:
-            log.info("chat %s: ignored a desk message from a non-operator", message.chat_id)
         raise ApplicationHandlerStop
+
+    async def on_group_post_button(
+        self, update: Update, context: ContextTypes.DEFAULT_TYPE
+    ) -> None:
+        """An operator confirms posting their message (the one the question replies to) in
+        the customer's group."""
+        query = update.callback_query
+        if query is None or not await self._gate.button(query):
+            return
+        fields = GROUP_POST_BUTTON.read(query.data)
+        question = query.message if isinstance(query.message, Message) else None
+        original = question.reply_to_message if question is not None else None
+        if fields is None or question is None or not carries(question, query.data or ""):
+            await refuse(query)
+            return
+        if original is None or not original.text:
+            await query.answer("That message is gone; please write it again.", show_alert=True)
+            return
+        try:
+            await question.edit_reply_markup(None)
+        except TelegramError as exc:
+            log.info("could not remove a group post button: %s", exc)
+        await query.answer("Posting it in the group.")
+        await self.send(Conversation(*fields), query.from_user, original.text, question)
 
     async def send(
         self, conversation: Conversation, operator: User, text: str, source: Message
@@ -210,12 +251,19 @@ class Takeovers:
         if not self._gate.admits(user):
             raise ApplicationHandlerStop
         assert user is not None
-        conversation = await self.conversation_of(message)
-        if conversation is None:
+        found = await self._recipients.customer_of(message)
+        if found is None:
             await self._tell(
                 message, "Use /handback in a customer's topic, or as a reply to a post about them."
             )
-        elif not await self.hand_back(conversation, f"by {_operator_name(user)}"):
+            raise ApplicationHandlerStop
+        handed = [
+            await self.hand_back(
+                Conversation(takeover.chat_id, takeover.customer_id), f"by {_operator_name(user)}"
+            )
+            for takeover in await self._desk.takeovers_of(found[0])
+        ]
+        if not any(handed):
             await self._tell(message, "The bot already answers this customer.")
         raise ApplicationHandlerStop
 
