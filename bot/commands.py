@@ -4,7 +4,7 @@ and the bot's notes for what it cannot answer: an unknown command, a message wit
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import ContextTypes
@@ -24,7 +24,17 @@ log = logging.getLogger(__name__)
 FORGET_BUTTON = ButtonLayout("forget", (OneOf(("yes", "no")), USER_ID))
 
 
-ResetHook = Callable[[int, int, str | None], Awaitable[None]]
+class DeskForCustomers(Protocol):
+    """What the operators' desk does about the customers' commands."""
+
+    async def customer_reset(
+        self, chat_id: int, customer_id: int, language_code: str | None
+    ) -> None:
+        """The conversation before a /reset ended (the desk asks for a rating)."""
+
+    async def forget_customer(self, customer_id: int) -> int:
+        """Delete everything about the customer, in the database and in the desk's chats; how
+        many of their messages went."""
 
 
 class CustomerCommands:
@@ -33,15 +43,14 @@ class CustomerCommands:
         screening: Screening,
         pipeline: MoodPipeline,
         answering: Answering,
-        after_reset: ResetHook | None = None,
+        desk: DeskForCustomers,
     ) -> None:
         self._screening = screening
         self._pipeline = pipeline
         self._store = pipeline.store
         # Only for /cancel, which reaches the answer in progress.
         self._answering = answering
-        # The operators' desk asks for a rating of the conversation that ended.
-        self._after_reset = after_reset
+        self._desk = desk
 
     def by_name(self) -> dict[str, Callback]:
         return {
@@ -71,8 +80,7 @@ class CustomerCommands:
             await self._store.reset_conversation(message.chat_id, user.id)
             self._pipeline.forget_conversation(user.id)
             await say(message, "reset_done", user)
-            if self._after_reset is not None:
-                await self._after_reset(message.chat_id, user.id, user.language_code)
+            await self._desk.customer_reset(message.chat_id, user.id, user.language_code)
 
     async def on_cancel(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if (screened := await self._screening.screen(update, context.bot)) is None:
@@ -139,7 +147,7 @@ class CustomerCommands:
         choice = fields[0]
         await query.answer()
         if choice == "yes":
-            count = await self._store.forget_customer(query.from_user.id)
+            count = await self._desk.forget_customer(query.from_user.id)
             self._pipeline.forget_conversation(query.from_user.id)
             log.info(
                 "customer %s asked to be forgotten: %d messages deleted", query.from_user.id, count

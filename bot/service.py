@@ -100,7 +100,7 @@ class BotService:
         routes = Routes(
             self.app,
             self.answering,
-            CustomerCommands(screening, pipeline, self.answering, self.operators.customer_reset),
+            CustomerCommands(screening, pipeline, self.answering, self.operators),
         )
         self.processor.intake = Intake(
             routes.arrival,

@@ -47,6 +47,15 @@ class CustomerSummary:
 
 
 @dataclass(frozen=True)
+class DeskTraces:
+    """What the desk posted about a customer in Telegram: their topics, and every post (those
+    in a topic go with it)."""
+
+    topics: tuple[TopicRecord, ...]
+    posts: tuple[tuple[int, int], ...]  # (desk chat, Telegram message id)
+
+
+@dataclass(frozen=True)
 class TakeoverRecord:
     chat_id: int
     customer_id: int
@@ -174,6 +183,17 @@ class DeskStore:
         async with self._transaction() as session:
             chat_id = await session.scalar(query)
         return None if chat_id is None else Conversation(chat_id, customer_id)
+
+    async def traces(self, customer_id: int) -> DeskTraces:
+        topics = select(DeskTopic).where(DeskTopic.customer_id == customer_id)
+        posts = select(DeskPost.desk_chat_id, DeskPost.telegram_message_id).where(
+            DeskPost.customer_id == customer_id
+        )
+        async with self._transaction() as session:
+            return DeskTraces(
+                tuple(_topic(row) for row in await session.scalars(topics)),
+                tuple((chat, message) for chat, message in (await session.execute(posts)).all()),
+            )
 
     # --- takeovers ---------------------------------------------------------------------------
 

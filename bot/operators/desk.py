@@ -44,6 +44,8 @@ class OperatorDesk:
         gate = OperatorGate(config.telegram.operator_ids, config.operators.chat_id)
         chats = operator_chats(config)
         desk = DeskStore(database)
+        self._desk = desk
+        self._store = store
         self.channel = DeskChannel(
             app.bot, desk, config.operators.chat_id, chats, config.desk, clock
         )
@@ -87,6 +89,14 @@ class OperatorDesk:
         await self.satisfaction.conversation_ended(
             Conversation(chat_id, customer_id), "reset", language_code
         )
+
+    async def forget_customer(self, customer_id: int) -> int:
+        """The customer asked to be forgotten: everything stored about them goes, and so does
+        what the desk posted about them in Telegram. How many of their messages went."""
+        traces = await self._desk.traces(customer_id)
+        deleted = await self._store.forget_customer(customer_id)
+        await self.channel.erase(customer_id, traces)
+        return deleted
 
     def on_mood(self, message: StoredMessage, mood: Mood) -> None:
         self.mirror.customer_message(message, mood)
