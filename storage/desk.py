@@ -7,12 +7,13 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.vocabulary import MoodLabel
 from storage.database import Database
 from storage.errors import MessageNotFoundError
+from storage.insert_or_ignore import insert_or_ignore
 from storage.models import Customer, DeskPost, DeskTopic, Message, Takeover
 from storage.records import StoredMessage
 from storage.store import stored_message
@@ -81,20 +82,23 @@ class DeskStore:
         self, desk_chat_id: int, customer_id: int, thread_id: int, title: str, at: datetime
     ) -> None:
         """The customer's topic, new or recreated after it was deleted."""
+        values = {
+            "desk_chat_id": desk_chat_id,
+            "customer_id": customer_id,
+            "thread_id": thread_id,
+            "title": title,
+            "titled_at": at,
+        }
         async with self._transaction() as session:
-            row = await session.get(DeskTopic, (desk_chat_id, customer_id))
-            if row is None:
-                session.add(
-                    DeskTopic(
-                        desk_chat_id=desk_chat_id,
-                        customer_id=customer_id,
-                        thread_id=thread_id,
-                        title=title,
-                        titled_at=at,
+            if not await insert_or_ignore(session, DeskTopic, values):
+                await session.execute(
+                    update(DeskTopic)
+                    .where(
+                        DeskTopic.desk_chat_id == desk_chat_id,
+                        DeskTopic.customer_id == customer_id,
                     )
+                    .values(thread_id=thread_id, title=title, titled_at=at)
                 )
-                return
-            row.thread_id, row.title, row.titled_at = thread_id, title, at
 
     async def retitle(self, desk_chat_id: int, customer_id: int, title: str, at: datetime) -> None:
         async with self._transaction() as session:
@@ -199,22 +203,26 @@ class DeskStore:
 
     async def take_over(self, conversation: Conversation, operator_id: int, at: datetime) -> bool:
         """The operator answers this conversation from now on; False if it was taken over
-        already (the activity time moves on either way)."""
+        already (the time of the operators' last message moves on either way)."""
+        values = {
+            "chat_id": conversation.chat_id,
+            "customer_id": conversation.customer_id,
+            "operator_id": operator_id,
+            "started_at": at,
+            "active_at": at,
+        }
         async with self._transaction() as session:
-            row = await session.get(Takeover, (conversation.chat_id, conversation.customer_id))
-            if row is not None:
-                row.active_at = at
-                return False
-            session.add(
-                Takeover(
-                    chat_id=conversation.chat_id,
-                    customer_id=conversation.customer_id,
-                    operator_id=operator_id,
-                    started_at=at,
-                    active_at=at,
+            if await insert_or_ignore(session, Takeover, values):
+                return True
+            await session.execute(
+                update(Takeover)
+                .where(
+                    Takeover.chat_id == conversation.chat_id,
+                    Takeover.customer_id == conversation.customer_id,
                 )
+                .values(active_at=at)
             )
-            return True
+            return False
 
     async def takeover(self, conversation: Conversation) -> TakeoverRecord | None:
         async with self._transaction() as session:

@@ -66,14 +66,16 @@ class Satisfaction:
 
     async def conversation_ended(
         self, conversation: Conversation, ended_by: EndedBy, language_code: str | None = None
-    ) -> None:
+    ) -> bool:
+        """Ask the customer for a rating unless they were asked about this conversation;
+        whether they were asked now."""
         if not self._enabled:
-            return
+            return False
         rating_id = await self._ratings.ask(
             conversation.chat_id, conversation.customer_id, ended_by, self._clock()
         )
         if rating_id is None:
-            return
+            return False
         ask = text("rate_ask", ui_language(language_code))
         try:
             await deliver(
@@ -84,14 +86,16 @@ class Satisfaction:
             )
         except (DeliveryFailed, TelegramError) as exc:
             log.info("chat %s: could not ask for a rating (%s)", conversation.chat_id, exc)
+        return True
 
     async def ask_idle(self) -> int:
         """Ask every conversation quiet for `[desk] rating_idle_minutes`; how many were."""
         quiet_since = self._clock() - timedelta(minutes=self._config.rating_idle_minutes)
         idle = await self._ratings.idle_conversations(quiet_since, quiet_since - ASK_WITHIN)
+        asked = 0
         for chat_id, customer_id in idle:
-            await self.conversation_ended(Conversation(chat_id, customer_id), "idle")
-        return len(idle)
+            asked += await self.conversation_ended(Conversation(chat_id, customer_id), "idle")
+        return asked
 
     async def _idle_job(self, context: ContextTypes.DEFAULT_TYPE) -> None:
         try:
