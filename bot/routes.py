@@ -1,5 +1,6 @@
 """Which handler takes a customer's update: the handlers registered in the application's
-dispatch order, and how an update is classified on arrival (see chat_order.Intake)."""
+dispatch order, and how an update is classified on arrival (see chat_order.Intake). Before any
+handler, an update this process is not to handle (bot.update_claims) is left alone."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from telegram.ext import (
     CommandHandler,
     ContextTypes,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
@@ -20,8 +22,12 @@ from bot.answering import Answering
 from bot.button_data import refuse_unknown
 from bot.chat_order import Arrival
 from bot.commands import CustomerCommands
+from bot.update_claims import OneProcessPerUpdate
 
 log = logging.getLogger(__name__)
+
+# Before every other group, the operators' included.
+CLAIM_GROUP = -100
 
 
 class Routes:
@@ -32,8 +38,11 @@ class Routes:
         app: Application,  # type: ignore[type-arg]
         answering: Answering,
         commands: CustomerCommands,
+        once: OneProcessPerUpdate,
     ) -> None:
         self._app = app
+        self._once = once
+        app.add_handler(TypeHandler(Update, self._claim), group=CLAIM_GROUP)
         # Edited messages, channel posts and other non-message updates get no answer: the
         # original message was answered already, and channels have no customer to talk to.
         only_messages = filters.UpdateType.MESSAGE
@@ -63,6 +72,8 @@ class Routes:
         update, found the way the application dispatches it."""
         taken = []
         for group in sorted(self._app.handlers):
+            if group == CLAIM_GROUP:
+                continue
             for handler in self._app.handlers[group]:
                 check = handler.check_update(update)
                 if check is not None and check is not False:
@@ -71,6 +82,10 @@ class Routes:
         if not taken:
             return "inert"
         return "message" if taken == [self._text] else "barrier"
+
+    async def _claim(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if self.arrival(update) != "message":
+            await self._once.claim(update)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.error("error while handling an update", exc_info=context.error)

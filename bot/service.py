@@ -19,6 +19,7 @@ from bot.config import Config
 from bot.delivery import DeliveryFailed, deliver
 from bot.operators.access import operator_chats
 from bot.operators.desk import OperatorDesk
+from bot.operators.desk_locks import DeskLocks
 from bot.operators.facts_reload import reload_facts
 from bot.pending_retry import RETRY_DELAYS, PendingRetry
 from bot.pipeline import MoodPipeline
@@ -26,9 +27,14 @@ from bot.routes import Routes
 from bot.screening import Screening
 from bot.systemd import SystemdNotifier
 from bot.texts import COMMAND_MENU
+from bot.timed_jobs import TimedJobs
+from bot.update_claims import OneProcessPerUpdate
 from engine.protocol import Engine
 from storage import Clock, Database, Store, StoredMessage, migrations, utc_now
 from storage.chat_lock import ChatLockAcrossProcesses
+from storage.customer_lock import CustomerLockAcrossProcesses
+from storage.leader import TimedJobsLeader
+from storage.update_claims import UpdateClaims
 
 log = logging.getLogger(__name__)
 
@@ -82,12 +88,24 @@ class BotService:
         self.database = Database(config.database.url)
         self.store = Store(self.database, clock)
         self.chat_lock = ChatLockAcrossProcesses(config.database.url)
+        self.customer_lock = CustomerLockAcrossProcesses(config.database.url)
+        self.leader = TimedJobsLeader(config.database.url)
         self.locks = ChatLocks()
         self.processor = PerChatUpdateProcessor(
             self.locks, max_held_per_chat=config.telegram.max_waiting_per_chat
         )
         self.app = build_application(config, self.processor)
-        self.operators = OperatorDesk(config, self.database, self.store, self.app, engine, clock)
+        jobs = TimedJobs(self.app.job_queue, self.leader)
+        self.operators = OperatorDesk(
+            config,
+            self.database,
+            self.store,
+            self.app,
+            engine,
+            clock,
+            DeskLocks(self.customer_lock),
+            jobs,
+        )
         screening = Screening(config.telegram)
         pipeline = MoodPipeline(engine, self.store, self.operators)
         self.answering = Answering(
@@ -97,10 +115,17 @@ class BotService:
             config.logging.log_message_text,
             self.chat_lock,
         )
+        once = OneProcessPerUpdate(
+            UpdateClaims(self.database),
+            clock,
+            across_processes=self.chat_lock.across_processes,
+        )
+        once.schedule(jobs)
         routes = Routes(
             self.app,
             self.answering,
             CustomerCommands(screening, pipeline, self.answering, self.operators),
+            once,
         )
         self.processor.intake = Intake(
             routes.arrival,
@@ -118,6 +143,7 @@ class BotService:
         await self.database.connect()
         await migrations.prepare(self.database, auto_migrate=self.config.database.auto_migrate)
         await self.chat_lock.connect()
+        await self.customer_lock.connect()
         await self.app.initialize()
         await self._set_commands()
         await self._recover_pending()
@@ -176,6 +202,8 @@ class BotService:
         if self.app.running:
             await self.app.stop()
         await self.app.shutdown()
+        await self.leader.close()
+        await self.customer_lock.close()
         await self.chat_lock.close()
         await self.database.close()
 

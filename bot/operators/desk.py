@@ -14,6 +14,7 @@ from bot.operators.commands import OperatorCommands
 from bot.operators.complaint_keywords import ComplaintKeywords
 from bot.operators.corrections import MoodCorrections
 from bot.operators.desk_channel import DeskChannel
+from bot.operators.desk_locks import DeskLocks
 from bot.operators.digest import DailyDigest
 from bot.operators.facts_reload import FactsReload
 from bot.operators.handoff_alerts import HandOffAlerts
@@ -22,6 +23,7 @@ from bot.operators.queue import WaitingQueue
 from bot.operators.satisfaction import Satisfaction
 from bot.operators.takeover import Takeovers
 from bot.pipeline import Answer
+from bot.timed_jobs import TimedJobs
 from engine.protocol import Engine
 from engine.types import Mood
 from storage import Clock, Database, Store, StoredMessage
@@ -29,6 +31,7 @@ from storage.approvals import Approvals
 from storage.desk import Conversation, DeskStore
 from storage.mood_log import MoodLog
 from storage.ratings import Ratings
+from storage.update_claims import UpdateClaims
 
 
 class OperatorDesk:
@@ -40,6 +43,8 @@ class OperatorDesk:
         app: Application,  # type: ignore[type-arg]
         engine: Engine,
         clock: Clock,
+        locks: DeskLocks,
+        jobs: TimedJobs,
     ) -> None:
         gate = OperatorGate(config.telegram.operator_ids, config.operators.chat_id)
         chats = operator_chats(config)
@@ -47,7 +52,7 @@ class OperatorDesk:
         self._desk = desk
         self._store = store
         self.channel = DeskChannel(
-            app.bot, desk, config.operators.chat_id, chats, config.desk, clock
+            app.bot, desk, config.operators.chat_id, chats, config.desk, clock, locks
         )
         self.mirror = Mirror(self.channel)
         self.keywords = ComplaintKeywords(engine, desk, self.channel)
@@ -59,7 +64,16 @@ class OperatorDesk:
             enabled=bool(config.telegram.operator_ids),
         )
         self.takeovers = Takeovers(
-            app.bot, gate, desk, self.channel, chats, config.desk, clock, self._closed
+            app.bot,
+            gate,
+            desk,
+            self.channel,
+            chats,
+            config.desk,
+            clock,
+            self._closed,
+            locks,
+            UpdateClaims(database),
         )
         self.approvals = ApprovalDesk(
             app.bot, gate, store, desk, Approvals(database), self.channel, chats, config.desk, clock
@@ -74,10 +88,10 @@ class OperatorDesk:
         FactsReload(gate, engine).register(app)
         self.queue = WaitingQueue(gate, database, self.channel.forum_chat, clock)
         self.queue.register(app)
-        self.takeovers.register(app)
+        self.takeovers.register(app, jobs)
         self.approvals.register(app)
-        self.satisfaction.register(app)
-        self.digest.schedule(app.job_queue)
+        self.satisfaction.register(app, jobs)
+        self.digest.schedule(jobs)
 
     async def _closed(self, conversation: Conversation) -> None:
         await self.satisfaction.conversation_ended(conversation, "close")

@@ -3,6 +3,8 @@ that chat is a forum the bot may manage topics in, otherwise (alerts only) each 
 
 Everything written about one customer goes through one queue, so their topic is created once
 and the mirror keeps the conversation's order, while the customer's answers never wait for it.
+Each job holds the customer's desk lock: with several bot processes, the one that finds no
+topic opens it while the others wait, and then find it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from telegram.error import BadRequest, TelegramError
 
 from bot.config import DeskConfig
 from bot.delivery import DeliveryFailed, deliver
+from bot.operators.desk_locks import DeskLocks
 from bot.operators.topic_titles import topic_title
 from storage import Clock
 from storage.desk import Conversation, DeskStore, DeskTraces
@@ -42,8 +45,10 @@ class DeskChannel:
         chats: Sequence[int],
         config: DeskConfig,
         clock: Clock,
+        locks: DeskLocks,
     ) -> None:
         self._bot = bot
+        self._locks = locks
         self._desk = desk
         # Only a group can be a forum; a user id as the operators' chat never is.
         self.forum_chat = forum_chat if forum_chat is not None and forum_chat < 0 else None
@@ -63,7 +68,8 @@ class DeskChannel:
             if previous is not None:
                 await asyncio.gather(previous, return_exceptions=True)
             try:
-                await job()
+                async with self._locks.hold(customer_id):
+                    await job()
             except Exception:
                 # Nobody awaits this task: an error that is not logged here is never seen.
                 log.exception("customer %s: the desk could not %s", customer_id, what)

@@ -15,6 +15,7 @@ from bot.config import DeskConfig
 from bot.delivery import DeliveryFailed, deliver
 from bot.operators.access import OPERATOR_HANDLER_GROUP, then_stop
 from bot.texts import text, ui_language
+from bot.timed_jobs import TimedJobs
 from storage import Clock
 from storage.desk import Conversation
 from storage.ratings import EndedBy, Ratings
@@ -54,15 +55,13 @@ class Satisfaction:
         self._config = config
         self._clock = clock
 
-    def register(self, app: Application) -> None:  # type: ignore[type-arg]
+    def register(self, app: Application, jobs: TimedJobs) -> None:  # type: ignore[type-arg]
         app.add_handler(
             CallbackQueryHandler(then_stop(self.on_button), pattern=RATING_BUTTON.pattern),
             group=OPERATOR_HANDLER_GROUP,
         )
-        if self._enabled and self._config.rating_idle_minutes and app.job_queue is not None:
-            app.job_queue.run_repeating(
-                self._idle_job, interval=IDLE_CHECK_SECONDS, name="rating idle check"
-            )
+        if self._enabled and self._config.rating_idle_minutes and jobs.available:
+            jobs.repeating(self._idle_job, IDLE_CHECK_SECONDS, "rating idle check")
 
     async def conversation_ended(
         self, conversation: Conversation, ended_by: EndedBy, language_code: str | None = None

@@ -29,9 +29,12 @@ from bot.config import DeskConfig
 from bot.delivery import DeliveryFailed, deliver
 from bot.operators.access import OPERATOR_HANDLER_GROUP, OperatorGate, then_stop
 from bot.operators.desk_channel import DeskChannel
+from bot.operators.desk_locks import DeskLocks
 from bot.operators.recipients import Recipients, in_group
+from bot.timed_jobs import TimedJobs
 from storage import Clock, StoredMessage
 from storage.desk import Conversation, DeskStore
+from storage.update_claims import UpdateClaims
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +84,12 @@ class Takeovers:
         config: DeskConfig,
         clock: Clock,
         closed: Callable[[Conversation], Awaitable[None]],
+        locks: DeskLocks,
+        claims: UpdateClaims,
     ) -> None:
         self._bot = bot
+        self._locks = locks
+        self._claims = claims
         self._recipients = Recipients(desk, channel)
         self._closed = closed
         self._gate = gate
@@ -92,7 +99,7 @@ class Takeovers:
         self._config = config
         self._clock = clock
 
-    def register(self, app: Application) -> None:  # type: ignore[type-arg]
+    def register(self, app: Application, jobs: TimedJobs) -> None:  # type: ignore[type-arg]
         if not self._chats:
             return
         in_desk = filters.Chat(chat_id=self._chats) & filters.UpdateType.MESSAGE
@@ -117,10 +124,8 @@ class Takeovers:
             ),
             group=OPERATOR_HANDLER_GROUP,
         )
-        if self._config.takeover_idle_minutes and app.job_queue is not None:
-            app.job_queue.run_repeating(
-                self._expire_job, interval=IDLE_CHECK_SECONDS, name="takeover idle timeout"
-            )
+        if self._config.takeover_idle_minutes and jobs.available:
+            jobs.repeating(self._expire_job, IDLE_CHECK_SECONDS, "takeover idle timeout")
 
     # --- for the pipeline --------------------------------------------------------------------
 
@@ -186,6 +191,12 @@ class Takeovers:
         if original is None or not original.text:
             await query.answer("That message is gone; please write it again.", show_alert=True)
             return
+        # However often the button is pressed, and in whichever process.
+        if not await self._claims.claim(
+            f"group-post:{original.chat_id}:{original.message_id}", self._clock()
+        ):
+            await query.answer("It was posted already.")
+            return
         try:
             await question.edit_reply_markup(None)
         except TelegramError as exc:
@@ -198,6 +209,12 @@ class Takeovers:
     ) -> StoredMessage | None:
         """Deliver the operator's text to the customer, store it, and take the conversation
         over; a failure is told to the operators where they wrote."""
+        async with self._locks.hold(conversation.customer_id):
+            return await self._send(conversation, operator, text, source)
+
+    async def _send(
+        self, conversation: Conversation, operator: User, text: str, source: Message
+    ) -> StoredMessage | None:
         now = self._clock()
         outgoing = f"{self._config.team_prefix} {text}".strip()
         try:
