@@ -42,6 +42,8 @@ class ActiveAnswer:
 
     stream: ReplyStreamLike | None = None
     cancelled_by_customer: bool = False
+    # An operator took the conversation over while it was written.
+    cancelled_for_operator: bool = False
     started: float = field(default_factory=time.monotonic)
 
     def cancel(self) -> None:
@@ -192,6 +194,14 @@ class Answering:
         except ReplyCancelled:
             if active.cancelled_by_customer:
                 await self.pipeline.store.mark_failed(stored.id, "cancelled by the customer")
+            elif active.cancelled_for_operator:
+                if await self.pipeline.leave_to_operators(stored):
+                    log.info(
+                        "chat %s: message %s is left to an operator", stored.chat_id, stored.id
+                    )
+                else:
+                    # The operator's message did not go out: the bot answers after all.
+                    self._stranded(stored, "an operator's message was not delivered")
             else:
                 log.info(
                     "chat %s: answer to message %s abandoned at shutdown; it stays pending",
@@ -248,6 +258,13 @@ class Answering:
         active.cancelled_by_customer = True
         active.cancel()
         return True
+
+    def stop_for_operator(self, chat_id: int, customer_id: int) -> None:
+        """An operator took the conversation over: the answer in progress yields to them."""
+        active = self._active.get((chat_id, customer_id))
+        if active is not None:
+            active.cancelled_for_operator = True
+            active.cancel()
 
     def cancel_all(self) -> None:
         """Stop every answer in progress (shutdown): they stay pending for the next start."""

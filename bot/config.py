@@ -113,7 +113,7 @@ class DeskConfig:
     team_prefix: str = "👤 Support team:"
     # Seconds between two title edits of one forum topic (Telegram limits topic edits).
     title_interval: float = 60.0
-    # Minutes without a message of either side after which a takeover ends; 0: never.
+    # Minutes without an operator's message after which a takeover ends; 0: never.
     takeover_idle_minutes: int = 30
     # Which model replies an operator approves before the customer sees them.
     approve: ApprovalPolicy = "never"

@@ -137,6 +137,7 @@ class BotService:
             self._answer_stored, self.store, self.locks, self._tell_operators, retry_delays
         )
         self.answering.on_stranded = self.retries.stranded
+        self.operators.takeovers.stop_answer = self.answering.stop_for_operator
         self._recovery: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:

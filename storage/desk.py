@@ -229,12 +229,6 @@ class DeskStore:
             row = await session.get(Takeover, (conversation.chat_id, conversation.customer_id))
             return None if row is None else _takeover(row)
 
-    async def touch_takeover(self, conversation: Conversation, at: datetime) -> None:
-        async with self._transaction() as session:
-            row = await session.get(Takeover, (conversation.chat_id, conversation.customer_id))
-            if row is not None:
-                row.active_at = at
-
     async def takeovers_of(self, customer_id: int) -> list[TakeoverRecord]:
         """The customer's conversations an operator has, in any chat."""
         query = select(Takeover).where(Takeover.customer_id == customer_id)
@@ -252,7 +246,7 @@ class DeskStore:
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def idle_takeovers(self, quiet_since: datetime) -> list[TakeoverRecord]:
-        """Takeovers without a message of either side since `quiet_since`."""
+        """Takeovers without an operator's message since `quiet_since`."""
         query = select(Takeover).where(Takeover.active_at < quiet_since)
         async with self._transaction() as session:
             return [_takeover(row) for row in await session.scalars(query)]

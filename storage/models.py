@@ -165,7 +165,8 @@ class Takeover(Base):
     )
     operator_id: Mapped[int] = mapped_column(BigInteger)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
-    # The idle timeout counts from the last message of either side.
+    # The operators' last message: the idle timeout counts from it (a customer writing on to
+    # an abandoned takeover must not keep it alive).
     active_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
 
 

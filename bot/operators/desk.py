@@ -4,6 +4,9 @@ hand-off notices, the facts reload and the daily digest. It is the pipeline's De
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from telegram.ext import Application
 
 from bot.config import Config
@@ -51,6 +54,7 @@ class OperatorDesk:
         desk = DeskStore(database)
         self._desk = desk
         self._store = store
+        self._locks = locks
         self.channel = DeskChannel(
             app.bot, desk, config.operators.chat_id, chats, config.desk, clock, locks
         )
@@ -120,6 +124,11 @@ class OperatorDesk:
 
     async def leaves_to_operators(self, message: StoredMessage) -> bool:
         return await self.approvals.has_draft(message) or await self.takeovers.taken_over(message)
+
+    @asynccontextmanager
+    async def answer_turn(self, message: StoredMessage) -> AsyncIterator[bool]:
+        async with self._locks.hold(message.customer_id):
+            yield not await self.takeovers.taken_over(message)
 
     def wants_approval(self, mood: Mood) -> bool:
         return self.approvals.wants(mood)

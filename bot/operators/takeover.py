@@ -89,6 +89,9 @@ class Takeovers:
     ) -> None:
         self._bot = bot
         self._locks = locks
+        # Stops the bot's answer in progress in this process for a conversation taken over
+        # (chat id, customer id); answers in other processes yield at their delivery.
+        self.stop_answer: Callable[[int, int], None] | None = None
         self._claims = claims
         self._recipients = Recipients(desk, channel)
         self._closed = closed
@@ -135,7 +138,6 @@ class Takeovers:
         if await self._desk.takeover(conversation) is None:
             return False
         await self._desk.leave_to_the_team(message.id)
-        await self._desk.touch_takeover(conversation, self._clock())
         return True
 
     # --- an operator writes ------------------------------------------------------------------
@@ -207,8 +209,10 @@ class Takeovers:
     async def send(
         self, conversation: Conversation, operator: User, text: str, source: Message
     ) -> StoredMessage | None:
-        """Deliver the operator's text to the customer, store it, and take the conversation
-        over; a failure is told to the operators where they wrote."""
+        """Take the conversation over, deliver the operator's text to the customer and store
+        it; a failure is told to the operators where they wrote. In the customer's desk lock,
+        which the bot's answer holds while it is delivered: the takeover is stored before the
+        operator's text goes out, so an answer not out by then is not delivered after it."""
         async with self._locks.hold(conversation.customer_id):
             return await self._send(conversation, operator, text, source)
 
@@ -216,24 +220,30 @@ class Takeovers:
         self, conversation: Conversation, operator: User, text: str, source: Message
     ) -> StoredMessage | None:
         now = self._clock()
+        started = await self._desk.take_over(conversation, operator.id, now)
+        if self.stop_answer is not None:
+            self.stop_answer(conversation.chat_id, conversation.customer_id)
         outgoing = f"{self._config.team_prefix} {text}".strip()
         try:
             sent = await deliver(
                 lambda: self._bot.send_message(conversation.chat_id, outgoing),
                 f"chat {conversation.chat_id}: operator message",
             )
-        except Forbidden as exc:
-            await self._tell(
-                source, f"⚠️ Not delivered: the customer's chat refuses the bot ({exc})."
-            )
-            return None
         except (DeliveryFailed, TelegramError) as exc:
-            await self._tell(source, f"⚠️ Not delivered ({exc}). Please send it again.")
+            if started:
+                # Nobody answered the customer: the bot may go on as before.
+                await self._desk.hand_back(conversation)
+            if isinstance(exc, Forbidden):
+                await self._tell(
+                    source, f"⚠️ Not delivered: the customer's chat refuses the bot ({exc})."
+                )
+            else:
+                await self._tell(source, f"⚠️ Not delivered ({exc}). Please send it again.")
             return None
         stored = await self._desk.record_operator_message(
             conversation, operator.id, text, sent.message_id, now
         )
-        if await self._desk.take_over(conversation, operator.id, now):
+        if started:
             log.info(
                 "operator %s took over customer %s in chat %s",
                 operator.id,
