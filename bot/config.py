@@ -558,6 +558,12 @@ def load_config(
                 raise ConfigError(
                     f'config key telegram.{key}: required when telegram.mode = "webhook"'
                 )
+    approve = values["desk"].get("approve", "never")
+    if approve != "never" and not telegram.get("operator_ids"):
+        raise ConfigError(
+            f'config key desk.approve: "{approve}" needs telegram.operator_ids (nobody could '
+            "approve a reply, and every customer would wait for ever)"
+        )
     engine = values["engine"]
     if engine.get("backend") == "openai" and not engine.get("api_base"):
         raise ConfigError('config key model.api_base: required when model.backend = "openai"')

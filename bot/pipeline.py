@@ -116,6 +116,13 @@ class MoodPipeline:
             await self._record(message, answer, delivered_id)
             return answer
         mood = await self.mood_of(message)
+        decided = None if self.desk is None else await self.desk.decided_reply(message)
+        if decided is not None:
+            # An operator approved (or wrote) the reply: it goes out like any answer.
+            await sink.start(mood)
+            return await self._deliver(
+                message, sink, Answer(mood, strip_mood_emoji(decided), decided)
+            )
         if self.desk is not None and await self.desk.leaves_to_operators(message):
             return None
         # A reply that needs approval is not shown while written: it may never be sent.
@@ -220,6 +227,10 @@ class DeskHooks(Protocol):
         operator's message to the customer waits until it is out, and one that came first
         wins: the turn gives False when the conversation was taken over meanwhile (the
         message is then left to the operators), and nothing is delivered."""
+
+    async def decided_reply(self, message: StoredMessage) -> str | None:
+        """The reply an operator approved or wrote for the message, to be delivered as its
+        answer; None when there is none."""
 
     def wants_approval(self, mood: Mood) -> bool:
         """Whether a reply to a message of this mood needs an operator's approval."""

@@ -138,6 +138,7 @@ class BotService:
         )
         self.answering.on_stranded = self.retries.stranded
         self.operators.takeovers.stop_answer = self.answering.stop_for_operator
+        self.operators.approvals.answer_now = self.retries.answer_in_turn
         self._recovery: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:

@@ -130,6 +130,9 @@ class OperatorDesk:
         async with self._locks.hold(message.customer_id):
             yield not await self.takeovers.taken_over(message)
 
+    async def decided_reply(self, message: StoredMessage) -> str | None:
+        return await self.approvals.decided_reply(message)
+
     def wants_approval(self, mood: Mood) -> bool:
         return self.approvals.wants(mood)
 

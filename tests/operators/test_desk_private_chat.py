@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bench.fake_telegram import BotMessage, FakeTelegram
-from tests.e2e.support import rows, wait_for_status
+from tests.e2e.support import rows, wait_for_async, wait_for_status
 from tests.operators.bot_support import ANSWER_TIMEOUT, CUSTOMER, OPERATOR
 from tests.operators.desk_support import (
     FORUM,
@@ -86,12 +86,18 @@ async def test_a_customer_seen_only_in_a_group_is_written_to_there_once_confirme
         [[button]] = question.reply_markup["inline_keyboard"]  # type: ignore[index]
         fake.press_button(FORUM, OPERATOR, question.message_id, button["callback_data"])
         delivered = await fake.wait_for_messages(GROUP, in_group + 1, timeout=ANSWER_TIMEOUT)
-        stored = await wait_for_status(service.database, GROUP, 1)
+
+        # Stored once Telegram took it.
+        async def operator_row() -> list[str]:
+            roles = [row.role for row in await rows(service.database, GROUP)]
+            return roles if roles[-1] == "operator" else []
+
+        stored = await wait_for_async(operator_row, what="the operator's message to be stored")
 
     assert unconfirmed == in_group
     assert "group" in question.text and str(GROUP) in question.text
     assert delivered[-1].text == "👤 Support team: Hi Bo, Olga here."
-    assert [row.role for row in stored][-1] == "operator"
+    assert stored == ["user", "assistant", "operator"]
     assert fake.message(FORUM, question.message_id).reply_markup is None
 
 
