@@ -175,8 +175,13 @@ async def test_two_processes_answer_each_message_once_and_in_order(
                     timeout=60.0,
                     what="every message answered",
                 )
-                # A second answer to any message would come within an answer's time.
-                await asyncio.sleep(0.5)
+                # A second answer would come from the process that got a message second; each
+                # message is done with there once it logs the copy as delivered again.
+                await wait_until(
+                    lambda: count_in_logs(tmp_path, DELIVERED_AGAIN) >= len(CHATS) * PER_CHAT,
+                    timeout=60.0,
+                    what="both processes to have handled every message",
+                )
     assert (one.returncode, two.returncode) == (0, 0)
     assert set(fake.webhook_statuses) == {200}
     replies = [json.loads(line) for line in record.read_text().splitlines()]
@@ -195,6 +200,7 @@ async def test_two_processes_answer_each_message_once_and_in_order(
         assert answers == [row.id for row in questions]
 
 
+DELIVERED_AGAIN = "was delivered again; not answering twice"
 FORUM = -100_720_000
 OPERATOR = 720_001
 CUSTOMERS = (7201, 7202)
