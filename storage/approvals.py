@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.database import Database
 from storage.errors import ConstraintError
 from storage.models import Approval, ApprovalEdit
-from storage.transaction import transaction
+from storage.transaction import read_transaction, transaction
 
 Decision = Literal["sent", "edited", "discarded"]
 # The decisions that send the customer a reply.
@@ -59,12 +59,12 @@ class Approvals:
             return found
 
     async def for_message(self, message_id: int) -> ApprovalRecord | None:
-        async with self._transaction() as session:
+        async with self._reading() as session:
             row = await session.scalar(select(Approval).where(Approval.message_id == message_id))
             return None if row is None else _record(row)
 
     async def get(self, approval_id: int) -> ApprovalRecord | None:
-        async with self._transaction() as session:
+        async with self._reading() as session:
             row = await session.get(Approval, approval_id)
             return None if row is None else _record(row)
 
@@ -129,6 +129,9 @@ class Approvals:
 
     def _transaction(self) -> AbstractAsyncContextManager[AsyncSession]:
         return transaction(self._database)
+
+    def _reading(self) -> AbstractAsyncContextManager[AsyncSession]:
+        return read_transaction(self._database)
 
 
 def _record(row: Approval) -> ApprovalRecord:

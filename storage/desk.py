@@ -17,7 +17,7 @@ from storage.insert_or_ignore import insert_or_ignore
 from storage.models import Customer, DeskPost, DeskTopic, Message, Takeover
 from storage.records import StoredMessage
 from storage.store import stored_message
-from storage.transaction import transaction
+from storage.transaction import read_transaction, transaction
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ class DeskStore:
     # --- topics ------------------------------------------------------------------------------
 
     async def topic(self, desk_chat_id: int, customer_id: int) -> TopicRecord | None:
-        async with self._transaction() as session:
+        async with self._reading() as session:
             row = await session.get(DeskTopic, (desk_chat_id, customer_id))
             return None if row is None else _topic(row)
 
@@ -110,7 +110,7 @@ class DeskStore:
         query = select(DeskTopic.customer_id).where(
             DeskTopic.desk_chat_id == desk_chat_id, DeskTopic.thread_id == thread_id
         )
-        async with self._transaction() as session:
+        async with self._reading() as session:
             return await session.scalar(query)
 
     async def customer_summary(self, customer_id: int, moods: int) -> CustomerSummary | None:
@@ -125,7 +125,7 @@ class DeskStore:
             .order_by(Message.id.desc())
             .limit(moods)
         )
-        async with self._transaction() as session:
+        async with self._reading() as session:
             customer = await session.get(Customer, customer_id)
             if customer is None:
                 return None
@@ -163,7 +163,7 @@ class DeskStore:
     async def conversation_of_post(
         self, desk_chat_id: int, telegram_message_id: int
     ) -> Conversation | None:
-        async with self._transaction() as session:
+        async with self._reading() as session:
             row = await session.get(DeskPost, (desk_chat_id, telegram_message_id))
             return None if row is None else Conversation(row.chat_id, row.customer_id)
 
@@ -173,7 +173,7 @@ class DeskStore:
         query = select(
             exists().where(Message.chat_id == customer_id, Message.customer_id == customer_id)
         )
-        async with self._transaction() as session:
+        async with self._reading() as session:
             return bool(await session.scalar(query))
 
     async def latest_conversation(self, customer_id: int) -> Conversation | None:
@@ -184,7 +184,7 @@ class DeskStore:
             .order_by(Message.id.desc())
             .limit(1)
         )
-        async with self._transaction() as session:
+        async with self._reading() as session:
             chat_id = await session.scalar(query)
         return None if chat_id is None else Conversation(chat_id, customer_id)
 
@@ -193,7 +193,7 @@ class DeskStore:
         posts = select(DeskPost.desk_chat_id, DeskPost.telegram_message_id).where(
             DeskPost.customer_id == customer_id
         )
-        async with self._transaction() as session:
+        async with self._reading() as session:
             return DeskTraces(
                 tuple(_topic(row) for row in await session.scalars(topics)),
                 tuple((chat, message) for chat, message in (await session.execute(posts)).all()),
@@ -225,14 +225,14 @@ class DeskStore:
             return False
 
     async def takeover(self, conversation: Conversation) -> TakeoverRecord | None:
-        async with self._transaction() as session:
+        async with self._reading() as session:
             row = await session.get(Takeover, (conversation.chat_id, conversation.customer_id))
             return None if row is None else _takeover(row)
 
     async def takeovers_of(self, customer_id: int) -> list[TakeoverRecord]:
         """The customer's conversations an operator has, in any chat."""
         query = select(Takeover).where(Takeover.customer_id == customer_id)
-        async with self._transaction() as session:
+        async with self._reading() as session:
             return [_takeover(row) for row in await session.scalars(query)]
 
     async def hand_back(self, conversation: Conversation) -> bool:
@@ -248,7 +248,7 @@ class DeskStore:
     async def idle_takeovers(self, quiet_since: datetime) -> list[TakeoverRecord]:
         """Takeovers without an operator's message since `quiet_since`."""
         query = select(Takeover).where(Takeover.active_at < quiet_since)
-        async with self._transaction() as session:
+        async with self._reading() as session:
             return [_takeover(row) for row in await session.scalars(query)]
 
     # --- the operators' messages -------------------------------------------------------------
@@ -288,6 +288,9 @@ class DeskStore:
 
     def _transaction(self) -> AbstractAsyncContextManager[AsyncSession]:
         return transaction(self._database)
+
+    def _reading(self) -> AbstractAsyncContextManager[AsyncSession]:
+        return read_transaction(self._database)
 
 
 def _topic(row: DeskTopic) -> TopicRecord:
