@@ -42,6 +42,8 @@ class ActiveAnswer:
 
     stream: ReplyStreamLike | None = None
     cancelled_by_customer: bool = False
+    # An operator took the conversation over while it was written.
+    cancelled_for_operator: bool = False
     started: float = field(default_factory=time.monotonic)
 
     def cancel(self) -> None:
@@ -64,7 +66,7 @@ class Answering:
         self._config = config
         self._log_text = log_message_text
         # (chat id, Telegram message id) → what storing it on arrival gave, until its turn.
-        self._arrived: dict[tuple[int, int], tuple[StoredMessage, bool]] = {}
+        self._stored_on_arrival: dict[tuple[int, int], tuple[StoredMessage, bool]] = {}
         # (chat id, customer id) → the answer being written there.
         self._active: dict[tuple[int, int], ActiveAnswer] = {}
         self.shutting_down = False
@@ -89,7 +91,7 @@ class Answering:
             log.warning("chat %s: could not store a message on arrival (%s)", message.chat_id, exc)
             return False
         # A copy Telegram delivered twice must not replace the original's "new".
-        self._arrived.setdefault((message.chat_id, message.message_id), received)
+        self._stored_on_arrival.setdefault((message.chat_id, message.message_id), received)
         return True
 
     def set_aside(self, update: Update) -> None:
@@ -97,7 +99,7 @@ class Answering:
         it is answered from storage instead."""
         message = update.effective_message
         if message is not None:
-            self._arrived.pop((message.chat_id, message.message_id), None)
+            self._stored_on_arrival.pop((message.chat_id, message.message_id), None)
 
     # --- 2. in its turn ----------------------------------------------------------------------
 
@@ -111,7 +113,7 @@ class Answering:
             await say(message, "empty", user)
             return
         try:
-            stored, is_new = self._arrived.pop(
+            stored, is_new = self._stored_on_arrival.pop(
                 (message.chat_id, message.message_id), None
             ) or await self.pipeline.receive(
                 message.chat_id, customer_of(user), question, message.message_id
@@ -141,7 +143,7 @@ class Answering:
         as errors, and an answer that could not be delivered stays pending for a later try.
         With several processes on one database, the chat's earlier messages still pending are
         answered first, and none is answered twice."""
-        if not self._chat_lock.shared or self.shutting_down:
+        if not self._chat_lock.across_processes or self.shutting_down:
             await self._answer_one(bot, stored, private=private)
             return
         try:
@@ -192,6 +194,14 @@ class Answering:
         except ReplyCancelled:
             if active.cancelled_by_customer:
                 await self.pipeline.store.mark_failed(stored.id, "cancelled by the customer")
+            elif active.cancelled_for_operator:
+                if await self.pipeline.leave_to_operators(stored):
+                    log.info(
+                        "chat %s: message %s is left to an operator", stored.chat_id, stored.id
+                    )
+                else:
+                    # The operator's message did not go out: the bot answers after all.
+                    self._stranded(stored, "an operator's message was not delivered")
             else:
                 log.info(
                     "chat %s: answer to message %s abandoned at shutdown; it stays pending",
@@ -248,6 +258,13 @@ class Answering:
         active.cancelled_by_customer = True
         active.cancel()
         return True
+
+    def stop_for_operator(self, chat_id: int, customer_id: int) -> None:
+        """An operator took the conversation over: the answer in progress yields to them."""
+        active = self._active.get((chat_id, customer_id))
+        if active is not None:
+            active.cancelled_for_operator = True
+            active.cancel()
 
     def cancel_all(self) -> None:
         """Stop every answer in progress (shutdown): they stay pending for the next start."""

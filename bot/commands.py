@@ -4,40 +4,53 @@ and the bot's notes for what it cannot answer: an unknown command, a message wit
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import ContextTypes
 
 from bot.answering import Answering
+from bot.button_data import USER_ID, ButtonLayout, OneOf, refuse
 from bot.delivery import deliver
 from bot.formatting import shorten
+from bot.pipeline import MoodPipeline
 from bot.screening import Callback, Screening, say
 from bot.texts import text, ui_language
 from engine.vocabulary import MOOD_EMOJI
-from storage import Store
 
 log = logging.getLogger(__name__)
 
-FORGET_PREFIX = "forget"
+# The answer and the customer who asked.
+FORGET_BUTTON = ButtonLayout("forget", (OneOf(("yes", "no")), USER_ID))
 
 
-ResetHook = Callable[[int, int, str | None], Awaitable[None]]
+class DeskForCustomers(Protocol):
+    """What the operators' desk does about the customers' commands."""
+
+    async def customer_reset(
+        self, chat_id: int, customer_id: int, language_code: str | None
+    ) -> None:
+        """The conversation before a /reset ended (the desk asks for a rating)."""
+
+    async def forget_customer(self, customer_id: int) -> int:
+        """Delete everything about the customer, in the database and in the desk's chats; how
+        many of their messages went."""
 
 
 class CustomerCommands:
     def __init__(
         self,
         screening: Screening,
-        store: Store,
+        pipeline: MoodPipeline,
         answering: Answering,
-        after_reset: ResetHook | None = None,
+        desk: DeskForCustomers,
     ) -> None:
         self._screening = screening
-        self._store = store
+        self._pipeline = pipeline
+        self._store = pipeline.store
+        # Only for /cancel, which reaches the answer in progress.
         self._answering = answering
-        # The operators' desk asks for a rating of the conversation that ended.
-        self._after_reset = after_reset
+        self._desk = desk
 
     def by_name(self) -> dict[str, Callback]:
         return {
@@ -51,7 +64,7 @@ class CustomerCommands:
 
     def buttons(self) -> dict[str, Callback]:
         """The handlers of this module's inline buttons, by the pattern of their data."""
-        return {rf"^{FORGET_PREFIX}:": self.on_forget_button}
+        return {FORGET_BUTTON.pattern: self.on_forget_button}
 
     async def on_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if (screened := await self._screening.screen(update, context.bot)) is not None:
@@ -65,10 +78,9 @@ class CustomerCommands:
         if (screened := await self._screening.screen(update, context.bot)) is not None:
             message, user = screened
             await self._store.reset_conversation(message.chat_id, user.id)
-            self._answering.pipeline.forget_conversation(user.id)
+            self._pipeline.forget_conversation(user.id)
             await say(message, "reset_done", user)
-            if self._after_reset is not None:
-                await self._after_reset(message.chat_id, user.id, user.language_code)
+            await self._desk.customer_reset(message.chat_id, user.id, user.language_code)
 
     async def on_cancel(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if (screened := await self._screening.screen(update, context.bot)) is None:
@@ -106,10 +118,12 @@ class CustomerCommands:
             [
                 [
                     InlineKeyboardButton(
-                        text("forget_yes", language), callback_data=f"{FORGET_PREFIX}:yes:{user.id}"
+                        text("forget_yes", language),
+                        callback_data=FORGET_BUTTON.write("yes", user.id),
                     ),
                     InlineKeyboardButton(
-                        text("forget_no", language), callback_data=f"{FORGET_PREFIX}:no:{user.id}"
+                        text("forget_no", language),
+                        callback_data=FORGET_BUTTON.write("no", user.id),
                     ),
                 ]
             ]
@@ -123,18 +137,18 @@ class CustomerCommands:
         query = update.callback_query
         if query is None or query.data is None:
             return
-        parts = query.data.split(":")
+        fields = FORGET_BUTTON.read(query.data)
         language = ui_language(query.from_user.language_code)
-        if len(parts) != 3 or str(query.from_user.id) != parts[2]:
+        if fields is None or fields[1] != query.from_user.id:
             # In a group only the customer who asked may confirm deleting their own data; a
             # mangled or forged payload is turned away the same way.
-            await query.answer()
+            await refuse(query)
             return
-        choice = parts[1]
+        choice = fields[0]
         await query.answer()
         if choice == "yes":
-            count = await self._store.forget_customer(query.from_user.id)
-            self._answering.pipeline.forget_conversation(query.from_user.id)
+            count = await self._desk.forget_customer(query.from_user.id)
+            self._pipeline.forget_conversation(query.from_user.id)
             log.info(
                 "customer %s asked to be forgotten: %d messages deleted", query.from_user.id, count
             )

@@ -113,7 +113,7 @@ class DeskConfig:
     team_prefix: str = "👤 Support team:"
     # Seconds between two title edits of one forum topic (Telegram limits topic edits).
     title_interval: float = 60.0
-    # Minutes without a message of either side after which a takeover ends; 0: never.
+    # Minutes without an operator's message after which a takeover ends; 0: never.
     takeover_idle_minutes: int = 30
     # Which model replies an operator approves before the customer sees them.
     approve: ApprovalPolicy = "never"
@@ -453,6 +453,15 @@ def _unknown(dotted: str, what: str) -> ConfigError:
     return ConfigError(f"config key {dotted}: unknown {what}{hint}")
 
 
+def parse_value(section: str, name: str, value: object) -> object:
+    """`value` as the loader reads `[section] name`; ConfigError naming the key if it is not
+    one the config accepts (for tools that write the config file)."""
+    try:
+        return _SCHEMA[section][name].parse(value)
+    except _Invalid as exc:
+        raise ConfigError(f"config key {section}.{name}: {exc}") from None
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         raw = path.read_bytes()
@@ -548,6 +557,12 @@ def load_config(
                 raise ConfigError(
                     f'config key telegram.{key}: required when telegram.mode = "webhook"'
                 )
+    approve = values["desk"].get("approve", "never")
+    if approve != "never" and not telegram.get("operator_ids"):
+        raise ConfigError(
+            f'config key desk.approve: "{approve}" needs telegram.operator_ids (nobody could '
+            "approve a reply, and every customer would wait for ever)"
+        )
     engine = values["engine"]
     if engine.get("backend") == "openai" and not engine.get("api_base"):
         raise ConfigError('config key model.api_base: required when model.backend = "openai"')

@@ -60,7 +60,11 @@ class PendingRetry:
 
     async def _try_again(self, message: StoredMessage, delay: float) -> None:
         await asyncio.sleep(delay)
-        # In the chat's turn, like any update: never beside another answer in the same chat.
+        await self.answer_in_turn(message)
+
+    async def answer_in_turn(self, message: StoredMessage) -> None:
+        """Answer the message now if it is still pending, in its chat's turn like any update:
+        never beside another answer in the same chat."""
         async with self._locks.hold(message.chat_id):
             try:
                 current = await self._store.get_message(message.id)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -115,7 +116,14 @@ class MoodPipeline:
             await self._record(message, answer, delivered_id)
             return answer
         mood = await self.mood_of(message)
-        if self.desk is not None and await self.desk.holds(message):
+        decided = None if self.desk is None else await self.desk.decided_reply(message)
+        if decided is not None:
+            # An operator approved (or wrote) the reply: it goes out like any answer.
+            await sink.start(mood)
+            return await self._deliver(
+                message, sink, Answer(mood, strip_mood_emoji(decided), decided)
+            )
+        if self.desk is not None and await self.desk.leaves_to_operators(message):
             return None
         # A reply that needs approval is not shown while written: it may never be sent.
         approval = self.desk is not None and self.desk.wants_approval(mood)
@@ -138,20 +146,31 @@ class MoodPipeline:
         # rejected never stays in front of the customer.
         reply = await stream.text()
         text = format_answer(mood.emoji, reply)
-        flagged = None
-        if stream.handoff is not None:
-            flagged = await self.store.mark_handed_off(message.id, stream.handoff.reason)
-            log.info("message %s handed to a colleague: %s", message.id, stream.handoff.reason)
-        if approval:
-            assert self.desk is not None
-            await self.desk.draft(message, text)
-            if flagged is not None:
-                self.desk.on_handoff(flagged)
-            return None
-        answer = await self._deliver(message, sink, Answer(mood, reply, text, stream.handoff))
+        async with self._answer_turn(message) as ours:
+            if not ours:
+                return None
+            flagged = None
+            if stream.handoff is not None:
+                flagged = await self.store.mark_handed_off(message.id, stream.handoff.reason)
+                log.info("message %s handed to a colleague: %s", message.id, stream.handoff.reason)
+            if approval:
+                assert self.desk is not None
+                await self.desk.draft(message, text)
+                answer = None
+            else:
+                answer = await self._deliver(
+                    message, sink, Answer(mood, reply, text, stream.handoff)
+                )
         if self.desk is not None and flagged is not None:
             self.desk.on_handoff(flagged)
         return answer
+
+    def _answer_turn(self, message: StoredMessage) -> AbstractAsyncContextManager[bool]:
+        return nullcontext(True) if self.desk is None else self.desk.answer_turn(message)
+
+    async def leave_to_operators(self, message: StoredMessage) -> bool:
+        """Whether the message is left to the operators now (see DeskHooks)."""
+        return self.desk is not None and await self.desk.leaves_to_operators(message)
 
     async def _deliver(self, message: StoredMessage, sink: AnswerSink, answer: Answer) -> Answer:
         delivered_id = await sink.finish(answer.text)
@@ -199,9 +218,19 @@ class DeskHooks(Protocol):
     def on_mood(self, message: StoredMessage, mood: Mood) -> None:
         """A customer's message was tagged for the first time."""
 
-    async def holds(self, message: StoredMessage) -> bool:
+    async def leaves_to_operators(self, message: StoredMessage) -> bool:
         """Whether the model must not reply: an operator has this conversation (the message
         is then left to them), or a reply to it already waits for approval."""
+
+    def answer_turn(self, message: StoredMessage) -> AbstractAsyncContextManager[bool]:
+        """Held while the finished answer is delivered (or drafted for approval): an
+        operator's message to the customer waits until it is out, and one that came first
+        wins: the turn gives False when the conversation was taken over meanwhile (the
+        message is then left to the operators), and nothing is delivered."""
+
+    async def decided_reply(self, message: StoredMessage) -> str | None:
+        """The reply an operator approved or wrote for the message, to be delivered as its
+        answer; None when there is none."""
 
     def wants_approval(self, mood: Mood) -> bool:
         """Whether a reply to a message of this mood needs an operator's approval."""

@@ -1,7 +1,7 @@
 """What the bot responds to, and which handler does.
 
-Every update is first routed by kind: a customer command, a text, or anything else a person
-sends. Whatever the kind, the bot responds only to a message addressed to it (always in a
+Every update is first routed by kind (bot.routes): a customer command, a text, or anything else
+a person sends. Whatever the kind, the bot responds only to a message addressed to it (always in a
 private chat; in a group when mentioned, replied to or given a command) by a person, and only
 to someone allowed to use it. The path of a text that passes all this is bot.answering.
 """
@@ -10,84 +10,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
 from telegram import Bot, Message, MessageEntity, Update, User
 from telegram.constants import ChatType
-from telegram.ext import (
-    Application,
-    BaseHandler,
-    CallbackQueryHandler,
-    CommandHandler,
-    ContextTypes,
-    MessageHandler,
-    filters,
-)
+from telegram.ext import ContextTypes
 
-from bot.chat_order import Arrival
 from bot.config import TelegramConfig
 from bot.delivery import deliver
 from bot.formatting import clean_incoming
 from bot.texts import text, ui_language
 from storage import CustomerInfo
 
-if TYPE_CHECKING:
-    from bot.answering import Answering
-    from bot.commands import CustomerCommands
-
 log = logging.getLogger(__name__)
 
 Callback = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
-
-
-class Routes:
-    """The handlers of customer updates, registered in the application's dispatch order."""
-
-    def __init__(
-        self,
-        app: Application,  # type: ignore[type-arg]
-        answering: Answering,
-        commands: CustomerCommands,
-    ) -> None:
-        self._app = app
-        # Edited messages, channel posts and other non-message updates get no answer: the
-        # original message was answered already, and channels have no customer to talk to.
-        only_messages = filters.UpdateType.MESSAGE
-        for name, callback in commands.by_name().items():
-            app.add_handler(CommandHandler(name, callback, filters=only_messages))
-        # Any other command: the commands above were tried first, as handlers of one group are.
-        app.add_handler(
-            MessageHandler(only_messages & filters.COMMAND, commands.on_unknown_command)
-        )
-        for pattern, callback in commands.buttons().items():
-            app.add_handler(CallbackQueryHandler(callback, pattern=pattern))
-        self._text: BaseHandler = MessageHandler(  # type: ignore[type-arg]
-            only_messages & filters.TEXT & ~filters.COMMAND, answering.on_text
-        )
-        app.add_handler(self._text)
-        app.add_handler(
-            MessageHandler(
-                only_messages & ~filters.TEXT & ~filters.StatusUpdate.ALL, commands.on_not_text
-            )
-        )
-        app.add_error_handler(self.on_error)
-
-    def arrival(self, update: Update) -> Arrival:
-        """For the update processor (see chat_order.Intake): which handlers will take the
-        update, found the way the application dispatches it."""
-        taken = []
-        for group in sorted(self._app.handlers):
-            for handler in self._app.handlers[group]:
-                check = handler.check_update(update)
-                if check is not None and check is not False:
-                    taken.append(handler)
-                    break
-        if not taken:
-            return "inert"
-        return "message" if taken == [self._text] else "barrier"
-
-    async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        log.error("error while handling an update", exc_info=context.error)
 
 
 def customer_of(user: User) -> CustomerInfo:

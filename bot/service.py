@@ -19,15 +19,22 @@ from bot.config import Config
 from bot.delivery import DeliveryFailed, deliver
 from bot.operators.access import operator_chats
 from bot.operators.desk import OperatorDesk
+from bot.operators.desk_locks import DeskLocks
 from bot.operators.facts_reload import reload_facts
 from bot.pending_retry import RETRY_DELAYS, PendingRetry
 from bot.pipeline import MoodPipeline
-from bot.screening import Routes, Screening
+from bot.routes import Routes
+from bot.screening import Screening
 from bot.systemd import SystemdNotifier
 from bot.texts import COMMAND_MENU
+from bot.timed_jobs import TimedJobs
+from bot.update_claims import OneProcessPerUpdate
 from engine.protocol import Engine
 from storage import Clock, Database, Store, StoredMessage, migrations, utc_now
 from storage.chat_lock import ChatLockAcrossProcesses
+from storage.customer_lock import CustomerLockAcrossProcesses
+from storage.leader import TimedJobsLeader
+from storage.update_claims import UpdateClaims
 
 log = logging.getLogger(__name__)
 
@@ -81,24 +88,44 @@ class BotService:
         self.database = Database(config.database.url)
         self.store = Store(self.database, clock)
         self.chat_lock = ChatLockAcrossProcesses(config.database.url)
+        self.customer_lock = CustomerLockAcrossProcesses(config.database.url)
+        self.leader = TimedJobsLeader(config.database.url)
         self.locks = ChatLocks()
         self.processor = PerChatUpdateProcessor(
             self.locks, max_held_per_chat=config.telegram.max_waiting_per_chat
         )
         self.app = build_application(config, self.processor)
-        self.operators = OperatorDesk(config, self.database, self.store, self.app, engine, clock)
+        jobs = TimedJobs(self.app.job_queue, self.leader)
+        self.operators = OperatorDesk(
+            config,
+            self.database,
+            self.store,
+            self.app,
+            engine,
+            clock,
+            DeskLocks(self.customer_lock),
+            jobs,
+        )
         screening = Screening(config.telegram)
+        pipeline = MoodPipeline(engine, self.store, self.operators)
         self.answering = Answering(
-            MoodPipeline(engine, self.store, self.operators),
+            pipeline,
             screening,
             config.telegram,
             config.logging.log_message_text,
             self.chat_lock,
         )
+        once = OneProcessPerUpdate(
+            UpdateClaims(self.database),
+            clock,
+            across_processes=self.chat_lock.across_processes,
+        )
+        once.schedule(jobs)
         routes = Routes(
             self.app,
             self.answering,
-            CustomerCommands(screening, self.store, self.answering, self.operators.customer_reset),
+            CustomerCommands(screening, pipeline, self.answering, self.operators),
+            once,
         )
         self.processor.intake = Intake(
             routes.arrival,
@@ -110,12 +137,15 @@ class BotService:
             self._answer_stored, self.store, self.locks, self._tell_operators, retry_delays
         )
         self.answering.on_stranded = self.retries.stranded
+        self.operators.takeovers.stop_answer = self.answering.stop_for_operator
+        self.operators.approvals.answer_now = self.retries.answer_in_turn
         self._recovery: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         await self.database.connect()
         await migrations.prepare(self.database, auto_migrate=self.config.database.auto_migrate)
         await self.chat_lock.connect()
+        await self.customer_lock.connect()
         await self.app.initialize()
         await self._set_commands()
         await self._recover_pending()
@@ -174,6 +204,8 @@ class BotService:
         if self.app.running:
             await self.app.stop()
         await self.app.shutdown()
+        await self.leader.close()
+        await self.customer_lock.close()
         await self.chat_lock.close()
         await self.database.close()
 

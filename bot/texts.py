@@ -25,17 +25,20 @@ TEXTS: dict[str, dict[Language, str]] = {
             "What I store: your messages and my answers, the mood I noticed in each message "
             "({emoji[positive]} positive, {emoji[negative]} negative, {emoji[neutral]} neutral) "
             "and your Telegram name, so that I remember our conversation and our team can see "
-            "how customers feel.\n\n"
-            "/reset starts a fresh conversation, /forget deletes everything about you, /help "
-            "lists all commands."
+            "how customers feel. Our support team may read our conversation in their own chat "
+            "and answer you themselves.\n\n"
+            "/reset starts a fresh conversation, /forget deletes everything about you (in the "
+            "team's chat too), /help lists all commands."
         ),
         "zh": (
             "您好，{name}！我是本服务的客服助手，您可以用中文或英文和我聊天。\n\n"
             "我会保存：您的消息和我的回复、"
             "我从每条消息中感受到的情绪（{emoji[positive]} 正面、{emoji[negative]} 负面、"
             "{emoji[neutral]} 中性）以及您的 "
-            "Telegram 名字，这样我能记住我们的对话，团队也能了解客户的感受。\n\n"
-            "/reset 开始新的对话，/forget 删除关于您的所有数据，/help 查看全部命令。"
+            "Telegram 名字，这样我能记住我们的对话，团队也能了解客户的感受。"
+            "客服团队可能会在他们的群里查看我们的对话，并亲自回复您。\n\n"
+            "/reset 开始新的对话，/forget 删除关于您的所有数据（包括团队群里的记录），"
+            "/help 查看全部命令。"
         ),
     },
     "help": {
@@ -78,6 +81,10 @@ TEXTS: dict[str, dict[Language, str]] = {
         "zh": "已删除关于您的全部数据（{count} 条消息）。随时发消息即可重新开始。",
     },
     "forget_kept": {"en": "Okay, nothing was deleted.", "zh": "好的，没有删除任何数据。"},
+    "button_refused": {
+        "en": "Sorry, this button doesn't work (any more).",
+        "zh": "抱歉，此按钮无效或已失效。",
+    },
     "unknown_command": {
         "en": "I don't know that command. /help lists the ones I have, or just write to me.",
         "zh": "我不认识这个命令。/help 可以查看我支持的命令，或者直接给我发消息。",

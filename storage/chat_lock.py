@@ -2,63 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy import TextClause, text
 
-from storage.database import redact_url
-from storage.errors import StorageError
-
-# Chats whose lock one process holds (or waits for) at once; each takes a connection of its own.
-LOCK_CONNECTIONS = 32
+from storage.advisory_lock import AdvisoryLockAcrossProcesses
 
 
-class ChatLockAcrossProcesses:
-    """A PostgreSQL advisory lock per chat, keyed by the chat id.
+class ChatLockAcrossProcesses(AdvisoryLockAcrossProcesses):
+    """Keyed by the chat id, in PostgreSQL's single 64-bit key space."""
 
-    Held in a transaction on a dedicated connection, so whatever ends the holder (an error, a
-    cancelled task, a dead process or connection) releases it with the transaction. A SQLite
-    database serves one process, which orders its chats by itself: there the lock is no lock.
-    """
+    what = "chat"
 
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.shared = url.lower().startswith("postgresql")
-        self._engine: AsyncEngine | None = None
-        # The pool would give up on a waiter after its timeout; chats queue here instead.
-        self._connections = asyncio.Semaphore(LOCK_CONNECTIONS)
-
-    async def connect(self) -> None:
-        if self.shared and self._engine is None:
-            self._engine = create_async_engine(
-                self.url,
-                pool_size=LOCK_CONNECTIONS,
-                max_overflow=0,
-                pool_pre_ping=True,
-                hide_parameters=True,
-            )
-
-    async def close(self) -> None:
-        if self._engine is not None:
-            await self._engine.dispose()
-            self._engine = None
-
-    @asynccontextmanager
-    async def hold(self, chat_id: int) -> AsyncIterator[None]:
-        """Wait until no other process holds the chat, and keep it until the block ends."""
-        if not self.shared:
-            yield
-            return
-        if self._engine is None:
-            raise StorageError(f"database {redact_url(self.url)} is not connected")
-        async with self._connections, self._engine.begin() as connection:
-            try:
-                await connection.execute(
-                    text("SELECT pg_advisory_xact_lock(:chat)"), {"chat": chat_id}
-                )
-            except Exception as exc:
-                raise StorageError(f"chat {chat_id}: could not lock the chat: {exc}") from exc
-            yield
+    def statement(self, key: int) -> tuple[TextClause, dict[str, Any]]:
+        return text("SELECT pg_advisory_xact_lock(:chat)"), {"chat": key}

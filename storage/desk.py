@@ -7,16 +7,17 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.vocabulary import MoodLabel
 from storage.database import Database
 from storage.errors import MessageNotFoundError
+from storage.insert_or_ignore import insert_or_ignore
 from storage.models import Customer, DeskPost, DeskTopic, Message, Takeover
 from storage.records import StoredMessage
 from storage.store import stored_message
-from storage.transaction import transaction
+from storage.transaction import read_transaction, transaction
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,15 @@ class CustomerSummary:
 
 
 @dataclass(frozen=True)
+class DeskTraces:
+    """What the desk posted about a customer in Telegram: their topics, and every post (those
+    in a topic go with it)."""
+
+    topics: tuple[TopicRecord, ...]
+    posts: tuple[tuple[int, int], ...]  # (desk chat, Telegram message id)
+
+
+@dataclass(frozen=True)
 class TakeoverRecord:
     chat_id: int
     customer_id: int
@@ -64,7 +74,7 @@ class DeskStore:
     # --- topics ------------------------------------------------------------------------------
 
     async def topic(self, desk_chat_id: int, customer_id: int) -> TopicRecord | None:
-        async with self._transaction() as session:
+        async with self._reading() as session:
             row = await session.get(DeskTopic, (desk_chat_id, customer_id))
             return None if row is None else _topic(row)
 
@@ -72,20 +82,23 @@ class DeskStore:
         self, desk_chat_id: int, customer_id: int, thread_id: int, title: str, at: datetime
     ) -> None:
         """The customer's topic, new or recreated after it was deleted."""
+        values = {
+            "desk_chat_id": desk_chat_id,
+            "customer_id": customer_id,
+            "thread_id": thread_id,
+            "title": title,
+            "titled_at": at,
+        }
         async with self._transaction() as session:
-            row = await session.get(DeskTopic, (desk_chat_id, customer_id))
-            if row is None:
-                session.add(
-                    DeskTopic(
-                        desk_chat_id=desk_chat_id,
-                        customer_id=customer_id,
-                        thread_id=thread_id,
-                        title=title,
-                        titled_at=at,
+            if not await insert_or_ignore(session, DeskTopic, values):
+                await session.execute(
+                    update(DeskTopic)
+                    .where(
+                        DeskTopic.desk_chat_id == desk_chat_id,
+                        DeskTopic.customer_id == customer_id,
                     )
+                    .values(thread_id=thread_id, title=title, titled_at=at)
                 )
-                return
-            row.thread_id, row.title, row.titled_at = thread_id, title, at
 
     async def retitle(self, desk_chat_id: int, customer_id: int, title: str, at: datetime) -> None:
         async with self._transaction() as session:
@@ -97,7 +110,7 @@ class DeskStore:
         query = select(DeskTopic.customer_id).where(
             DeskTopic.desk_chat_id == desk_chat_id, DeskTopic.thread_id == thread_id
         )
-        async with self._transaction() as session:
+        async with self._reading() as session:
             return await session.scalar(query)
 
     async def customer_summary(self, customer_id: int, moods: int) -> CustomerSummary | None:
@@ -112,7 +125,7 @@ class DeskStore:
             .order_by(Message.id.desc())
             .limit(moods)
         )
-        async with self._transaction() as session:
+        async with self._reading() as session:
             customer = await session.get(Customer, customer_id)
             if customer is None:
                 return None
@@ -150,9 +163,18 @@ class DeskStore:
     async def conversation_of_post(
         self, desk_chat_id: int, telegram_message_id: int
     ) -> Conversation | None:
-        async with self._transaction() as session:
+        async with self._reading() as session:
             row = await session.get(DeskPost, (desk_chat_id, telegram_message_id))
             return None if row is None else Conversation(row.chat_id, row.customer_id)
+
+    async def has_private_chat(self, customer_id: int) -> bool:
+        """Whether the customer ever wrote to the bot in their private chat with it (whose id
+        is theirs): only then may the bot write to them there."""
+        query = select(
+            exists().where(Message.chat_id == customer_id, Message.customer_id == customer_id)
+        )
+        async with self._reading() as session:
+            return bool(await session.scalar(query))
 
     async def latest_conversation(self, customer_id: int) -> Conversation | None:
         """The chat the customer last wrote to the bot in."""
@@ -162,41 +184,56 @@ class DeskStore:
             .order_by(Message.id.desc())
             .limit(1)
         )
-        async with self._transaction() as session:
+        async with self._reading() as session:
             chat_id = await session.scalar(query)
         return None if chat_id is None else Conversation(chat_id, customer_id)
+
+    async def traces(self, customer_id: int) -> DeskTraces:
+        topics = select(DeskTopic).where(DeskTopic.customer_id == customer_id)
+        posts = select(DeskPost.desk_chat_id, DeskPost.telegram_message_id).where(
+            DeskPost.customer_id == customer_id
+        )
+        async with self._reading() as session:
+            return DeskTraces(
+                tuple(_topic(row) for row in await session.scalars(topics)),
+                tuple((chat, message) for chat, message in (await session.execute(posts)).all()),
+            )
 
     # --- takeovers ---------------------------------------------------------------------------
 
     async def take_over(self, conversation: Conversation, operator_id: int, at: datetime) -> bool:
         """The operator answers this conversation from now on; False if it was taken over
-        already (the activity time moves on either way)."""
+        already (the time of the operators' last message moves on either way)."""
+        values = {
+            "chat_id": conversation.chat_id,
+            "customer_id": conversation.customer_id,
+            "operator_id": operator_id,
+            "started_at": at,
+            "active_at": at,
+        }
         async with self._transaction() as session:
-            row = await session.get(Takeover, (conversation.chat_id, conversation.customer_id))
-            if row is not None:
-                row.active_at = at
-                return False
-            session.add(
-                Takeover(
-                    chat_id=conversation.chat_id,
-                    customer_id=conversation.customer_id,
-                    operator_id=operator_id,
-                    started_at=at,
-                    active_at=at,
+            if await insert_or_ignore(session, Takeover, values):
+                return True
+            await session.execute(
+                update(Takeover)
+                .where(
+                    Takeover.chat_id == conversation.chat_id,
+                    Takeover.customer_id == conversation.customer_id,
                 )
+                .values(active_at=at)
             )
-            return True
+            return False
 
     async def takeover(self, conversation: Conversation) -> TakeoverRecord | None:
-        async with self._transaction() as session:
+        async with self._reading() as session:
             row = await session.get(Takeover, (conversation.chat_id, conversation.customer_id))
             return None if row is None else _takeover(row)
 
-    async def touch_takeover(self, conversation: Conversation, at: datetime) -> None:
-        async with self._transaction() as session:
-            row = await session.get(Takeover, (conversation.chat_id, conversation.customer_id))
-            if row is not None:
-                row.active_at = at
+    async def takeovers_of(self, customer_id: int) -> list[TakeoverRecord]:
+        """The customer's conversations an operator has, in any chat."""
+        query = select(Takeover).where(Takeover.customer_id == customer_id)
+        async with self._reading() as session:
+            return [_takeover(row) for row in await session.scalars(query)]
 
     async def hand_back(self, conversation: Conversation) -> bool:
         """The bot answers again; False if the conversation was not taken over."""
@@ -209,9 +246,9 @@ class DeskStore:
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def idle_takeovers(self, quiet_since: datetime) -> list[TakeoverRecord]:
-        """Takeovers without a message of either side since `quiet_since`."""
+        """Takeovers without an operator's message since `quiet_since`."""
         query = select(Takeover).where(Takeover.active_at < quiet_since)
-        async with self._transaction() as session:
+        async with self._reading() as session:
             return [_takeover(row) for row in await session.scalars(query)]
 
     # --- the operators' messages -------------------------------------------------------------
@@ -251,6 +288,9 @@ class DeskStore:
 
     def _transaction(self) -> AbstractAsyncContextManager[AsyncSession]:
         return transaction(self._database)
+
+    def _reading(self) -> AbstractAsyncContextManager[AsyncSession]:
+        return read_transaction(self._database)
 
 
 def _topic(row: DeskTopic) -> TopicRecord:

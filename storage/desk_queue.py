@@ -1,6 +1,6 @@
 """Conversations waiting for a person: handed off by the bot (a message flagged "needs a
 human"), taken over with a customer message no operator has answered yet, or a drafted reply
-waiting for approval."""
+waiting for approval (or approved and not delivered yet)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Literal
 from sqlalchemy import func, select
 
 from engine.vocabulary import MoodLabel
+from storage.approvals import SENDING
 from storage.database import Database
 from storage.models import Approval, Customer, Message, Takeover
 from storage.transaction import transaction
@@ -67,8 +68,10 @@ async def waiting_for_a_person(database: Database) -> list[Waiting]:
         Takeover,
         (Takeover.chat_id == Message.chat_id) & (Takeover.customer_id == Message.customer_id),
     ).where(Message.status == "human", after_operator)
+    # Undecided, or decided to send and not delivered yet (the bot stopped in between).
     approval = joined.join(Approval, Approval.message_id == Message.id).where(
         Approval.decision.is_(None)
+        | (Approval.decision.in_(SENDING) & (Message.status != "answered"))
     )
     found: dict[tuple[int, int], list[tuple[Reason, Message, str, str | None]]] = {}
     async with transaction(database) as session:

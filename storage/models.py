@@ -165,7 +165,8 @@ class Takeover(Base):
     )
     operator_id: Mapped[int] = mapped_column(BigInteger)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
-    # The idle timeout counts from the last message of either side.
+    # The operators' last message: the idle timeout counts from it (a customer writing on to
+    # an abandoned takeover must not keep it alive).
     active_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
 
 
@@ -190,6 +191,22 @@ class Approval(Base):
     sent_text: Mapped[str | None] = mapped_column(Text)
 
 
+class ApprovalEdit(Base):
+    """An operator pressed Edit under a draft: their next message in that chat (and topic) is
+    the corrected reply. Stored, so that it outlasts a restart and reaches whichever process
+    gets that message."""
+
+    __tablename__ = "approval_edits"
+
+    desk_chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    # The forum topic the draft is in; 0 outside topics.
+    thread_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    operator_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    approval_id: Mapped[int] = mapped_column(
+        ForeignKey("approvals.id", ondelete="CASCADE"), index=True
+    )
+
+
 class Rating(Base):
     """A customer's 1–5 rating of a conversation that ended, asked once."""
 
@@ -197,6 +214,9 @@ class Rating(Base):
     __table_args__ = (
         CheckConstraint("score BETWEEN 1 AND 5", name="score"),
         Index("ix_ratings_asked_at", "asked_at"),
+        # A conversation is rated once: one request per customer message it ended after,
+        # however many processes notice that it ended.
+        UniqueConstraint("chat_id", "customer_id", "last_message_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -206,9 +226,24 @@ class Rating(Base):
     )
     # Why the conversation ended: "close" (an operator), "reset" (the customer), "idle".
     ended_by: Mapped[str] = mapped_column(String(16))
+    # The customer's last message in the conversation that ended (NULL: asked before this was
+    # recorded, or its conversation was forgotten).
+    last_message_id: Mapped[int | None] = mapped_column(Integer)
     asked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     score: Mapped[int | None]
     rated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class UpdateClaim(Base):
+    """A Telegram update one bot process took on: when several receive the same update, the
+    one whose claim is stored first handles it and the others leave it."""
+
+    __tablename__ = "update_claims"
+
+    # What the update is about: a message ("message:<chat>:<id>") or a button press
+    # ("button:<query id>"); unique for good, unlike update ids, which Telegram may reuse.
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, index=True)
 
 
 class AnswerDelivery(Base):

@@ -9,10 +9,11 @@ from datetime import datetime
 from statistics import median
 from typing import Literal
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.database import Database
+from storage.insert_or_ignore import insert_or_ignore_returning
 from storage.models import Message, Rating
 from storage.transaction import transaction
 
@@ -50,10 +51,11 @@ class Ratings:
         self, chat_id: int, customer_id: int, ended_by: EndedBy, at: datetime
     ) -> int | None:
         """A rating request for the conversation that just ended; None when its customer was
-        asked already since they last wrote (a conversation is rated once) or never wrote."""
+        asked already since they last wrote (a conversation is rated once, however many
+        processes see it end) or never wrote."""
         async with self._transaction() as session:
             last_message = await session.scalar(
-                select(func.max(Message.created_at)).where(
+                select(func.max(Message.id)).where(
                     Message.chat_id == chat_id,
                     Message.customer_id == customer_id,
                     Message.role == "user",
@@ -61,23 +63,17 @@ class Ratings:
             )
             if last_message is None:
                 return None
-            asked = await session.scalar(
-                select(func.count())
-                .select_from(Rating)
-                .where(
-                    Rating.chat_id == chat_id,
-                    Rating.customer_id == customer_id,
-                    Rating.asked_at >= last_message,
-                )
+            values = {
+                "chat_id": chat_id,
+                "customer_id": customer_id,
+                "ended_by": ended_by,
+                "asked_at": at,
+                "last_message_id": last_message,
+            }
+            rating_id: int | None = await insert_or_ignore_returning(
+                session, Rating, values, Rating.id
             )
-            if asked:
-                return None
-            rating = Rating(
-                chat_id=chat_id, customer_id=customer_id, ended_by=ended_by, asked_at=at
-            )
-            session.add(rating)
-            await session.flush()
-            return rating.id
+            return rating_id
 
     async def rate(self, rating_id: int, customer_id: int, score: int, at: datetime) -> bool:
         """Store the customer's score unless they rated already; True if this one counts."""
@@ -100,27 +96,34 @@ class Ratings:
         self, quiet_since: datetime, active_since: datetime
     ) -> list[tuple[int, int]]:
         """(chat, customer) of conversations whose last message of either side is between
-        `active_since` and `quiet_since` and that were not asked for a rating since."""
+        `active_since` and `quiet_since` and that were not asked for a rating since the
+        customer's last message."""
         last = (
             select(
                 Message.chat_id,
                 Message.customer_id,
                 func.max(Message.created_at).label("last_at"),
+                func.max(case((Message.role == "user", Message.id))).label("last_message_id"),
             )
             .group_by(Message.chat_id, Message.customer_id)
             .subquery()
         )
-        asked_since = (
+        asked = (
             select(Rating.id)
             .where(
                 Rating.chat_id == last.c.chat_id,
                 Rating.customer_id == last.c.customer_id,
-                Rating.asked_at >= last.c.last_at,
+                Rating.last_message_id == last.c.last_message_id,
             )
             .exists()
         )
         query = select(last.c.chat_id, last.c.customer_id).where(
-            and_(last.c.last_at < quiet_since, last.c.last_at >= active_since, ~asked_since)
+            and_(
+                last.c.last_at < quiet_since,
+                last.c.last_at >= active_since,
+                last.c.last_message_id.is_not(None),
+                ~asked,
+            )
         )
         async with self._transaction() as session:
             return [(chat, customer) for chat, customer in (await session.execute(query)).all()]

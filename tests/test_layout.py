@@ -87,3 +87,61 @@ def test_the_vocabulary_storage_and_the_engine_package_load_no_torch() -> None:
 
 def test_the_probe_does_see_torch() -> None:
     assert "torch" in modules_loaded_by("import engine.mood")
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_cycles(folder: str) -> list[list[str]]:
+    """The import cycles among the modules of `folder`, counting every import (those only
+    for type checking too: they tie the modules together all the same)."""
+    modules = {module_name(path): path for path in python_files(folder)}
+    graph = {
+        name: {module for module in imported_modules(path) if module in modules and module != name}
+        for name, path in modules.items()
+    }
+    cycles: list[list[str]] = []
+    visiting: list[str] = []
+    done: set[str] = set()
+
+    def visit(name: str) -> None:
+        visiting.append(name)
+        for module in sorted(graph[name]):
+            if module in visiting:
+                cycles.append([*visiting[visiting.index(module) :], module])
+            elif module not in done:
+                visit(module)
+        visiting.pop()
+        done.add(name)
+
+    for name in sorted(graph):
+        if name not in done:
+            visit(name)
+    return cycles
+
+
+@pytest.mark.parametrize("folder", ["bot", "engine", "storage"])
+def test_no_import_cycles(folder: str) -> None:
+    assert import_cycles(folder) == []
+
+
+def test_the_cycle_finder_sees_a_cycle_through_type_checking_imports(tmp_path: Path) -> None:
+    package = ROOT / "bot" / "_cycle_probe"
+    package.mkdir()
+    try:
+        (package / "__init__.py").write_text("", encoding="utf-8")
+        (package / "one.py").write_text("from bot._cycle_probe.two import x\n", encoding="utf-8")
+        (package / "two.py").write_text(
+            "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+            "    from bot._cycle_probe.one import y\n",
+            encoding="utf-8",
+        )
+        assert ["bot._cycle_probe.one", "bot._cycle_probe.two", "bot._cycle_probe.one"] in (
+            import_cycles("bot")
+        )
+    finally:
+        for path in package.iterdir():
+            path.unlink()
+        package.rmdir()

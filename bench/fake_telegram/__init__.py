@@ -12,9 +12,9 @@
         fake.wait_for_messages_sync(1001, 1)
 
 Forum topics: `add_chat(id, "supergroup")` then `make_forum(id)` (the bot manages topics);
-the bot's createForumTopic/editForumTopic and `message_thread_id` on sends behave as on
-Telegram; `send_text(..., message_thread_id=...)` writes in a topic, `delete_topic` deletes
-one by hand, `topics(chat)` and `messages(chat, thread=...)` read them back.
+the bot's createForumTopic/editForumTopic/deleteForumTopic and `message_thread_id` on sends
+behave as on Telegram; `send_text(..., message_thread_id=...)` writes in a topic, `delete_topic`
+deletes one by hand, `topics(chat)` and `messages(chat, thread=...)` read them back.
 
 `python -m bench.fake_telegram` serves one standalone and lets you chat with the bot from a
 terminal.

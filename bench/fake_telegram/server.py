@@ -1133,6 +1133,18 @@ class FakeTelegram:
         topic.names.append(name)
         return True
 
+    @_api("deleteForumTopic")
+    def _delete_forum_topic(self, params: _Params) -> bool:
+        chat = self._forum(params)
+        if chat["id"] not in self._manages_topics:
+            raise _ApiError(400, "Bad Request: not enough rights to delete the topic")
+        thread_id = params.get("message_thread_id")
+        topic = self._topics.get(chat["id"], {}).get(thread_id) if thread_id else None
+        if topic is None or topic.deleted:
+            raise _ApiError(400, "Bad Request: TOPIC_ID_INVALID")
+        self._delete_topic(chat["id"], topic)
+        return True
+
     @_api("answerCallbackQuery")
     def _answer_callback_query(self, params: _Params) -> bool:
         query_id = params.text("callback_query_id")
@@ -1338,10 +1350,13 @@ class FakeTelegram:
             topic = self._topics.get(chat_id, {}).get(message_thread_id)
             if topic is None:
                 raise ValueError(f"chat {chat_id} has no topic {message_thread_id}")
-            topic.deleted = True
-            for record in self._bot_messages.get(chat_id, {}).values():
-                if record.message_thread_id == message_thread_id:
-                    record.deleted = True
+            self._delete_topic(chat_id, topic)
+
+    def _delete_topic(self, chat_id: int, topic: ForumTopic) -> None:
+        topic.deleted = True
+        for record in self._bot_messages.get(chat_id, {}).values():
+            if record.message_thread_id == topic.message_thread_id:
+                record.deleted = True
 
     def topics(self, chat_id: int, *, include_deleted: bool = False) -> list[ForumTopic]:
         """The chat's forum topics, oldest first."""
@@ -1540,15 +1555,19 @@ class FakeTelegram:
             self._enqueue({"channel_post": message})
             return int(message["message_id"])
 
-    def press_button(self, chat_id: int, user_id: int, message_id: int, data: str) -> str:
+    def press_button(
+        self, chat_id: int, user_id: int, message_id: int, data: str, *, forged: bool = False
+    ) -> str:
         """The customer presses the inline button carrying `data` under a bot message; returns
-        the callback query id the bot must answer."""
+        the callback query id the bot must answer. `forged`: a modified client sends `data`
+        that no button of the message carries (Telegram passes it on all the same)."""
         with self._lock:
             record = self._bot_messages.get(chat_id, {}).get(message_id)
             if record is None or record.deleted:
                 raise ValueError(f"chat {chat_id} has no bot message {message_id}")
             rows = (record.reply_markup or {}).get("inline_keyboard", [])
-            if not any(button.get("callback_data") == data for row in rows for button in row):
+            carried = any(button.get("callback_data") == data for row in rows for button in row)
+            if not forged and not carried:
                 raise ValueError(f"message {message_id} has no inline button with data {data!r}")
             if user_id not in self._users:
                 self.add_user(user_id)

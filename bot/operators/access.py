@@ -1,11 +1,15 @@
-"""Who may use the operator features, where their notices go, and the refusal for everyone
-else: a refusal says no more than that, so nobody learns anything about the mood log."""
+"""Who may use the operator features, where, where their notices go, and the refusal for
+everyone else: a refusal says no more than that, so nobody learns anything about the mood log.
+Operators use them in the operators' chat or in their private chat with the bot, never in a
+customers' group, where what they show (customers' names, messages, moods) would be read by
+everyone there."""
 
 from __future__ import annotations
 
 import logging
 
-from telegram import CallbackQuery, Message, Update, User
+from telegram import CallbackQuery, Chat, Message, Update, User
+from telegram.constants import ChatType
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.config import Config
@@ -24,9 +28,13 @@ REFUSAL = {
     "en": "Sorry, this command is only for the support team.",
     "zh": "抱歉，此命令仅供客服团队使用。",
 }
+ELSEWHERE = (
+    "Operator commands answer only in the operators' chat or in your private chat with me: "
+    "please ask there."
+)
 
 
-def exclusive(callback: Callback) -> Callback:
+def then_stop(callback: Callback) -> Callback:
     """`callback`, after which no handler of a later group sees the update."""
 
     async def run(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -44,19 +52,31 @@ def operator_chats(config: Config) -> list[int]:
 
 
 class OperatorGate:
-    def __init__(self, operator_ids: frozenset[int]) -> None:
+    def __init__(self, operator_ids: frozenset[int], operators_chat: int | None) -> None:
         self._operator_ids = operator_ids
+        self._operators_chat = operators_chat
 
     def admits(self, user: User | None) -> bool:
         return user is not None and not user.is_bot and user.id in self._operator_ids
+
+    def operators_see(self, chat: Chat) -> bool:
+        """Whether only the team reads the chat: the operators' chat, or a private chat (an
+        admitted operator's own)."""
+        return chat.type == ChatType.PRIVATE or chat.id == self._operators_chat
 
     async def command(self, update: Update) -> Message | None:
         """The command's message when an operator sent it; otherwise the sender is refused."""
         message, user = update.effective_message, update.effective_user
         if message is None:
             return None
-        if self.admits(user):
+        if self.admits(user) and self.operators_see(message.chat):
             return message
+        if self.admits(user):
+            log.info("chat %s: an operator command answered elsewhere only", message.chat_id)
+            await deliver(
+                lambda: message.reply_text(ELSEWHERE), f"chat {message.chat_id}: operators only"
+            )
+            return None
         log.info(
             "chat %s: refused operator command from user %s (not in telegram.operator_ids)",
             message.chat_id,
@@ -67,8 +87,10 @@ class OperatorGate:
         return None
 
     async def button(self, query: CallbackQuery) -> bool:
-        """Whether an operator pressed the button; anyone else is refused and nothing changes."""
-        if self.admits(query.from_user):
+        """Whether an operator pressed the button, under a message in an operators' chat; anyone
+        else is refused and nothing changes."""
+        where = query.message.chat if query.message is not None else None
+        if self.admits(query.from_user) and where is not None and self.operators_see(where):
             return True
         log.info("refused operator button from user %s", query.from_user.id)
         await query.answer(REFUSAL[ui_language(query.from_user.language_code)], show_alert=True)

@@ -17,19 +17,21 @@ from zoneinfo import ZoneInfo
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.button_data import ROW_ID, ButtonLayout, OneOf
 from bot.config import OperatorsConfig
 from bot.formatting import shorten
 from bot.operators.desk_channel import DeskChannel
 from bot.operators.log_view import customer_text, entry_line
 from engine.types import Mood
-from engine.vocabulary import MOOD_EMOJI, SHOWN_ORDER
+from engine.vocabulary import MOOD_EMOJI, MOOD_LABELS, SHOWN_ORDER
 from storage import StoredMessage
 from storage.desk import Conversation
 from storage.mood_log import MoodFilter, MoodLog, MoodLogEntry
 
 log = logging.getLogger(__name__)
 
-CORRECTION_PREFIX = "mfix"
+# The message and the label an operator gives it; "mfix" on alerts of earlier versions.
+CORRECTION_BUTTON = ButtonLayout("correct-mood", (ROW_ID, OneOf(MOOD_LABELS)), ("mfix",))
 CONTEXT_MESSAGES = 5
 MESSAGE_PREVIEW = 1500
 # Seconds an alert waits for the complaint keywords of its message.
@@ -67,7 +69,7 @@ def correction_keyboard(message_id: int) -> InlineKeyboardMarkup:
             [
                 InlineKeyboardButton(
                     f"correct: {MOOD_EMOJI[label]} {label}",
-                    callback_data=f"{CORRECTION_PREFIX}:{message_id}:{label}",
+                    callback_data=CORRECTION_BUTTON.write(message_id, label),
                 )
                 for label in SHOWN_ORDER
             ]

@@ -1,22 +1,23 @@
 """Replies that an operator approves before the customer sees them (`[desk] approve`).
 
 The finished reply is drafted into the customer's topic with Send / Edit / Discard. Meanwhile
-the customer sees "typing" and, after `[desk] holding_delay` seconds, a short holding note.
-Edit asks the operator for the corrected text, which is what the customer then gets. Each
-decision is stored (who, when, what was sent); the first one counts. A draft waits across a
-restart: the message stays pending, its reply is not written again, and the buttons still work.
+the customer sees "typing" and a holding note (bot.operators.holding). Edit asks the operator
+for the corrected text, which is what the customer then gets; the request is stored, so their
+next message there is taken by whichever process gets it, before or after a restart. Each
+decision is stored (who, when, what was sent); the first one counts. A reply decided to be sent
+is delivered like any answer, in its chat's turn and recorded part by part (bot.pipeline), so a
+restart in between delivers it once. A draft waits across a restart: the message stays pending,
+its reply is not written again, and the buttons still work.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.constants import ChatAction
-from telegram.error import Forbidden, TelegramError
+from telegram.error import TelegramError
 from telegram.ext import (
     Application,
     ApplicationHandlerStop,
@@ -26,41 +27,53 @@ from telegram.ext import (
     filters,
 )
 
+from bot.button_data import ROW_ID, ButtonLayout, OneOf, refuse
 from bot.config import DeskConfig
 from bot.delivery import DeliveryFailed, deliver
 from bot.formatting import format_answer, shorten
-from bot.operators.access import OPERATOR_HANDLER_GROUP, OperatorGate, exclusive
+from bot.operators.access import OPERATOR_HANDLER_GROUP, OperatorGate, then_stop
 from bot.operators.desk_channel import DeskChannel
+from bot.operators.holding import Holding
 from bot.pipeline import strip_mood_emoji
-from bot.telegram_sink import TYPING_EVERY
-from bot.texts import text as bot_text
-from engine.language import detect_language
 from engine.types import Mood
 from engine.vocabulary import MOOD_EMOJI
 from storage import Clock, Store, StoredMessage
-from storage.approvals import ApprovalRecord, Approvals, Decision
+from storage.approvals import SENDING, ApprovalRecord, Approvals, Decision
 from storage.desk import Conversation, DeskStore
 
 log = logging.getLogger(__name__)
 
-APPROVAL_PREFIX = "dap"
 # Before the takeover handler, which would otherwise send a corrected text as a new message.
 EDIT_HANDLER_GROUP = OPERATOR_HANDLER_GROUP - 1
-_ACTIONS = {"s": "send", "e": "edit", "d": "discard"}
+# Drafts of earlier versions carry "dap" and an action's first letter.
+_FORMER_ACTIONS = {"s": "send", "e": "edit", "d": "discard"}
+# The action and the approval.
+APPROVAL_BUTTON = ButtonLayout(
+    "approval", (OneOf(("send", "edit", "discard", *_FORMER_ACTIONS)), ROW_ID), ("dap",)
+)
 
 
 def approval_keyboard(approval_id: int) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         [
             [
-                InlineKeyboardButton("✅ Send", callback_data=f"{APPROVAL_PREFIX}:s:{approval_id}"),
-                InlineKeyboardButton("✏️ Edit", callback_data=f"{APPROVAL_PREFIX}:e:{approval_id}"),
                 InlineKeyboardButton(
-                    "🗑 Discard", callback_data=f"{APPROVAL_PREFIX}:d:{approval_id}"
+                    "✅ Send", callback_data=APPROVAL_BUTTON.write("send", approval_id)
+                ),
+                InlineKeyboardButton(
+                    "✏️ Edit", callback_data=APPROVAL_BUTTON.write("edit", approval_id)
+                ),
+                InlineKeyboardButton(
+                    "🗑 Discard", callback_data=APPROVAL_BUTTON.write("discard", approval_id)
                 ),
             ]
         ]
     )
+
+
+def _thread(message: Message) -> int:
+    """The forum topic a message is in; 0 outside topics."""
+    return (message.message_thread_id or 0) if message.is_topic_message else 0
 
 
 def draft_text(answer: str) -> str:
@@ -89,14 +102,15 @@ class ApprovalDesk:
         self._chats = frozenset(chats)
         self._config = config
         self._clock = clock
-        # Approval id → the customer's typing and holding note while it waits.
-        self._waiting: dict[int, asyncio.Task[None]] = {}
-        # (chat, topic, operator) → the approval whose corrected text they are asked for.
-        self._editing: dict[tuple[int, int | None, int], int] = {}
+        self._holding = Holding(bot, approvals, desk, config)
+        # Answers a pending message in its chat's turn (set by the service).
+        self.answer_now: Callable[[StoredMessage], Awaitable[None]] | None = None
+        # Decided replies on their way to the customer.
+        self._deliveries: set[asyncio.Task[None]] = set()
 
     def register(self, app: Application) -> None:  # type: ignore[type-arg]
         app.add_handler(
-            CallbackQueryHandler(exclusive(self.on_button), pattern=rf"^{APPROVAL_PREFIX}:"),
+            CallbackQueryHandler(then_stop(self.on_button), pattern=APPROVAL_BUTTON.pattern),
             group=OPERATOR_HANDLER_GROUP,
         )
         if self._chats:
@@ -112,9 +126,16 @@ class ApprovalDesk:
         policy = self._config.approve
         return policy == "always" or (policy == "negative" and mood.label == "negative")
 
-    async def waits(self, message: StoredMessage) -> bool:
+    async def has_draft(self, message: StoredMessage) -> bool:
         """Whether a draft for the message waits for (or got) a decision."""
         return await self._approvals.for_message(message.id) is not None
+
+    async def decided_reply(self, message: StoredMessage) -> str | None:
+        """The reply an operator decided the customer gets (sent or edited), if any."""
+        approval = await self._approvals.for_message(message.id)
+        if approval is None or approval.decision not in SENDING:
+            return None
+        return approval.sent_text
 
     async def draft(self, message: StoredMessage, answer: str) -> None:
         approval = await self._approvals.draft(message.id, answer, self._clock())
@@ -126,39 +147,14 @@ class ApprovalDesk:
             ),
             "post a draft for approval",
         )
-        self._waiting[approval.id] = asyncio.create_task(self._keep_waiting(message))
+        self._holding.start(message)
         log.info("message %s: reply drafted for approval (%s)", message.id, approval.id)
 
-    async def _keep_waiting(self, message: StoredMessage) -> None:
-        """Typing until the decision; the holding note once, after the configured delay."""
-        waited = 0.0
-        note_due = self._config.holding_delay or None
-        while True:
-            with contextlib.suppress(TelegramError):
-                await self._bot.send_chat_action(message.chat_id, ChatAction.TYPING)
-            step = TYPING_EVERY if note_due is None else min(TYPING_EVERY, note_due - waited)
-            await asyncio.sleep(step)
-            waited += step
-            if note_due is not None and waited >= note_due:
-                note_due = None
-                holding = bot_text("holding", detect_language(message.text))
-                try:
-                    await deliver(
-                        lambda holding=holding: self._bot.send_message(message.chat_id, holding),
-                        f"chat {message.chat_id}: holding note",
-                    )
-                except (DeliveryFailed, TelegramError) as exc:
-                    log.info("chat %s: no holding note (%s)", message.chat_id, exc)
-
-    def _stop_waiting(self, approval_id: int) -> None:
-        task = self._waiting.pop(approval_id, None)
-        if task is not None:
-            task.cancel()
-
     async def close(self) -> None:
-        for task in self._waiting.values():
+        await self._holding.close()
+        for task in self._deliveries:
             task.cancel()
-        await asyncio.gather(*self._waiting.values(), return_exceptions=True)
+        await asyncio.gather(*self._deliveries, return_exceptions=True)
 
     # --- the operators decide ----------------------------------------------------------------
 
@@ -166,10 +162,14 @@ class ApprovalDesk:
         query = update.callback_query
         if query is None or query.data is None or not await self._gate.button(query):
             return
-        _, action, number = ([*query.data.split(":"), "", ""])[:3]
-        approval = await self._approvals.get(int(number)) if number.isdigit() else None
-        if action not in _ACTIONS or approval is None:
-            log.warning("ignored a malformed or stale approval button: %r", query.data)
+        fields = APPROVAL_BUTTON.read(query.data)
+        if fields is None:
+            await refuse(query)
+            return
+        written_action, approval_id = fields
+        action = _FORMER_ACTIONS.get(written_action, written_action)
+        approval = await self._approvals.get(approval_id)
+        if approval is None:
             await query.answer("This draft is no longer stored.")
             return
         if approval.decision is not None:
@@ -177,12 +177,13 @@ class ApprovalDesk:
             return
         post = query.message if isinstance(query.message, Message) else None
         operator = query.from_user
-        if _ACTIONS[action] == "edit":
+        if action == "edit":
             if post is None:
                 await query.answer()
                 return
-            thread = post.message_thread_id if post.is_topic_message else None
-            self._editing[(post.chat_id, thread, operator.id)] = approval.id
+            await self._approvals.request_edit(
+                post.chat_id, _thread(post), operator.id, approval.id
+            )
             await query.answer("Send the corrected reply as your next message here.")
             await deliver(
                 lambda: post.reply_text(
@@ -191,7 +192,7 @@ class ApprovalDesk:
                 f"chat {post.chat_id}: edit prompt",
             )
             return
-        if _ACTIONS[action] == "send":
+        if action == "send":
             done = await self._decide(approval, "sent", operator.id, approval.draft, post)
         else:
             done = await self._decide(approval, "discarded", operator.id, None, post)
@@ -201,12 +202,14 @@ class ApprovalDesk:
         message, user = update.effective_message, update.effective_user
         if message is None or user is None or message.text is None:
             return
-        thread = message.message_thread_id if message.is_topic_message else None
-        approval_id = self._editing.pop((message.chat_id, thread, user.id), None)
-        if approval_id is None or not self._gate.admits(user):
+        if not self._gate.admits(user):
             return
-        approval = await self._approvals.get(approval_id)
-        if approval is not None and approval.decision is None:
+        approval = await self._approvals.take_edit_request(
+            message.chat_id, _thread(message), user.id
+        )
+        if approval is None:
+            return
+        if approval.decision is None:
             stored = await self._store.get_message(approval.message_id)
             emoji = MOOD_EMOJI[stored.mood_label] if stored and stored.mood_label else ""
             corrected = (
@@ -227,27 +230,40 @@ class ApprovalDesk:
             approval.id, decision, operator_id, sent_text, self._clock()
         ):
             return False
-        self._stop_waiting(approval.id)
         message = await self._store.get_message(approval.message_id)
         if message is None:
             return True
+        self._holding.stop(message.id)
         if sent_text is None:
             # The team answers it themselves, or not at all; either way it is theirs now.
             await self._desk.leave_to_the_team(message.id)
             await self._note(where, "🗑 Discarded; the customer got nothing.")
             return True
-        try:
-            sent = await deliver(
-                lambda: self._bot.send_message(message.chat_id, sent_text),
-                f"chat {message.chat_id}: approved reply",
-            )
-        except (Forbidden, DeliveryFailed, TelegramError) as exc:
-            await self._approvals.undo(approval.id)
-            await self._note(where, f"⚠️ Not delivered ({exc}); the draft waits for a decision.")
-            return False
-        await self._store.record_answer(message.id, sent_text, sent.message_id)
-        await self._note(where, f"✅ {decision.capitalize()}: {shorten(sent_text, 300)}")
+        task = asyncio.create_task(self._deliver(message, decision, sent_text, where))
+        self._deliveries.add(task)
+        task.add_done_callback(self._deliveries.discard)
         return True
+
+    async def _deliver(
+        self, message: StoredMessage, decision: Decision, sent_text: str, where: Message | None
+    ) -> None:
+        """The decided reply goes out as the message's answer, in its chat's turn."""
+        assert self.answer_now is not None
+        try:
+            await self.answer_now(message)
+            delivered = await self._store.get_message(message.id)
+        except Exception:
+            # Nobody awaits this task: an error that is not logged here is never seen.
+            log.exception("message %s: the approved reply could not be delivered", message.id)
+            delivered = None
+        if delivered is not None and delivered.status == "answered":
+            await self._note(where, f"✅ {decision.capitalize()}: {shorten(sent_text, 300)}")
+        else:
+            await self._note(
+                where,
+                "⚠️ Not delivered yet: the bot tries again, and /queue shows the customer until "
+                "it is.",
+            )
 
     async def _note(self, where: Message | None, note: str) -> None:
         if where is None:

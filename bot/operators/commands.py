@@ -10,12 +10,13 @@ from telegram import Message, Update
 from telegram.error import BadRequest
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, filters
 
+from bot.button_data import refuse
 from bot.config import OperatorsConfig
 from bot.delivery import deliver
-from bot.operators.access import OPERATOR_HANDLER_GROUP, OperatorGate, exclusive
+from bot.operators.access import OPERATOR_HANDLER_GROUP, OperatorGate, then_stop
 from bot.operators.chart import render_mood_chart
 from bot.operators.log_view import (
-    PAGE_PREFIX,
+    PAGE_BUTTON,
     PAGE_SIZE,
     USAGE,
     decode_page,
@@ -52,11 +53,11 @@ class OperatorCommands:
         only_messages = filters.UpdateType.MESSAGE
         for name, callback in (("moodlog", self.on_moodlog), ("moodstats", self.on_moodstats)):
             app.add_handler(
-                CommandHandler(name, exclusive(callback), filters=only_messages),
+                CommandHandler(name, then_stop(callback), filters=only_messages),
                 group=OPERATOR_HANDLER_GROUP,
             )
         app.add_handler(
-            CallbackQueryHandler(exclusive(self.on_page_button), pattern=rf"^{PAGE_PREFIX}:"),
+            CallbackQueryHandler(then_stop(self.on_page_button), pattern=PAGE_BUTTON.pattern),
             group=OPERATOR_HANDLER_GROUP,
         )
 
@@ -88,12 +89,11 @@ class OperatorCommands:
         query = update.callback_query
         if query is None or query.data is None or not await self._gate.button(query):
             return
-        try:
-            mood_filter, number = decode_page(query.data)
-        except ValueError:
-            log.warning("ignored a malformed mood log button: %r", query.data)
-            await query.answer()
+        decoded = decode_page(query.data)
+        if decoded is None:
+            await refuse(query)
             return
+        mood_filter, number = decoded
         page = await self._log.page(mood_filter, number, PAGE_SIZE)
         await query.answer()
         try:

@@ -14,9 +14,10 @@ from telegram import Message, Update
 from telegram.error import BadRequest
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes
 
-from bot.operators.access import OPERATOR_HANDLER_GROUP, OperatorGate, exclusive
-from bot.operators.alerts import CORRECTION_PREFIX
-from engine.vocabulary import MOOD_EMOJI, mood_label
+from bot.button_data import refuse
+from bot.operators.access import OPERATOR_HANDLER_GROUP, OperatorGate, then_stop
+from bot.operators.alerts import CORRECTION_BUTTON
+from engine.vocabulary import MOOD_EMOJI
 from storage import Clock, MessageNotFoundError, Store
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ class MoodCorrections:
 
     def register(self, app: Application) -> None:  # type: ignore[type-arg]
         app.add_handler(
-            CallbackQueryHandler(exclusive(self.on_button), pattern=rf"^{CORRECTION_PREFIX}:"),
+            CallbackQueryHandler(then_stop(self.on_button), pattern=CORRECTION_BUTTON.pattern),
             group=OPERATOR_HANDLER_GROUP,
         )
 
@@ -42,15 +43,14 @@ class MoodCorrections:
         query = update.callback_query
         if query is None or query.data is None or not await self._gate.button(query):
             return
-        _, message_id, label_text = query.data.split(":", 2)
-        label = mood_label(label_text)
-        if label is None or not message_id.isdigit():
-            log.warning("ignored a malformed correction button: %r", query.data)
-            await query.answer()
+        fields = CORRECTION_BUTTON.read(query.data)
+        if fields is None:
+            await refuse(query)
             return
+        message_id, label = fields
         operator = query.from_user
         try:
-            await self._store.correct_mood(int(message_id), label, operator.id)
+            await self._store.correct_mood(message_id, label, operator.id)
         except MessageNotFoundError:
             await query.answer(
                 "This message is no longer stored (its customer had it deleted).", show_alert=True

@@ -4,6 +4,9 @@ hand-off notices, the facts reload and the daily digest. It is the pipeline's De
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from telegram.ext import Application
 
 from bot.config import Config
@@ -14,6 +17,7 @@ from bot.operators.commands import OperatorCommands
 from bot.operators.complaint_keywords import ComplaintKeywords
 from bot.operators.corrections import MoodCorrections
 from bot.operators.desk_channel import DeskChannel
+from bot.operators.desk_locks import DeskLocks
 from bot.operators.digest import DailyDigest
 from bot.operators.facts_reload import FactsReload
 from bot.operators.handoff_alerts import HandOffAlerts
@@ -22,6 +26,7 @@ from bot.operators.queue import WaitingQueue
 from bot.operators.satisfaction import Satisfaction
 from bot.operators.takeover import Takeovers
 from bot.pipeline import Answer
+from bot.timed_jobs import TimedJobs
 from engine.protocol import Engine
 from engine.types import Mood
 from storage import Clock, Database, Store, StoredMessage
@@ -29,6 +34,7 @@ from storage.approvals import Approvals
 from storage.desk import Conversation, DeskStore
 from storage.mood_log import MoodLog
 from storage.ratings import Ratings
+from storage.update_claims import UpdateClaims
 
 
 class OperatorDesk:
@@ -40,12 +46,17 @@ class OperatorDesk:
         app: Application,  # type: ignore[type-arg]
         engine: Engine,
         clock: Clock,
+        locks: DeskLocks,
+        jobs: TimedJobs,
     ) -> None:
-        gate = OperatorGate(config.telegram.operator_ids)
+        gate = OperatorGate(config.telegram.operator_ids, config.operators.chat_id)
         chats = operator_chats(config)
         desk = DeskStore(database)
+        self._desk = desk
+        self._store = store
+        self._locks = locks
         self.channel = DeskChannel(
-            app.bot, desk, config.operators.chat_id, chats, config.desk, clock
+            app.bot, desk, config.operators.chat_id, chats, config.desk, clock, locks
         )
         self.mirror = Mirror(self.channel)
         self.keywords = ComplaintKeywords(engine, desk, self.channel)
@@ -57,7 +68,16 @@ class OperatorDesk:
             enabled=bool(config.telegram.operator_ids),
         )
         self.takeovers = Takeovers(
-            app.bot, gate, desk, self.channel, chats, config.desk, clock, self._closed
+            app.bot,
+            gate,
+            desk,
+            self.channel,
+            chats,
+            config.desk,
+            clock,
+            self._closed,
+            locks,
+            UpdateClaims(database),
         )
         self.approvals = ApprovalDesk(
             app.bot, gate, store, desk, Approvals(database), self.channel, chats, config.desk, clock
@@ -72,10 +92,10 @@ class OperatorDesk:
         FactsReload(gate, engine).register(app)
         self.queue = WaitingQueue(gate, database, self.channel.forum_chat, clock)
         self.queue.register(app)
-        self.takeovers.register(app)
+        self.takeovers.register(app, jobs)
         self.approvals.register(app)
-        self.satisfaction.register(app)
-        self.digest.schedule(app.job_queue)
+        self.satisfaction.register(app, jobs)
+        self.digest.schedule(jobs)
 
     async def _closed(self, conversation: Conversation) -> None:
         await self.satisfaction.conversation_ended(conversation, "close")
@@ -88,14 +108,30 @@ class OperatorDesk:
             Conversation(chat_id, customer_id), "reset", language_code
         )
 
+    async def forget_customer(self, customer_id: int) -> int:
+        """The customer asked to be forgotten: everything stored about them goes, and so does
+        what the desk posted about them in Telegram. How many of their messages went."""
+        traces = await self._desk.traces(customer_id)
+        deleted = await self._store.forget_customer(customer_id)
+        await self.channel.erase(customer_id, traces)
+        return deleted
+
     def on_mood(self, message: StoredMessage, mood: Mood) -> None:
         self.mirror.customer_message(message, mood)
         # Before the alert, which waits for the keywords.
         self.keywords.on_mood(message, mood)
         self.alerts.on_mood(message, mood)
 
-    async def holds(self, message: StoredMessage) -> bool:
-        return await self.approvals.waits(message) or await self.takeovers.holds(message)
+    async def leaves_to_operators(self, message: StoredMessage) -> bool:
+        return await self.approvals.has_draft(message) or await self.takeovers.taken_over(message)
+
+    @asynccontextmanager
+    async def answer_turn(self, message: StoredMessage) -> AsyncIterator[bool]:
+        async with self._locks.hold(message.customer_id):
+            yield not await self.takeovers.taken_over(message)
+
+    async def decided_reply(self, message: StoredMessage) -> str | None:
+        return await self.approvals.decided_reply(message)
 
     def wants_approval(self, mood: Mood) -> bool:
         return self.approvals.wants(mood)

@@ -3,6 +3,8 @@ that chat is a forum the bot may manage topics in, otherwise (alerts only) each 
 
 Everything written about one customer goes through one queue, so their topic is created once
 and the mirror keeps the conversation's order, while the customer's answers never wait for it.
+Each job holds the customer's desk lock: with several bot processes, the one that finds no
+topic opens it while the others wait, and then find it.
 """
 
 from __future__ import annotations
@@ -11,14 +13,15 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
-from telegram import Bot, InlineKeyboardMarkup
+from telegram import Bot, InlineKeyboardMarkup, ReplyParameters
 from telegram.error import BadRequest, TelegramError
 
 from bot.config import DeskConfig
 from bot.delivery import DeliveryFailed, deliver
+from bot.operators.desk_locks import DeskLocks
 from bot.operators.topic_titles import topic_title
 from storage import Clock
-from storage.desk import Conversation, DeskStore
+from storage.desk import Conversation, DeskStore, DeskTraces
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +45,10 @@ class DeskChannel:
         chats: Sequence[int],
         config: DeskConfig,
         clock: Clock,
+        locks: DeskLocks,
     ) -> None:
         self._bot = bot
+        self._locks = locks
         self._desk = desk
         # Only a group can be a forum; a user id as the operators' chat never is.
         self.forum_chat = forum_chat if forum_chat is not None and forum_chat < 0 else None
@@ -52,10 +57,6 @@ class DeskChannel:
         self._clock = clock
         self._queues: dict[int, asyncio.Task[None]] = {}
         self._late_titles: dict[int, asyncio.Task[None]] = {}
-
-    @property
-    def has_topics(self) -> bool:
-        return self.forum_chat is not None
 
     # --- the per-customer queue --------------------------------------------------------------
 
@@ -67,7 +68,8 @@ class DeskChannel:
             if previous is not None:
                 await asyncio.gather(previous, return_exceptions=True)
             try:
-                await job()
+                async with self._locks.hold(customer_id):
+                    await job()
             except Exception:
                 # Nobody awaits this task: an error that is not logged here is never seen.
                 log.exception("customer %s: the desk could not %s", customer_id, what)
@@ -108,7 +110,8 @@ class DeskChannel:
         if thread is not None:
             await self._post_in_topic(conversation, thread, text, markup)
             return
-        if topic_only:
+        if topic_only or self.forum_chat is not None:
+            # With topics, a customer without one is one who was forgotten meanwhile.
             return
         for chat_id in self._chats:
             try:
@@ -156,6 +159,65 @@ class DeskChannel:
                 continue
             await self._desk.remember_post(forum, sent.message_id, conversation)
             return
+
+    async def erase(self, customer_id: int, traces: DeskTraces) -> None:
+        """Delete what the desk posted about a customer who asked to be forgotten, after
+        everything queued for them is written. A post Telegram no longer lets the bot delete
+        (older than 48 hours) gets a request to the operators to delete it."""
+        erased = asyncio.get_running_loop().create_future()
+
+        async def erase() -> None:
+            try:
+                await self._erase(traces)
+            finally:
+                erased.set_result(None)
+
+        self.submit(customer_id, erase, "erase a forgotten customer's posts")
+        await erased
+
+    async def _erase(self, traces: DeskTraces) -> None:
+        for topic in traces.topics:
+            try:
+                await deliver(
+                    lambda topic=topic: self._bot.delete_forum_topic(  # type: ignore[misc]
+                        topic.desk_chat_id, topic.thread_id
+                    ),
+                    f"chat {topic.desk_chat_id}: delete a topic",
+                )
+            except BadRequest as exc:
+                if not _says(exc, _TOPIC_GONE):
+                    log.warning(
+                        "chat %s: a forgotten customer's topic stays (%s)", topic.desk_chat_id, exc
+                    )
+        # Posts in a topic went with it.
+        in_topics = {topic.desk_chat_id for topic in traces.topics}
+        for chat_id, message_id in traces.posts:
+            if chat_id in in_topics:
+                continue
+            try:
+                await self._bot.delete_message(chat_id, message_id)
+            except BadRequest:
+                await self._ask_to_delete(chat_id, message_id)
+            except TelegramError as exc:
+                log.warning(
+                    "chat %s: could not delete a forgotten customer's post: %s", chat_id, exc
+                )
+
+    async def _ask_to_delete(self, chat_id: int, message_id: int) -> None:
+        try:
+            await deliver(
+                lambda: self._bot.send_message(
+                    chat_id,
+                    "🗑 The customer this is about asked to be forgotten (/forget): please delete "
+                    "this message; Telegram no longer lets the bot.",
+                    reply_parameters=ReplyParameters(message_id),
+                ),
+                f"chat {chat_id}: ask to delete a post",
+            )
+        except (DeliveryFailed, TelegramError) as exc:
+            log.warning(
+                "chat %s: a forgotten customer's post %s stays (%s)", chat_id, message_id, exc
+            )
 
     # --- topics ------------------------------------------------------------------------------
 

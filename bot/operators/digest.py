@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from telegram import Bot
 from telegram.error import TelegramError
-from telegram.ext import ContextTypes, JobQueue
+from telegram.ext import ContextTypes
 
 from bot.config import OperatorsConfig
 from bot.delivery import DeliveryFailed, deliver
@@ -20,6 +20,7 @@ from bot.operators.log_view import customer_text
 from bot.operators.periods import last_days
 from bot.operators.report import period_text, summary_text
 from bot.operators.satisfaction_report import satisfaction_for_days
+from bot.timed_jobs import TimedJobs
 from storage import Clock, Database
 from storage.mood_stats import (
     MoodStats,
@@ -73,17 +74,12 @@ class DailyDigest:
         self._config = config
         self._chats = list(chats)
 
-    def schedule(self, job_queue: JobQueue | None) -> None:  # type: ignore[type-arg]
+    def schedule(self, jobs: TimedJobs) -> None:
         """Run the digest every day at the configured local time, if there is one."""
         at = self._config.digest_time
         if at is None or not self._chats:
             return
-        if job_queue is None:
-            raise RuntimeError(
-                "the daily digest needs python-telegram-bot's job queue: "
-                "pip install 'python-telegram-bot[job-queue]'"
-            )
-        job_queue.run_daily(self._run, at.replace(tzinfo=self._config.zone), name=JOB_NAME)
+        jobs.daily(self._run, at.replace(tzinfo=self._config.zone), JOB_NAME)
         log.info("daily mood digest at %s %s", at.strftime("%H:%M"), self._config.timezone)
 
     async def _run(self, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -9,7 +9,7 @@ from telegram import Update
 from telegram.ext import Application, CommandHandler, ContextTypes, filters
 
 from bot.delivery import deliver
-from bot.operators.access import OPERATOR_HANDLER_GROUP, OperatorGate, exclusive
+from bot.operators.access import OPERATOR_HANDLER_GROUP, OperatorGate, then_stop
 from engine.knowledge.facts import FactsError
 from engine.protocol import Engine
 
@@ -36,7 +36,7 @@ class FactsReload:
     def register(self, app: Application) -> None:  # type: ignore[type-arg]
         app.add_handler(
             CommandHandler(
-                "reloadfacts", exclusive(self.on_reload), filters=filters.UpdateType.MESSAGE
+                "reloadfacts", then_stop(self.on_reload), filters=filters.UpdateType.MESSAGE
             ),
             group=OPERATOR_HANDLER_GROUP,
         )

@@ -13,16 +13,27 @@ from zoneinfo import ZoneInfo
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.button_data import ROW_ID, USER_ID, ButtonLayout, OneOf, OrNone, WholeNumber
 from bot.formatting import shorten
 from bot.operators.periods import parse_period
-from engine.vocabulary import MOOD_EMOJI, MoodLabel, mood_label
+from engine.vocabulary import MOOD_EMOJI, MOOD_LABELS, MoodLabel, mood_label
 from storage.mood_log import MoodFilter, MoodLogEntry, MoodLogPage
 
-PAGE_PREFIX = "mlog"
 PAGE_SIZE = 10
 USAGE = "Usage: /moodlog [negative|positive|neutral] [24h|7d|30d] [@user or id]"
-# Telegram refuses callback data longer than this many bytes.
-CALLBACK_DATA_LIMIT = 64
+# The last second datetime can hold (9999-12-31 23:59:59 UTC).
+_LAST_TIMESTAMP = 253_402_300_799
+# page, label, since (a Unix time), customer, the newest message id when the listing began.
+PAGE_BUTTON = ButtonLayout(
+    "mlog",
+    (
+        WholeNumber(0, 10**9),
+        OrNone(OneOf(MOOD_LABELS)),
+        OrNone(WholeNumber(0, _LAST_TIMESTAMP)),
+        OrNone(USER_ID),
+        WholeNumber(0, ROW_ID.high),
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -55,33 +66,29 @@ def parse_arguments(arguments: list[str]) -> LogArguments:
 
 
 def encode_page(mood_filter: MoodFilter, page: int) -> str:
-    since = "-" if mood_filter.since is None else str(int(mood_filter.since.timestamp()))
-    fields = (
-        PAGE_PREFIX,
-        str(page),
-        mood_filter.label or "-",
+    since = None if mood_filter.since is None else int(mood_filter.since.timestamp())
+    return PAGE_BUTTON.write(
+        page,
+        mood_filter.label,
         since,
-        "-" if mood_filter.customer_id is None else str(mood_filter.customer_id),
-        str(mood_filter.up_to_message_id or 0),
+        mood_filter.customer_id,
+        mood_filter.up_to_message_id or 0,
     )
-    data = ":".join(fields)
-    if len(data.encode()) > CALLBACK_DATA_LIMIT:
-        raise ValueError(f"callback data {data!r} is over Telegram's {CALLBACK_DATA_LIMIT} bytes")
-    return data
 
 
-def decode_page(data: str) -> tuple[MoodFilter, int]:
-    """The filter and page number in a page button's data; ValueError if it is not one."""
-    prefix, page, label, since, customer, anchor = data.split(":")
-    if prefix != PAGE_PREFIX or (label != "-" and mood_label(label) is None):
-        raise ValueError(f"not a mood log page: {data!r}")
+def decode_page(data: str | None) -> tuple[MoodFilter, int] | None:
+    """The filter and page number in a page button's data; None if it is not one."""
+    fields = PAGE_BUTTON.read(data)
+    if fields is None:
+        return None
+    page, label, since, customer_id, anchor = fields
     mood_filter = MoodFilter(
-        label=mood_label(label),
-        since=None if since == "-" else datetime.fromtimestamp(int(since), UTC),
-        customer_id=None if customer == "-" else int(customer),
-        up_to_message_id=int(anchor),
+        label=label,
+        since=None if since is None else datetime.fromtimestamp(since, UTC),
+        customer_id=customer_id,
+        up_to_message_id=anchor,
     )
-    return mood_filter, int(page)
+    return mood_filter, page
 
 
 # Beside a message handed to a colleague: the facts did not answer it.

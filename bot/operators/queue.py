@@ -10,7 +10,7 @@ from telegram.ext import Application, CommandHandler, ContextTypes, filters
 
 from bot.delivery import deliver
 from bot.formatting import shorten
-from bot.operators.access import OPERATOR_HANDLER_GROUP, OperatorGate, exclusive
+from bot.operators.access import OPERATOR_HANDLER_GROUP, OperatorGate, then_stop
 from bot.operators.log_view import customer_text
 from engine.vocabulary import MOOD_EMOJI
 from storage import Clock, Database
@@ -67,7 +67,7 @@ class WaitingQueue:
 
     def register(self, app: Application) -> None:  # type: ignore[type-arg]
         app.add_handler(
-            CommandHandler("queue", exclusive(self.on_queue), filters=filters.UpdateType.MESSAGE),
+            CommandHandler("queue", then_stop(self.on_queue), filters=filters.UpdateType.MESSAGE),
             group=OPERATOR_HANDLER_GROUP,
         )
 

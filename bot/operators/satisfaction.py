@@ -10,17 +10,20 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, U
 from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes
 
+from bot.button_data import ROW_ID, ButtonLayout, WholeNumber, refuse
 from bot.config import DeskConfig
 from bot.delivery import DeliveryFailed, deliver
-from bot.operators.access import OPERATOR_HANDLER_GROUP, exclusive
+from bot.operators.access import OPERATOR_HANDLER_GROUP, then_stop
 from bot.texts import text, ui_language
+from bot.timed_jobs import TimedJobs
 from storage import Clock
 from storage.desk import Conversation
 from storage.ratings import EndedBy, Ratings
 
 log = logging.getLogger(__name__)
 
-RATING_PREFIX = "rate"
+# The rating request and the score.
+RATING_BUTTON = ButtonLayout("rate", (ROW_ID, WholeNumber(1, 5)))
 IDLE_CHECK_SECONDS = 60.0
 # Conversations quiet for longer than this before the bot noticed are not asked any more.
 ASK_WITHIN = timedelta(days=1)
@@ -31,7 +34,7 @@ def rating_keyboard(rating_id: int) -> InlineKeyboardMarkup:
         [
             [
                 InlineKeyboardButton(
-                    f"{score}⭐", callback_data=f"{RATING_PREFIX}:{rating_id}:{score}"
+                    f"{score}⭐", callback_data=RATING_BUTTON.write(rating_id, score)
                 )
                 for score in range(1, 6)
             ]
@@ -52,26 +55,26 @@ class Satisfaction:
         self._config = config
         self._clock = clock
 
-    def register(self, app: Application) -> None:  # type: ignore[type-arg]
+    def register(self, app: Application, jobs: TimedJobs) -> None:  # type: ignore[type-arg]
         app.add_handler(
-            CallbackQueryHandler(exclusive(self.on_button), pattern=rf"^{RATING_PREFIX}:"),
+            CallbackQueryHandler(then_stop(self.on_button), pattern=RATING_BUTTON.pattern),
             group=OPERATOR_HANDLER_GROUP,
         )
-        if self._enabled and self._config.rating_idle_minutes and app.job_queue is not None:
-            app.job_queue.run_repeating(
-                self._idle_job, interval=IDLE_CHECK_SECONDS, name="rating idle check"
-            )
+        if self._enabled and self._config.rating_idle_minutes and jobs.available:
+            jobs.repeating(self._idle_job, IDLE_CHECK_SECONDS, "rating idle check")
 
     async def conversation_ended(
         self, conversation: Conversation, ended_by: EndedBy, language_code: str | None = None
-    ) -> None:
+    ) -> bool:
+        """Ask the customer for a rating unless they were asked about this conversation;
+        whether they were asked now."""
         if not self._enabled:
-            return
+            return False
         rating_id = await self._ratings.ask(
             conversation.chat_id, conversation.customer_id, ended_by, self._clock()
         )
         if rating_id is None:
-            return
+            return False
         ask = text("rate_ask", ui_language(language_code))
         try:
             await deliver(
@@ -82,14 +85,16 @@ class Satisfaction:
             )
         except (DeliveryFailed, TelegramError) as exc:
             log.info("chat %s: could not ask for a rating (%s)", conversation.chat_id, exc)
+        return True
 
     async def ask_idle(self) -> int:
         """Ask every conversation quiet for `[desk] rating_idle_minutes`; how many were."""
         quiet_since = self._clock() - timedelta(minutes=self._config.rating_idle_minutes)
         idle = await self._ratings.idle_conversations(quiet_since, quiet_since - ASK_WITHIN)
+        asked = 0
         for chat_id, customer_id in idle:
-            await self.conversation_ended(Conversation(chat_id, customer_id), "idle")
-        return len(idle)
+            asked += await self.conversation_ended(Conversation(chat_id, customer_id), "idle")
+        return asked
 
     async def _idle_job(self, context: ContextTypes.DEFAULT_TYPE) -> None:
         try:
@@ -101,17 +106,19 @@ class Satisfaction:
         query = update.callback_query
         if query is None or query.data is None:
             return
-        parts = query.data.split(":")
-        if len(parts) != 3 or not parts[1].isdigit() or parts[2] not in "12345":
-            log.warning("ignored a malformed rating button: %r", query.data)
-            await query.answer()
+        fields = RATING_BUTTON.read(query.data)
+        if fields is None:
+            await refuse(query)
             return
-        score = int(parts[2])
+        rating_id, score = fields
         language = ui_language(query.from_user.language_code)
-        counted = await self._ratings.rate(int(parts[1]), query.from_user.id, score, self._clock())
+        if not await self._ratings.rate(rating_id, query.from_user.id, score, self._clock()):
+            # Rated already, or not this presser's request to rate.
+            await refuse(query)
+            return
         thanks = text("rate_thanks", language, stars="⭐" * score)
-        await query.answer(thanks if counted else None)
-        if counted and isinstance(query.message, Message):
+        await query.answer(thanks)
+        if isinstance(query.message, Message):
             try:
                 await query.message.edit_text(thanks)
             except TelegramError as exc:

@@ -24,33 +24,49 @@ from telegram.ext import (
     filters,
 )
 
+from bot.button_data import CHAT_ID, USER_ID, ButtonLayout, refuse
 from bot.config import DeskConfig
 from bot.delivery import DeliveryFailed, deliver
-from bot.operators.access import OPERATOR_HANDLER_GROUP, OperatorGate, exclusive
+from bot.operators.access import OPERATOR_HANDLER_GROUP, OperatorGate, then_stop
 from bot.operators.desk_channel import DeskChannel
+from bot.operators.desk_locks import DeskLocks
+from bot.operators.recipients import Recipients, in_group
+from bot.timed_jobs import TimedJobs
 from storage import Clock, StoredMessage
 from storage.desk import Conversation, DeskStore
+from storage.update_claims import UpdateClaims
 
 log = logging.getLogger(__name__)
 
-HAND_BACK_PREFIX = "dhb"
-CLOSE_PREFIX = "dcl"
+# The conversation (chat, customer); "dhb" and "dcl" on notes of earlier versions.
+HAND_BACK_BUTTON = ButtonLayout("hand-back", (CHAT_ID, USER_ID), ("dhb",))
+CLOSE_BUTTON = ButtonLayout("close", (CHAT_ID, USER_ID), ("dcl",))
+# The group conversation an operator confirms writing into.
+GROUP_POST_BUTTON = ButtonLayout("post-in-group", (CHAT_ID, USER_ID))
 # How often idle takeovers are looked for.
 IDLE_CHECK_SECONDS = 60.0
 
 
 def hand_back_keyboard(conversation: Conversation) -> InlineKeyboardMarkup:
-    which = f"{conversation.chat_id}:{conversation.customer_id}"
+    which = (conversation.chat_id, conversation.customer_id)
     return InlineKeyboardMarkup(
         [
             [
                 InlineKeyboardButton(
-                    "🤖 Hand back to the bot", callback_data=f"{HAND_BACK_PREFIX}:{which}"
+                    "🤖 Hand back to the bot", callback_data=HAND_BACK_BUTTON.write(*which)
                 ),
-                InlineKeyboardButton("✅ Close", callback_data=f"{CLOSE_PREFIX}:{which}"),
+                InlineKeyboardButton("✅ Close", callback_data=CLOSE_BUTTON.write(*which)),
             ]
         ]
     )
+
+
+def carries(message: Message, data: str) -> bool:
+    """Whether one of the message's own buttons carries `data` (a forged press carries data
+    of no button there)."""
+    markup = message.reply_markup
+    rows = markup.inline_keyboard if markup is not None else ()
+    return any(button.callback_data == data for row in rows for button in row)
 
 
 def _operator_name(user: User) -> str:
@@ -68,8 +84,16 @@ class Takeovers:
         config: DeskConfig,
         clock: Clock,
         closed: Callable[[Conversation], Awaitable[None]],
+        locks: DeskLocks,
+        claims: UpdateClaims,
     ) -> None:
         self._bot = bot
+        self._locks = locks
+        # Stops the bot's answer in progress in this process for a conversation taken over
+        # (chat id, customer id); answers in other processes yield at their delivery.
+        self.stop_answer: Callable[[int, int], None] | None = None
+        self._claims = claims
+        self._recipients = Recipients(desk, channel)
         self._closed = closed
         self._gate = gate
         self._desk = desk
@@ -78,7 +102,7 @@ class Takeovers:
         self._config = config
         self._clock = clock
 
-    def register(self, app: Application) -> None:  # type: ignore[type-arg]
+    def register(self, app: Application, jobs: TimedJobs) -> None:  # type: ignore[type-arg]
         if not self._chats:
             return
         in_desk = filters.Chat(chat_id=self._chats) & filters.UpdateType.MESSAGE
@@ -92,78 +116,134 @@ class Takeovers:
         )
         app.add_handler(
             CallbackQueryHandler(
-                exclusive(self.on_button), pattern=rf"^({HAND_BACK_PREFIX}|{CLOSE_PREFIX}):"
+                then_stop(self.on_button),
+                pattern=f"{HAND_BACK_BUTTON.pattern}|{CLOSE_BUTTON.pattern}",
             ),
             group=OPERATOR_HANDLER_GROUP,
         )
-        if self._config.takeover_idle_minutes and app.job_queue is not None:
-            app.job_queue.run_repeating(
-                self._expire_job, interval=IDLE_CHECK_SECONDS, name="takeover idle timeout"
-            )
+        app.add_handler(
+            CallbackQueryHandler(
+                then_stop(self.on_group_post_button), pattern=GROUP_POST_BUTTON.pattern
+            ),
+            group=OPERATOR_HANDLER_GROUP,
+        )
+        if self._config.takeover_idle_minutes and jobs.available:
+            jobs.repeating(self._expire_job, IDLE_CHECK_SECONDS, "takeover idle timeout")
 
     # --- for the pipeline --------------------------------------------------------------------
 
-    async def holds(self, message: StoredMessage) -> bool:
+    async def taken_over(self, message: StoredMessage) -> bool:
+        """Whether an operator has the conversation; the message is then left to them."""
         conversation = Conversation(message.chat_id, message.customer_id)
         if await self._desk.takeover(conversation) is None:
             return False
         await self._desk.leave_to_the_team(message.id)
-        await self._desk.touch_takeover(conversation, self._clock())
         return True
 
     # --- an operator writes ------------------------------------------------------------------
-
-    async def conversation_of(self, message: Message) -> Conversation | None:
-        """The customer conversation a message in an operators' chat is about, if any."""
-        forum = self._channel.forum_chat
-        if forum == message.chat_id and message.is_topic_message and message.message_thread_id:
-            customer_id = await self._desk.customer_of_topic(forum, message.message_thread_id)
-            if customer_id is not None:
-                return await self._desk.latest_conversation(customer_id)
-        replied = message.reply_to_message
-        if replied is not None:
-            return await self._desk.conversation_of_post(message.chat_id, replied.message_id)
-        return None
 
     async def on_operator_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message, user = update.effective_message, update.effective_user
         if message is None or message.text is None:
             return
-        conversation = await self.conversation_of(message)
+        conversation = await self._recipients.conversation_for(message)
         if conversation is None:
             # Not about a customer: anything else in the chat is handled as usual.
             return
-        if self._gate.admits(user):
+        if not self._gate.admits(user):
+            log.info("chat %s: ignored a desk message from a non-operator", message.chat_id)
+        elif in_group(conversation):
+            await self._tell(
+                message,
+                "⚠️ This customer has written to the bot only in a group chat "
+                f"({conversation.chat_id}): your message would be posted there, for everyone "
+                "in that group to read. Post it in the group?",
+                InlineKeyboardMarkup(
+                    [
+                        [
+                            InlineKeyboardButton(
+                                "📣 Post it in the group",
+                                callback_data=GROUP_POST_BUTTON.write(
+                                    conversation.chat_id, conversation.customer_id
+                                ),
+                            )
+                        ]
+                    ]
+                ),
+            )
+        else:
             assert user is not None
             await self.send(conversation, user, message.text, message)
-        else:
-            log.info("chat %s: ignored a desk message from a non-operator", message.chat_id)
         raise ApplicationHandlerStop
+
+    async def on_group_post_button(
+        self, update: Update, context: ContextTypes.DEFAULT_TYPE
+    ) -> None:
+        """An operator confirms posting their message (the one the question replies to) in
+        the customer's group."""
+        query = update.callback_query
+        if query is None or not await self._gate.button(query):
+            return
+        fields = GROUP_POST_BUTTON.read(query.data)
+        question = query.message if isinstance(query.message, Message) else None
+        original = question.reply_to_message if question is not None else None
+        if fields is None or question is None or not carries(question, query.data or ""):
+            await refuse(query)
+            return
+        if original is None or not original.text:
+            await query.answer("That message is gone; please write it again.", show_alert=True)
+            return
+        # However often the button is pressed, and in whichever process.
+        if not await self._claims.claim(
+            f"group-post:{original.chat_id}:{original.message_id}", self._clock()
+        ):
+            await query.answer("It was posted already.")
+            return
+        try:
+            await question.edit_reply_markup(None)
+        except TelegramError as exc:
+            log.info("could not remove a group post button: %s", exc)
+        await query.answer("Posting it in the group.")
+        await self.send(Conversation(*fields), query.from_user, original.text, question)
 
     async def send(
         self, conversation: Conversation, operator: User, text: str, source: Message
     ) -> StoredMessage | None:
-        """Deliver the operator's text to the customer, store it, and take the conversation
-        over; a failure is told to the operators where they wrote."""
+        """Take the conversation over, deliver the operator's text to the customer and store
+        it; a failure is told to the operators where they wrote. In the customer's desk lock,
+        which the bot's answer holds while it is delivered: the takeover is stored before the
+        operator's text goes out, so an answer not out by then is not delivered after it."""
+        async with self._locks.hold(conversation.customer_id):
+            return await self._send(conversation, operator, text, source)
+
+    async def _send(
+        self, conversation: Conversation, operator: User, text: str, source: Message
+    ) -> StoredMessage | None:
         now = self._clock()
+        started = await self._desk.take_over(conversation, operator.id, now)
+        if self.stop_answer is not None:
+            self.stop_answer(conversation.chat_id, conversation.customer_id)
         outgoing = f"{self._config.team_prefix} {text}".strip()
         try:
             sent = await deliver(
                 lambda: self._bot.send_message(conversation.chat_id, outgoing),
                 f"chat {conversation.chat_id}: operator message",
             )
-        except Forbidden as exc:
-            await self._tell(
-                source, f"⚠️ Not delivered: the customer's chat refuses the bot ({exc})."
-            )
-            return None
         except (DeliveryFailed, TelegramError) as exc:
-            await self._tell(source, f"⚠️ Not delivered ({exc}). Please send it again.")
+            if started:
+                # Nobody answered the customer: the bot may go on as before.
+                await self._desk.hand_back(conversation)
+            if isinstance(exc, Forbidden):
+                await self._tell(
+                    source, f"⚠️ Not delivered: the customer's chat refuses the bot ({exc})."
+                )
+            else:
+                await self._tell(source, f"⚠️ Not delivered ({exc}). Please send it again.")
             return None
         stored = await self._desk.record_operator_message(
             conversation, operator.id, text, sent.message_id, now
         )
-        if await self._desk.take_over(conversation, operator.id, now):
+        if started:
             log.info(
                 "operator %s took over customer %s in chat %s",
                 operator.id,
@@ -198,12 +278,19 @@ class Takeovers:
         if not self._gate.admits(user):
             raise ApplicationHandlerStop
         assert user is not None
-        conversation = await self.conversation_of(message)
-        if conversation is None:
+        found = await self._recipients.customer_of(message)
+        if found is None:
             await self._tell(
                 message, "Use /handback in a customer's topic, or as a reply to a post about them."
             )
-        elif not await self.hand_back(conversation, f"by {_operator_name(user)}"):
+            raise ApplicationHandlerStop
+        handed = [
+            await self.hand_back(
+                Conversation(takeover.chat_id, takeover.customer_id), f"by {_operator_name(user)}"
+            )
+            for takeover in await self._desk.takeovers_of(found[0])
+        ]
+        if not any(handed):
             await self._tell(message, "The bot already answers this customer.")
         raise ApplicationHandlerStop
 
@@ -211,22 +298,21 @@ class Takeovers:
         query = update.callback_query
         if query is None or query.data is None or not await self._gate.button(query):
             return
-        try:
-            action, chat_id, customer_id = query.data.split(":")
-            conversation = Conversation(int(chat_id), int(customer_id))
-        except ValueError:
-            log.warning("ignored a malformed hand-back button: %r", query.data)
-            await query.answer()
+        closing = CLOSE_BUTTON.read(query.data)
+        fields = closing or HAND_BACK_BUTTON.read(query.data)
+        if fields is None:
+            await refuse(query)
             return
+        conversation = Conversation(*fields)
         who = _operator_name(query.from_user)
-        if action == CLOSE_PREFIX:
+        if closing is not None:
             await self.hand_back(conversation, f"and closed by {who}")
             await self._closed(conversation)
             await query.answer("Closed; the customer is asked for a rating.")
         else:
             handed = await self.hand_back(conversation, f"by {who}")
             await query.answer("Handed back to the bot." if handed else "The bot already answers.")
-        if isinstance(query.message, Message):
+        if isinstance(query.message, Message) and carries(query.message, query.data):
             try:
                 await query.message.edit_reply_markup(None)
             except TelegramError as exc:

@@ -650,3 +650,14 @@ def test_an_unreadable_facts_file_names_the_key(tmp_path: Path) -> None:
         tmp_path, f'[telegram]\ntoken = "{TOKEN}"\n[knowledge]\nfile = "facts"\n'
     )
     assert message.startswith("config key knowledge.file: cannot read")
+
+
+@pytest.mark.parametrize("policy", ["negative", "always"])
+def test_approval_needs_operators_to_approve(tmp_path: Path, policy: str) -> None:
+    text = f'[telegram]\ntoken = "{TOKEN}"\n\n[desk]\napprove = "{policy}"\n'
+    assert config_error(tmp_path, text) == (
+        f'config key desk.approve: "{policy}" needs telegram.operator_ids (nobody could '
+        "approve a reply, and every customer would wait for ever)"
+    )
+    with_operators = text.replace("\n\n[desk]", "\noperator_ids = [42]\n\n[desk]")
+    assert load_text(tmp_path, with_operators).desk.approve == policy

@@ -3,7 +3,6 @@ does behind a reverse proxy; order, storing and stopping are as with polling."""
 
 from __future__ import annotations
 
-import asyncio
 import socket
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from sqlalchemy import select
 from bench.fake_telegram import FakeTelegram
 from storage.models import Message
 from tests.e2e.support import ScriptedEngine, bot_config, running
-from tests.service.support import GatedEngine, stored, wait_until
+from tests.service.support import GatedEngine, every_update_handled, stored, wait_until
 
 SECRET = "webhook-secret_0123456789"
 PATH = "hooks/telegram"
@@ -94,7 +93,8 @@ async def test_a_post_without_the_secret_is_refused(
             session.post(f"http://127.0.0.1:{port}/{PATH}", json=forged, headers=headers) as answer,
         ):
             assert answer.status == 403
-        await asyncio.sleep(0.3)
+        # Refused before it was queued; were it queued, it would be handled by now.
+        await wait_until(lambda: every_update_handled(fake, bot), what="every update handled")
         async with bot.database.session() as session:
             assert (await session.scalars(select(Message))).all() == []
     assert fake.messages(CUSTOMER) == []

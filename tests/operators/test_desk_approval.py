@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 
 import pytest
 
 from bench.fake_telegram import BotMessage, FakeTelegram
 from bot.texts import TEXTS
+from storage import Database
 from storage.approvals import Approvals
-from tests.e2e.support import rows, wait_for_status
+from tests.e2e.support import rows, wait_for_async, wait_for_status
 from tests.operators.bot_support import ANSWER_TIMEOUT, CUSTOMER, OPERATOR
 from tests.operators.desk_support import (
     FORUM,
@@ -61,7 +63,8 @@ async def test_send_delivers_the_draft_once_and_stores_the_decision(
         press(fake, draft, "Send")
         press(fake, draft, "Send")
         await fake.wait_for(lambda: len(fake.callback_answers) >= 2, ANSWER_TIMEOUT)
-        stored = await rows(service.database, CUSTOMER)
+        # Recorded once Telegram took it.
+        stored = await wait_for_status(service.database, CUSTOMER, 1)
         decision = await Approvals(service.database).for_message(stored[0].id)
 
     assert unseen == []
@@ -159,3 +162,103 @@ async def test_a_draft_waits_across_a_restart_and_is_not_written_again(
     assert texts == [f"😐 {REPLY}"]
     assert len(engine.histories) == 1
     assert len([m for m in fake.messages(FORUM) if m.text.startswith("📝 Draft")]) == 1
+
+
+async def test_an_edit_asked_for_before_a_restart_is_taken_after_it(
+    fake: FakeTelegram, database_url: str
+) -> None:
+    config = desk_config(fake, database_url, approve="always", holding_delay=0)
+    async with desk_bot(config, ManualClock()):
+        fake.send_text(CUSTOMER, CUSTOMER, "hello")
+        draft = await the_draft(fake)
+        press(fake, draft, "Edit")
+        await fake.wait_for(
+            lambda: [m for m in fake.messages(FORUM) if "corrected reply" in m.text], ANSWER_TIMEOUT
+        )
+    async with desk_bot(config, ManualClock()) as service:
+        fake.send_text(
+            FORUM, OPERATOR, "Hello Ann, welcome!", message_thread_id=draft.message_thread_id
+        )
+        texts = await customer_gets(fake, 1)
+        stored = await wait_for_status(service.database, CUSTOMER, 1)
+
+    assert texts == ["😐 Hello Ann, welcome!"]
+    assert [(row.role, row.text) for row in stored][-1] == ("assistant", "😐 Hello Ann, welcome!")
+
+
+async def test_a_decision_the_bot_stopped_before_delivering_is_delivered_once_at_restart(
+    fake: FakeTelegram, database_url: str
+) -> None:
+    config = desk_config(fake, database_url, approve="always", holding_delay=0)
+    async with desk_bot(config, ManualClock()) as service:
+        fake.send_text(CUSTOMER, CUSTOMER, "hello")
+        await the_draft(fake)
+        [message] = await rows(service.database, CUSTOMER)
+    # As if the process had stored Send and died before Telegram got the reply.
+    database = Database(database_url)
+    await database.connect()
+    try:
+        approvals = Approvals(database)
+        approval = await approvals.for_message(message.id)
+        assert approval is not None
+        await approvals.decide(approval.id, "sent", OPERATOR, approval.draft, ManualClock().now)
+    finally:
+        await database.close()
+    async with desk_bot(config, ManualClock()) as service:
+        texts = await customer_gets(fake, 1)
+        stored = await wait_for_status(service.database, CUSTOMER, 1)
+
+    assert texts == [f"😐 {REPLY}"]
+    assert [(row.role, row.status) for row in stored] == [
+        ("user", "answered"),
+        ("assistant", "answered"),
+    ]
+
+
+def stopped_holding(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "no longer holding" in r.getMessage()]
+
+
+@pytest.mark.parametrize("stop", ["takeover", "forget", "decided elsewhere", "bound"])
+async def test_the_typing_and_holding_loop_stops(
+    fake: FakeTelegram,
+    database_url: str,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    stop: str,
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot.operators.holding")
+    monkeypatch.setattr("bot.operators.holding.TYPING_EVERY", 0.05)
+    monkeypatch.setattr("bot.operators.holding.HOLD_AT_MOST", 0.5 if stop == "bound" else 600.0)
+    config = desk_config(fake, database_url, approve="always", holding_delay=0)
+    async with desk_bot(config, ManualClock()) as service:
+        fake.send_text(CUSTOMER, CUSTOMER, "hello")
+        draft = await the_draft(fake)
+        if stop == "takeover":
+            fake.send_text(FORUM, OPERATOR, "Olga here.", message_thread_id=draft.message_thread_id)
+        elif stop == "forget":
+            fake.send_text(CUSTOMER, CUSTOMER, "/forget")
+            [confirm] = await fake.wait_for_messages(CUSTOMER, 1, timeout=ANSWER_TIMEOUT)
+            fake.press_button(CUSTOMER, CUSTOMER, confirm.message_id, f"forget:yes:{CUSTOMER}")
+        elif stop == "decided elsewhere":
+            [message] = await rows(service.database, CUSTOMER)
+            approvals = Approvals(service.database)
+            approval = await approvals.for_message(message.id)
+            assert approval is not None
+            await approvals.decide(approval.id, "discarded", OPERATOR, None, ManualClock().now)
+        [line] = await wait_for_async(
+            lambda: _async(stopped_holding(caplog)), what="the loop to stop"
+        )
+
+    assert line.endswith(
+        {
+            "takeover": "taken over by an operator",
+            "forget": "the customer was forgotten",
+            "decided elsewhere": "decided",
+            "bound": "held for 0 minutes, the most it is held",
+        }[stop]
+    )
+
+
+async def _async(value: list[str]) -> list[str]:
+    return value

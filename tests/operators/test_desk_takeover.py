@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
 
 import pytest
 
 from bench.fake_telegram import FakeTelegram
-from engine.types import Turn
-from tests.e2e.support import rows
-from tests.operators.bot_support import ANSWER_TIMEOUT, CUSTOMER, OPERATOR
+from engine.types import HandOff, Mood, Turn
+from tests.e2e.support import rows, wait_for_async, wait_for_status
+from tests.operators.bot_support import ANSWER_TIMEOUT, CUSTOMER, OPERATOR, FirstWordEngine
 from tests.operators.desk_support import (
     FORUM,
     REPLY,
@@ -185,3 +187,94 @@ async def test_an_undeliverable_operator_message_is_reported_in_the_topic(
     assert [row.text for row in stored if row.role == "operator"] == [
         "first try, after flood control"
     ]
+
+
+class HeldReply:
+    """A reply written until the test lets it finish; like a reply from another process (or
+    a server that finishes what it started), cancelling it does not stop it."""
+
+    def __init__(self, release: asyncio.Event) -> None:
+        self._release = release
+        self.cancel_asked = False
+        self.handoff: HandOff | None = None
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        yield "Thanks "
+        await self._release.wait()
+        yield "for telling me."
+
+    async def text(self) -> str:
+        await self._release.wait()
+        return REPLY
+
+    def cancel(self) -> None:
+        self.cancel_asked = True
+
+    @property
+    def cancelled(self) -> bool:
+        return False
+
+
+@dataclass
+class HeldEngine(FirstWordEngine):
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    replies: list[HeldReply] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        super().__init__()
+
+    def reply(
+        self,
+        history: Sequence[Turn],
+        text: str,
+        mood: Mood,
+        *,
+        conversation: str | None = None,
+    ) -> HeldReply:
+        self.replies.append(HeldReply(self.release))
+        return self.replies[-1]
+
+    async def started(self) -> bool:
+        return bool(self.replies)
+
+
+async def test_an_operator_message_wins_over_the_answer_being_written(
+    fake: FakeTelegram, database_url: str
+) -> None:
+    engine = HeldEngine()
+    async with desk_bot(desk_config(fake, database_url), ManualClock(), engine) as service:
+        fake.send_text(CUSTOMER, CUSTOMER, "sad where is my parcel")
+        await wait_for_async(engine.started, what="the reply to start")
+        await topic_posts(fake, service, 1)
+        await operator_writes(fake, "Olga here: it ships today.")
+        # The bot's reply is finished only once the customer has the operator's message.
+        engine.release.set()
+        stored = await wait_for_status(service.database, CUSTOMER, 1, status="human")
+
+    assert [m.text for m in fake.messages(CUSTOMER)] == [
+        "👤 Support team: Olga here: it ships today."
+    ]
+    assert engine.replies[0].cancel_asked
+    assert [(row.role, row.status) for row in stored] == [
+        ("user", "human"),
+        ("operator", "answered"),
+    ]
+
+
+async def test_a_takeover_idles_from_the_last_operator_message_whatever_the_customer_writes(
+    fake: FakeTelegram, database_url: str
+) -> None:
+    clock = ManualClock()
+    config = desk_config(fake, database_url, takeover_idle_minutes=30)
+    async with desk_bot(config, clock) as service:
+        await converse(fake, service, CUSTOMER, "hello")
+        await topic_posts(fake, service, 2)
+        await operator_writes(fake, "Hi, Olga here.")
+        await takeover_note(fake)
+        for _ in range(3):
+            clock.advance(minutes=10)
+            await converse(fake, service, CUSTOMER, "hello? anyone?")
+        clock.advance(minutes=1)
+        handed_back = await service.operators.takeovers.expire_idle()
+
+    assert handed_back == 1

@@ -105,7 +105,7 @@ def test_the_alert_shows_the_message_its_context_and_correction_buttons() -> Non
     assert [line.rsplit(" · ", 1)[1] for line in context] == ["message 1", "message 2"]
     [buttons] = correction_keyboard(3).inline_keyboard
     assert [(b.text, b.callback_data) for b in buttons] == [
-        ("correct: 😄 positive", "mfix:3:positive"),
-        ("correct: 😐 neutral", "mfix:3:neutral"),
-        ("correct: 😢 negative", "mfix:3:negative"),
+        ("correct: 😄 positive", "correct-mood:3:positive"),
+        ("correct: 😐 neutral", "correct-mood:3:neutral"),
+        ("correct: 😢 negative", "correct-mood:3:negative"),
     ]

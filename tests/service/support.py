@@ -214,6 +214,29 @@ async def wait_until(
         await asyncio.sleep(0.02)
 
 
+async def every_update_handled(fake: FakeTelegram, service: BotService) -> bool:
+    """Whether the bot has fetched every update and handled each: what an update would have
+    made it do is done by now (the event a test waits for instead of a pause)."""
+
+    def quiet() -> bool:
+        return (
+            not fake.pending_updates()
+            and service.app.update_queue.empty()
+            and service.processor.current_concurrent_updates == 0
+        )
+
+    if not quiet():
+        return False
+    # An update just taken from the queue starts being processed one loop step later.
+    await asyncio.sleep(0)
+    return quiet()
+
+
+def recovery_done(service: BotService) -> bool:
+    """Whether the messages left pending by the last run have all had their answer."""
+    return all(task.done() for task in service._recovery)
+
+
 def wait_until_sync(check: Callable[[], T], timeout: float = ANSWER_TIMEOUT, *, what: str) -> T:
     deadline = time.monotonic() + timeout
     while not (result := check()):

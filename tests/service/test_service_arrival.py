@@ -102,7 +102,7 @@ async def test_a_chat_over_its_cap_is_answered_from_storage_in_order(
             fake.send_text(customer, customer, question)
         await wait_until(lambda: len(stored(db_path, customer)) == 7, what="all stored")
         # What the updates set aside kept for their turn is let go at once.
-        await wait_until(lambda: len(service.answering._arrived) <= 2, what="set aside")
+        await wait_until(lambda: len(service.answering._stored_on_arrival) <= 2, what="set aside")
 
         for count in range(2, 8):
             engine.release()

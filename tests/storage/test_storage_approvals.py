@@ -1,4 +1,4 @@
-"""Approvals: one draft per message, decided once, undone when delivery fails."""
+"""Approvals: one draft per message, decided once; an operator's request to edit one."""
 
 from __future__ import annotations
 
@@ -26,12 +26,22 @@ async def test_a_draft_is_stored_once_and_decided_once(db: Database, store: Stor
     assert (decided.decision, decided.operator_id, decided.sent_text) == ("edited", 42, "😢 better")
 
 
-async def test_an_undone_decision_can_be_made_again(db: Database, store: Store) -> None:
+async def test_an_edit_request_is_stored_taken_once_and_replaced_by_a_later_one(
+    db: Database, store: Store
+) -> None:
     approvals = Approvals(db)
-    message, _ = await store.record_incoming(ANN.id, ANN, "sad", 1)
-    draft = await approvals.draft(message.id, "😢 sorry", T0)
-    await approvals.decide(draft.id, "sent", 42, "😢 sorry", T0)
-    await approvals.undo(draft.id)
+    first_message, _ = await store.record_incoming(ANN.id, ANN, "sad", 1)
+    second_message, _ = await store.record_incoming(ANN.id, ANN, "sadder", 2)
+    first = await approvals.draft(first_message.id, "😢 sorry", T0)
+    second = await approvals.draft(second_message.id, "😢 so sorry", T0)
 
-    assert await approvals.decide(draft.id, "discarded", 43, None, T0)
-    assert (await approvals.for_message(message.id)).decision == "discarded"  # type: ignore[union-attr]
+    await approvals.request_edit(-100_5, 7, 42, first.id)
+    await approvals.request_edit(-100_5, 7, 42, second.id)
+    await approvals.request_edit(-100_5, 0, 43, first.id)
+
+    taken = await approvals.take_edit_request(-100_5, 7, 42)
+    assert taken is not None and taken.id == second.id
+    assert await approvals.take_edit_request(-100_5, 7, 42) is None
+    assert await approvals.take_edit_request(-100_5, 7, 43) is None
+    other = await approvals.take_edit_request(-100_5, 0, 43)
+    assert other is not None and other.id == first.id

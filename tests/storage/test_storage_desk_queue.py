@@ -39,6 +39,12 @@ async def test_hand_offs_takeovers_and_approvals_wait_until_a_person_acts(
     ]
 
     await Approvals(db).decide(approval.id, "sent", 1, "😢 sorry", T0)
+    # Decided, but not delivered yet (a crash in between): it still waits, until delivered.
+    assert [(item.customer_id, item.reasons) for item in await waiting_for_a_person(db)] == [
+        (BO.id, ("approval",)),
+        (ANN.id, ("handed off",)),
+    ]
+    await store.record_answer(drafted.id, "😢 sorry", 2)
     ann = Conversation(ANN.id, ANN.id)
     await desk.record_operator_message(ann, 1, "Two years.", 2, T0)
     await desk.take_over(ann, 1, T0)

@@ -28,7 +28,7 @@ from tests.storage.conftest import drop_everything
 
 T0 = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
 # The revisions after the pre-Alembic schema and its adoption, oldest first.
-LATER_REVISIONS = ["0003_delivered_parts", "0004_handoffs", "0005_desk"]
+LATER_REVISIONS = ["0003_delivered_parts", "0004_handoffs", "0005_desk", "0006_desk_safety"]
 
 # Rows of every table, written as moodbot 0.1 wrote them (naive UTC on SQLite).
 ROWS = [
@@ -230,3 +230,42 @@ async def test_a_table_copied_on_sqlite_keeps_the_rows_that_refer_to_it(
     # Foreign keys are enforced again afterwards.
     async with bare.engine.connect() as connection:
         assert (await connection.exec_driver_sql("PRAGMA foreign_keys")).scalar() == 1
+
+
+async def test_ratings_asked_before_0006_learn_their_conversation_and_duplicates_step_aside(
+    bare: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import storage.migrations
+
+    before_0006 = tmp_path / "migrations"
+    shutil.copytree(
+        storage.migrations.MIGRATIONS_DIR,
+        before_0006,
+        ignore=shutil.ignore_patterns("__*", "0006_*"),
+    )
+    with monkeypatch.context() as patched:
+        patched.setattr(storage.migrations, "MIGRATIONS_DIR", before_0006)
+        await upgrade(bare)
+    t1 = "'2026-03-01 10:00:00+00:00'"
+    t2 = "'2026-03-01 11:00:00+00:00'"
+    async with bare.engine.begin() as connection:
+        for statement in [
+            "INSERT INTO customers (id, name, first_seen, last_seen) VALUES "
+            f"(7, 'Ann', {t1}, {t1})",
+            "INSERT INTO messages (id, chat_id, customer_id, role, text, created_at, status, "
+            f"needs_human) VALUES (1, 7, 7, 'user', 'hi', {t1}, 'answered', false), "
+            f"(2, 7, 7, 'user', 'bye', {t2}, 'answered', false)",
+            # Asked after each message, and once more by a second process.
+            "INSERT INTO ratings (id, chat_id, customer_id, ended_by, asked_at) VALUES "
+            f"(1, 7, 7, 'reset', {t1}), (2, 7, 7, 'idle', {t2}), (3, 7, 7, 'close', {t2})",
+        ]:
+            await connection.exec_driver_sql(statement)
+
+    assert await upgrade(bare) == ["0006_desk_safety"]
+
+    async with bare.engine.connect() as connection:
+        found = await connection.exec_driver_sql(
+            "SELECT id, last_message_id FROM ratings ORDER BY id"
+        )
+        assert [tuple(row) for row in found] == [(1, 1), (2, 2), (3, None)]
+    assert await schema_diff(bare) == []
