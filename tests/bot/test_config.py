@@ -386,8 +386,7 @@ INVALID = [
     ("operators", "timezone", '""', "must not be empty"),
     ("knowledge", "file", '"absent.md"', "absent.md does not exist"),
     ("knowledge", "file", "3", "expected a string, got integer"),
-    ("knowledge", "budget_tokens", "10", "must be ≥ 64 and ≤ 1000000, got 10"),
-    ("knowledge", "handoff_threshold", "0.5", "must be ≥ -100.0 and ≤ 0.0, got 0.5"),
+    ("knowledge", "answer_threshold", "1.5", "must be ≥ 0.0 and ≤ 1.0, got 1.5"),
     ("desk", "approve", '"sometimes"', "must be one of 'never', 'negative', 'always'"),
     ("desk", "takeover_idle_minutes", "-5", "must be ≥ 0 and ≤ 10080, got -5"),
     ("desk", "title_interval", "true", "expected a number, got boolean"),
@@ -606,11 +605,11 @@ def test_facts_file_is_read_beside_the_config_with_its_settings(tmp_path: Path) 
     (tmp_path / "facts.md").write_text("## Hours\nOpen 9:00 to 18:00.\n", encoding="utf-8")
     config = load_text(
         tmp_path,
-        '[knowledge]\nfile = "facts.md"\nbudget_tokens = 800\nhandoff_threshold = -3\n',
+        '[knowledge]\nfile = "facts.md"\nanswer_threshold = 0.7\n',
         require_token=False,
     )
     assert config.engine.knowledge == KnowledgeConfig(
-        file=tmp_path / "facts.md", budget_tokens=800, handoff_threshold=-3.0
+        file=tmp_path / "facts.md", answer_threshold=0.7
     )
 
 
@@ -620,9 +619,9 @@ def test_no_knowledge_section_means_no_facts(tmp_path: Path) -> None:
 
 def test_knowledge_settings_without_a_file_name_the_missing_key(tmp_path: Path) -> None:
     message = config_error(
-        tmp_path, f'[telegram]\ntoken = "{TOKEN}"\n[knowledge]\nbudget_tokens = 900\n'
+        tmp_path, f'[telegram]\ntoken = "{TOKEN}"\n[knowledge]\nanswer_threshold = 0.6\n'
     )
-    assert message == "config key knowledge.file: missing (needed by knowledge.budget_tokens)"
+    assert message == "config key knowledge.file: missing (needed by knowledge.answer_threshold)"
 
 
 @pytest.mark.parametrize(
