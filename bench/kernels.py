@@ -12,8 +12,15 @@ q8) at one row, as decoding reads it.
 
 The machine is shared: every measurement is repeated, the kernels under test, the baseline
 (--baseline: another build of the module, e.g. the last commit's) and fbgemm take turns within
-each repetition, and the medians' ratios are the figures to compare; absolute times move with
-the load (reported at start and end).
+each repetition, and the speedups are medians of the same rounds' ratios; absolute times move
+with the load (reported at start and end). fbgemm is the reference for many rows; for one or a
+few it is far from its best (under 2 GB/s of weights at one row).
+
+A baseline build of the last commit's kernels, with setuptools' flags:
+  git show HEAD:engine/native/qkernels.c > /tmp/qk_base.c
+  gcc -DNDEBUG -fwrapv -O3 -fPIC -pthread -fno-strict-aliasing -shared \
+      -I"$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')" \
+      /tmp/qk_base.c -o /tmp/qk_base.so -lm
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import json
 import os
 import statistics
 import time
+import warnings
 from collections.abc import Callable
 from types import ModuleType
 
@@ -82,7 +90,9 @@ class FbgemmLayer:
     def pack(w: torch.Tensor, b: torch.Tensor | None = None) -> object:
         scales = (w.abs().amax(1) / 127).double().clamp(min=1e-12)
         zeros = torch.zeros(w.shape[0], dtype=torch.long)
-        q = torch.quantize_per_channel(w, scales, zeros, 0, torch.qint8)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # quantized tensors are deprecated, fbgemm is not
+            q = torch.quantize_per_channel(w, scales, zeros, 0, torch.qint8)
         return torch.ops.quantized.linear_prepack(q, b)
 
     def __init__(self, dense: dict[str, torch.Tensor], bias: torch.Tensor) -> None:
