@@ -33,6 +33,7 @@ from transformers.generation.streamers import BaseStreamer
 from bench.baseline_generate import generate_batch
 from bench.tiny_model import build_tiny_model, real_model_dir, tiny_engine_config
 from engine.config import EngineConfig, SamplingConfig
+from engine.cpu import cpu_paths
 from engine.mood_engine import MoodEngine
 from engine.packaged_models import DEFAULT_MODEL
 from engine.reply_prompt import build_reply_prompt
@@ -273,6 +274,10 @@ async def run_engine(engine: MoodEngine, args: argparse.Namespace) -> dict[str, 
         "tenth_turn_first_token_without_conversation_cache_s": round(cold_first, 3),
         "prefix_cache_mib": round(engine.backend.prefixes.used_bytes / 2**20, 1),
         "customers": customers,
+        # Where the decoding loop's time went over the whole run.
+        "phases": engine.stats()["replies"],
+        "weights": engine.backend.decoder.weights.description,
+        "weights_mib": round(engine.backend.decoder.weights.nbytes / 2**20, 1),
     }
 
 
@@ -364,7 +369,7 @@ def main(argv: Sequence[str] | None = None, out: Callable[[str], None] = print) 
         results = {path: _child(path, model, args) for path in PATHS}
     report = {
         "model": DEFAULT_MODEL if args.real else "tiny random (smoke test)",
-        "threads": torch.get_num_threads(),
+        "cpu": cpu_paths().describe(),
         "load_average_before": [round(value, 2) for value in load],
         "load_average_after": [round(value, 2) for value in os.getloadavg()],
         "reply_token_limit": args.tokens,

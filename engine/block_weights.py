@@ -205,7 +205,20 @@ def load_or_build(
         except (ValueError, OSError) as exc:
             log.warning("rebuilding the block weights: %s", exc)
     log.info("converting the model to 4-bit blocks into %s (first start only)", path)
-    return build(path, build_tensors(), source_key)
+    built = build(path, build_tensors(), source_key)
+    _remove_stale(path)
+    return built
+
+
+def _remove_stale(path: Path) -> None:
+    """Conversions of the same model by an older moodbot or from older weights: a model's
+    cache keeps only the file in use (they are a gigabyte each)."""
+    name = path.name.rsplit("-", 2)[0]
+    stale = [*path.parent.glob(f"{name}-*-blocks.safetensors"), *path.parent.glob("*-int4g32*")]
+    for old in stale:
+        if old != path:
+            log.info("removing %s (an older conversion)", old)
+            old.unlink(missing_ok=True)
 
 
 # --- loading --------------------------------------------------------------------------------

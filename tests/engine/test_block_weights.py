@@ -187,6 +187,11 @@ def test_gguf_q4_k_weights_are_used_as_shipped(tmp_path: Path) -> None:
 
 def test_the_converted_file_is_built_once_and_loaded_after(tmp_path: Path) -> None:
     path = block_weights_file(tmp_path, "source-a", "model")
+    older = block_weights_file(tmp_path, "source-old", "model")
+    other_model = block_weights_file(tmp_path, "source-a", "other")
+    for stale in (older, other_model):
+        stale.parent.mkdir(parents=True, exist_ok=True)
+        stale.write_bytes(b"an earlier conversion")
     built: list[int] = []
 
     def tensors() -> Iterator[tuple[str, torch.Tensor]]:
@@ -197,6 +202,8 @@ def test_the_converted_file_is_built_once_and_loaded_after(tmp_path: Path) -> No
     again = load_or_build(path, "source-a", tensors)
     assert built == [1]
     assert torch.equal(first["final_norm"], again["final_norm"])
+    # The model's older conversion is gone; another model's stays.
+    assert not older.exists() and other_model.exists()
     assert block_weights_file(tmp_path, "source-b", "model") != path
 
 
