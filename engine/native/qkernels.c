@@ -43,6 +43,8 @@
 
 #define QK 32
 #define MAX_THREADS 64
+/* Rows of activations multiplied together with one unpacked weight block (register tile). */
+#define ROW_TILE 4
 
 typedef struct {
     uint16_t d;
@@ -514,157 +516,104 @@ AVX2 __m256i unpack_nibbles(const uint8_t *qs) {
     return _mm256_set_m128i(high, low);
 }
 
-/* A register tile of the q4 product: up to Q4_TILE_N weight rows by Q4_TILE_M rows of
- * activations, each loaded vector used by the other side's rows (see the Q4_K tile below). */
-#define Q4_TILE_N 2
-#define Q4_TILE_M 4
-
-/* Weight rows `nt` from n0 against activation rows `mt` from m0 (constants where inlined).
- * Per output, whatever the tile: one fmadd per block into 8 float lanes and one into a scalar
- * for the offsets, summed at the end. */
-AVX2 void q4_tile(const matmul_ctx *c, int64_t blocks, int64_t n0, int nt, int64_t m0, int mt) {
-    const block_q4 *w = c->w;
+/* One weight row against `tile` rows of activations (tile is a constant where inlined).
+ * Tiles of two weight rows, as for Q4_K below, were no faster for q4 and q8: their float work
+ * per 32 inputs, not the loads, sets the pace. */
+AVX2 void q4_row_tile(const block_q4 *w, int64_t blocks, const matmul_ctx *c, int64_t m0,
+                      int tile, float *results) {
     const __m256i ones = _mm256_set1_epi16(1);
-    __m256 acc[Q4_TILE_N][Q4_TILE_M];
-    float offsets[Q4_TILE_N][Q4_TILE_M];
-    for (int n = 0; n < nt; n++)
-        for (int m = 0; m < mt; m++) {
-            acc[n][m] = _mm256_setzero_ps();
-            offsets[n][m] = 0.0f;
-        }
+    __m256 acc[ROW_TILE];
+    float offsets[ROW_TILE];
+    for (int t = 0; t < tile; t++) {
+        acc[t] = _mm256_setzero_ps();
+        offsets[t] = 0.0f;
+    }
     for (int64_t b = 0; b < blocks; b++) {
-        __m256i q[Q4_TILE_N];
-        float d[Q4_TILE_N], offset[Q4_TILE_N];
-        for (int n = 0; n < nt; n++) {
-            const block_q4 *block = w + (n0 + n) * blocks + b;
-            if (mt == 1) prefetch_ahead(block, 1);
-            q[n] = unpack_nibbles(block->qs);
-            d[n] = _cvtsh_ss(block->d);
-            offset[n] = _cvtsh_ss(block->m);
-        }
-        for (int m = 0; m < mt; m++) {
-            int64_t row = m0 + m;
+        if (tile == 1) prefetch_ahead(w + b, 1);
+        __m256i q = unpack_nibbles(w[b].qs);
+        float d = _cvtsh_ss(w[b].d);
+        float offset = _cvtsh_ss(w[b].m);
+        for (int t = 0; t < tile; t++) {
+            int64_t row = m0 + t;
             __m256i x = _mm256_loadu_si256((const __m256i *)(c->xq + row * c->k + b * QK));
-            float xd = c->xd[row * blocks + b], xs = c->xs[row * blocks + b];
-            for (int n = 0; n < nt; n++) {
-                __m256i pairs = _mm256_maddubs_epi16(q[n], x);
-                __m256 dot = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, ones));
-                acc[n][m] = _mm256_fmadd_ps(dot, _mm256_set1_ps(d[n] * xd), acc[n][m]);
-                /* fused, as the compiler contracted it in every tile before */
-                offsets[n][m] = fmaf(offset[n], xs, offsets[n][m]);
-            }
+            __m256i pairs = _mm256_maddubs_epi16(q, x);
+            __m256 dot = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, ones));
+            acc[t] = _mm256_fmadd_ps(dot, _mm256_set1_ps(d * c->xd[row * blocks + b]), acc[t]);
+            offsets[t] += offset * c->xs[row * blocks + b];
         }
     }
-    for (int n = 0; n < nt; n++) {
-        float bias = c->bias ? c->bias[n0 + n] : 0.0f;
-        for (int m = 0; m < mt; m++)
-            c->out[(m0 + m) * c->ldo + n0 + n] = hsum(acc[n][m]) + offsets[n][m] + bias;
-    }
+    for (int t = 0; t < tile; t++) results[t] = hsum(acc[t]) + offsets[t];
 }
-
-/* Activation rows [m0, m1) in tiles against weight rows n0.. (nt, a constant where inlined). */
-AVX2 void q4_rows_tiled(const matmul_ctx *c, int64_t blocks, int64_t n0, int nt, int64_t m0,
-                        int64_t m1) {
-    for (; m0 + Q4_TILE_M <= m1; m0 += Q4_TILE_M) q4_tile(c, blocks, n0, nt, m0, Q4_TILE_M);
-    switch (m1 - m0) {
-    case 3: q4_tile(c, blocks, n0, nt, m0, 3); break;
-    case 2: q4_tile(c, blocks, n0, nt, m0, 2); break;
-    case 1: q4_tile(c, blocks, n0, nt, m0, 1); break;
-    default: break;
-    }
-}
-
-/* Activations read per pass over a slice of weight rows: what stays in L2 (512 KB on the
- * machine these were tuned on) beside the weights. */
-#define PANEL_BYTES (192 * 1024)
 
 __attribute__((target("avx2,fma,f16c"))) static void q4_rows_avx2(const void *arg, int64_t begin,
                                                                    int64_t end) {
     const matmul_ctx *c = arg;
     int64_t blocks = c->k / QK;
-    if (c->m == 1) {
-        /* Decoding: one weight row at a time, each read once. */
-        for (int64_t n0 = begin; n0 < end; n0++) q4_rows_tiled(c, blocks, n0, 1, 0, 1);
-        return;
-    }
-    int64_t panel = PANEL_BYTES / (c->k + 8 * blocks);
-    panel = panel < Q4_TILE_M ? Q4_TILE_M : panel / Q4_TILE_M * Q4_TILE_M;
-    for (int64_t m0 = 0; m0 < c->m; m0 += panel) {
-        int64_t m1 = m0 + panel < c->m ? m0 + panel : c->m;
-        int64_t n0 = begin;
-        for (; n0 + Q4_TILE_N <= end; n0 += Q4_TILE_N) q4_rows_tiled(c, blocks, n0, Q4_TILE_N, m0, m1);
-        for (; n0 < end; n0++) q4_rows_tiled(c, blocks, n0, 1, m0, m1);
+    const block_q4 *w = c->w;
+    float results[ROW_TILE];
+    for (int64_t n = begin; n < end; n++) {
+        const block_q4 *row = w + n * blocks;
+        float bias = c->bias ? c->bias[n] : 0.0f;
+        int64_t m0 = 0;
+        for (; m0 + ROW_TILE <= c->m; m0 += ROW_TILE) {
+            q4_row_tile(row, blocks, c, m0, ROW_TILE, results);
+            for (int t = 0; t < ROW_TILE; t++) c->out[(m0 + t) * c->ldo + n] = results[t] + bias;
+        }
+        int rest = (int)(c->m - m0);
+        switch (rest) {
+        case 3: q4_row_tile(row, blocks, c, m0, 3, results); break;
+        case 2: q4_row_tile(row, blocks, c, m0, 2, results); break;
+        case 1: q4_row_tile(row, blocks, c, m0, 1, results); break;
+        default: break;
+        }
+        for (int t = 0; t < rest; t++) c->out[(m0 + t) * c->ldo + n] = results[t] + bias;
     }
 }
 
-/* The same for q8 weights. */
-#define Q8_TILE_N 2
-#define Q8_TILE_M 4
-
-/* Weight rows `nt` from n0 against activation rows `mt` from m0 (constants where inlined).
- * Per output, whatever the tile: one fmadd per block into 8 float lanes, summed at the end. */
-AVX2 void q8_tile(const matmul_ctx *c, int64_t blocks, int64_t n0, int nt, int64_t m0, int mt) {
-    const block_q8 *w = c->w;
+AVX2 void q8_row_tile(const block_q8 *w, int64_t blocks, const matmul_ctx *c, int64_t m0,
+                      int tile, float *results) {
     const __m256i ones = _mm256_set1_epi16(1);
-    __m256 acc[Q8_TILE_N][Q8_TILE_M];
-    for (int n = 0; n < nt; n++)
-        for (int m = 0; m < mt; m++) acc[n][m] = _mm256_setzero_ps();
+    __m256 acc[ROW_TILE];
+    for (int t = 0; t < tile; t++) acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < blocks; b++) {
-        __m256i q[Q8_TILE_N], magnitude[Q8_TILE_N];
-        float d[Q8_TILE_N];
-        for (int n = 0; n < nt; n++) {
-            const block_q8 *block = w + (n0 + n) * blocks + b;
-            if (mt == 1) prefetch_ahead(block, 1);
-            q[n] = _mm256_loadu_si256((const __m256i *)block->qs);
-            magnitude[n] = _mm256_sign_epi8(q[n], q[n]);
-            d[n] = _cvtsh_ss(block->d);
-        }
-        for (int m = 0; m < mt; m++) {
-            int64_t row = m0 + m;
+        if (tile == 1) prefetch_ahead(w + b, 1);
+        __m256i q = _mm256_loadu_si256((const __m256i *)w[b].qs);
+        __m256i magnitude = _mm256_sign_epi8(q, q);
+        float d = _cvtsh_ss(w[b].d);
+        for (int t = 0; t < tile; t++) {
+            int64_t row = m0 + t;
             __m256i x = _mm256_loadu_si256((const __m256i *)(c->xq + row * c->k + b * QK));
-            float xd = c->xd[row * blocks + b];
-            for (int n = 0; n < nt; n++) {
-                /* |w| * (x * sign(w)): maddubs wants one unsigned operand. */
-                __m256i pairs = _mm256_maddubs_epi16(magnitude[n], _mm256_sign_epi8(x, q[n]));
-                __m256 dot = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, ones));
-                acc[n][m] = _mm256_fmadd_ps(dot, _mm256_set1_ps(d[n] * xd), acc[n][m]);
-            }
+            /* |w| * (x * sign(w)): maddubs wants one unsigned operand. */
+            __m256i pairs = _mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(x, q));
+            __m256 dot = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, ones));
+            acc[t] = _mm256_fmadd_ps(dot, _mm256_set1_ps(d * c->xd[row * blocks + b]), acc[t]);
         }
     }
-    for (int n = 0; n < nt; n++) {
-        float bias = c->bias ? c->bias[n0 + n] : 0.0f;
-        for (int m = 0; m < mt; m++) c->out[(m0 + m) * c->ldo + n0 + n] = hsum(acc[n][m]) + bias;
-    }
-}
-
-/* Activation rows [m0, m1) in tiles against weight rows n0.. (nt, a constant where inlined). */
-AVX2 void q8_rows_tiled(const matmul_ctx *c, int64_t blocks, int64_t n0, int nt, int64_t m0,
-                        int64_t m1) {
-    for (; m0 + Q8_TILE_M <= m1; m0 += Q8_TILE_M) q8_tile(c, blocks, n0, nt, m0, Q8_TILE_M);
-    switch (m1 - m0) {
-    case 3: q8_tile(c, blocks, n0, nt, m0, 3); break;
-    case 2: q8_tile(c, blocks, n0, nt, m0, 2); break;
-    case 1: q8_tile(c, blocks, n0, nt, m0, 1); break;
-    default: break;
-    }
+    for (int t = 0; t < tile; t++) results[t] = hsum(acc[t]);
 }
 
 __attribute__((target("avx2,fma,f16c"))) static void q8_rows_avx2(const void *arg, int64_t begin,
                                                                    int64_t end) {
     const matmul_ctx *c = arg;
     int64_t blocks = c->k / QK;
-    if (c->m == 1) {
-        /* Decoding: one weight row at a time, each read once. */
-        for (int64_t n0 = begin; n0 < end; n0++) q8_rows_tiled(c, blocks, n0, 1, 0, 1);
-        return;
-    }
-    int64_t panel = PANEL_BYTES / (c->k + 8 * blocks);
-    panel = panel < Q8_TILE_M ? Q8_TILE_M : panel / Q8_TILE_M * Q8_TILE_M;
-    for (int64_t m0 = 0; m0 < c->m; m0 += panel) {
-        int64_t m1 = m0 + panel < c->m ? m0 + panel : c->m;
-        int64_t n0 = begin;
-        for (; n0 + Q8_TILE_N <= end; n0 += Q8_TILE_N) q8_rows_tiled(c, blocks, n0, Q8_TILE_N, m0, m1);
-        for (; n0 < end; n0++) q8_rows_tiled(c, blocks, n0, 1, m0, m1);
+    const block_q8 *w = c->w;
+    float results[ROW_TILE];
+    for (int64_t n = begin; n < end; n++) {
+        const block_q8 *row = w + n * blocks;
+        float bias = c->bias ? c->bias[n] : 0.0f;
+        int64_t m0 = 0;
+        for (; m0 + ROW_TILE <= c->m; m0 += ROW_TILE) {
+            q8_row_tile(row, blocks, c, m0, ROW_TILE, results);
+            for (int t = 0; t < ROW_TILE; t++) c->out[(m0 + t) * c->ldo + n] = results[t] + bias;
+        }
+        int rest = (int)(c->m - m0);
+        switch (rest) {
+        case 3: q8_row_tile(row, blocks, c, m0, 3, results); break;
+        case 2: q8_row_tile(row, blocks, c, m0, 2, results); break;
+        case 1: q8_row_tile(row, blocks, c, m0, 1, results); break;
+        default: break;
+        }
+        for (int t = 0; t < rest; t++) c->out[(m0 + t) * c->ldo + n] = results[t] + bias;
     }
 }
 #endif
@@ -946,7 +895,9 @@ AVX2 void q4_k_rows_tiled(const matmul_k_ctx *c, int64_t blocks, int64_t b0, int
  * for the model's rows (at most 35 super-blocks). Passes of 8, whose unpacked weights stayed in
  * L1, were slower: the accumulators' loads and stores and more tiles' set-up cost more. */
 #define Q4K_CHUNK 40
-/* Rows of activations per pass over a slice of weight rows (PANEL_BYTES of them at most). */
+/* Activations read per pass over a slice of weight rows: what stays in L2 (512 KB on the
+ * machine these were tuned on) beside the weights; at most Q4K_PANEL_ROWS rows. */
+#define PANEL_BYTES (192 * 1024)
 #define Q4K_PANEL_ROWS 64
 /* Activation pair sums kept per pass (else found per tile): a panel's worth. With the above,
  * about 80 KB of stack in all. */
