@@ -702,18 +702,17 @@ AVX2 void q4_k_unpack_head(const block_q4_k *w, q4_k_head *h) {
     h->dmin = _mm256_set1_ps(_cvtsh_ss(w->dmin));
 }
 
-/* A Q4_K super-block unpacked whole, for weight rows that meet many rows of activations:
- * unpacked once, not once per tile. */
+/* A Q4_K super-block unpacked, for weight rows that meet many rows of activations: unpacked
+ * once, not once per tile. (Keeping each sub-block's scale broadcast as well was slower: more
+ * to read back from L2 than the shuffles it saved.) */
 typedef struct {
     q4_k_head head;
-    __m256i scale[8]; /* sub-block s's scale in every 16-bit lane */
-    __m256i q[8];     /* sub-block s's levels, a byte each */
+    __m256i q[8]; /* sub-block s's levels, a byte each */
 } q4_k_unpacked;
 
 AVX2 void q4_k_unpack(const block_q4_k *w, q4_k_unpacked *u) {
     const __m256i low_mask = _mm256_set1_epi8(0x0F);
     q4_k_unpack_head(w, &u->head);
-    for (int s = 0; s < 8; s++) u->scale[s] = _mm256_shuffle_epi8(u->head.scales, scale_shuffle(s));
     for (int j = 0; j < 4; j++) {
         __m256i bits = _mm256_loadu_si256((const __m256i *)(w->qs + 32 * j));
         u->q[2 * j] = _mm256_and_si256(bits, low_mask);
@@ -835,8 +834,7 @@ AVX2 void q4_k_tile(const matmul_k_ctx *c, int64_t blocks, int64_t b0, int64_t b
                     __m256i q = u[n] ? u[n]->q[s]
                                      : _mm256_and_si256(half ? _mm256_srli_epi16(bits, 4) : bits,
                                                         low_mask);
-                    __m256i scale = u[n] ? u[n]->scale[s]
-                                         : _mm256_shuffle_epi8(h[n]->scales, scale_shuffle(s));
+                    __m256i scale = _mm256_shuffle_epi8(h[n]->scales, scale_shuffle(s));
                     for (int m = 0; m < mt; m++) {
                         __m256i x = _mm256_loadu_si256((const __m256i *)(xq[m] + 32 * s));
                         dots[n][m] = _mm256_add_epi32(
@@ -891,7 +889,7 @@ AVX2 void q4_k_rows_tiled(const matmul_k_ctx *c, int64_t blocks, int64_t b0, int
     }
 }
 
-/* Super-blocks per pass over K where weights are unpacked beforehand (0.6 KB each): one pass
+/* Super-blocks per pass over K where weights are unpacked beforehand (0.4 KB each): one pass
  * for the model's rows (at most 35 super-blocks). Passes of 8, whose unpacked weights stayed in
  * L1, were slower: the accumulators' loads and stores and more tiles' set-up cost more. */
 #define Q4K_CHUNK 40
@@ -900,7 +898,7 @@ AVX2 void q4_k_rows_tiled(const matmul_k_ctx *c, int64_t blocks, int64_t b0, int
 #define PANEL_BYTES (192 * 1024)
 #define Q4K_PANEL_ROWS 64
 /* Activation pair sums kept per pass (else found per tile): a panel's worth. With the above,
- * about 80 KB of stack in all. */
+ * about 60 KB of stack in all. */
 #define Q4K_SUMS (PANEL_BYTES / sizeof(block_q8_k))
 
 __attribute__((target("avx2,fma,f16c"))) static void q4_k_rows_avx2(const void *arg,
