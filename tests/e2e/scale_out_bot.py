@@ -23,8 +23,8 @@ from typing import cast
 from bot.config import Config, DatabaseConfig, DeskConfig, OperatorsConfig, TelegramConfig
 from bot.service import BotService
 from engine.protocol import Engine
+from engine.reply_stream import ReplyStream
 from engine.types import Mood, Turn
-from engine.worker import ReplyStream
 from tests.e2e.support import ScriptedEngine
 
 

@@ -102,9 +102,9 @@ def bot_process(
     record: Path,
     **sections: dict[str, object],
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """A bot in a process of its own, logging to bot-PORT.log beside `record`, stopped
-    (SIGTERM) at the end of the block; `sections` add to its config ("telegram" to that
-    section)."""
+    """A bot in a process of its own, its output in bot-PORT.log beside `record` (and in the
+    test's stderr when the block fails), stopped (SIGTERM) at the end of the block; `sections`
+    add to its config ("telegram" to that section)."""
     config = record.with_name(f"bot-{port}.json")
     telegram = {
         "token": fake.token,
@@ -116,14 +116,20 @@ def bot_process(
     config.write_text(
         json.dumps({"telegram": telegram, "database": {"url": database_url}, **sections})
     )
-    log = record.with_name(f"bot-{port}.log").open("wb")
+    log_path = bot_log(record, port)
+    log = log_path.open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.e2e.scale_out_bot", str(config), str(record)],
         cwd=Path(__file__).resolve().parents[2],
-        stderr=log,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
+    failed = False
     try:
         yield process
+    except BaseException:
+        failed = True
+        raise
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -134,6 +140,9 @@ def bot_process(
             raise
         finally:
             log.close()
+            if failed:
+                # The log is in the test's tmp_path only: a failure in CI shows it here.
+                print(f"--- {log_path.name} ---\n{read_log(log_path)}", file=sys.stderr)
 
 
 def bot_settings(port: int, balancer: int) -> dict[str, object]:
@@ -150,9 +159,32 @@ def bot_settings(port: int, balancer: int) -> dict[str, object]:
     }
 
 
+def bot_log(record: Path, port: int) -> Path:
+    return record.with_name(f"bot-{port}.log")
+
+
+def read_log(path: Path) -> str:
+    return path.read_text(encoding="utf-8", errors="replace")
+
+
 def listening(port: int) -> bool:
     with socket.socket() as probe:
         return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+async def wait_listening(
+    process: subprocess.Popen[bytes], port: int, record: Path, what: str
+) -> None:
+    """Wait for the bot's webhook server; a bot that exits before it listens fails the test at
+    once instead of after the whole timeout (bot_process shows its log)."""
+
+    def up() -> bool:
+        if process.poll() is not None:
+            log = bot_log(record, port).name
+            raise AssertionError(f"{what} exited with {process.returncode} (see {log} below)")
+        return listening(port)
+
+    await wait_until(up, timeout=60.0, what=what)
 
 
 async def test_two_processes_answer_each_message_once_and_in_order(
@@ -163,9 +195,9 @@ async def test_two_processes_answer_each_message_once_and_in_order(
     sent = {chat: [f"chat {chat} message {n}" for n in range(PER_CHAT)] for chat in CHATS}
     # One after the other: each upgrades the empty database's schema on its start.
     with bot_process(fake, postgres_url, first, balancer, record) as one:
-        await wait_until(lambda: listening(first), timeout=60.0, what="the first bot")
+        await wait_listening(one, first, record, "the first bot")
         with bot_process(fake, postgres_url, second, balancer, record) as two:
-            await wait_until(lambda: listening(second), timeout=60.0, what="the second bot")
+            await wait_listening(two, second, record, "the second bot")
             async with load_balancer(balancer, (first, second)):
                 for n in range(PER_CHAT):
                     for chat in CHATS:
@@ -242,9 +274,9 @@ async def test_two_processes_act_for_the_desk_once(
         "desk": {"title_interval": 0.0},
     }
     with bot_process(fake, postgres_url, first, balancer, record, **desk) as one:
-        await wait_until(lambda: listening(first), timeout=60.0, what="the first bot")
+        await wait_listening(one, first, record, "the first bot")
         with bot_process(fake, postgres_url, second, balancer, record, **desk) as two:
-            await wait_until(lambda: listening(second), timeout=60.0, what="the second bot")
+            await wait_listening(two, second, record, "the second bot")
             async with load_balancer(balancer, (first, second)):
                 for n in range(2):
                     for customer in CUSTOMERS:
