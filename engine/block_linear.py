@@ -6,6 +6,7 @@ Each input row is quantized to int8 once per call and multiplied with every part
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,10 +21,9 @@ log = logging.getLogger(__name__)
 
 def _load_kernels() -> ModuleType | None:
     try:
-        from engine import _qkernels
+        return importlib.import_module("engine._qkernels")
     except ImportError:
         return None
-    return _qkernels
 
 
 _kernels = _load_kernels()

@@ -25,8 +25,14 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from engine import block_weights
 from engine.block_linear import kernels_available, set_threads
+from engine.block_weights import (
+    block_weights,
+    block_weights_file,
+    from_dense,
+    from_gguf,
+    load_or_build,
+)
 from engine.config import EngineConfig, WeightType
 from engine.decoder import DecoderWeights, model_shape
 from engine.dense_weights import dense_weights
@@ -133,15 +139,11 @@ def _load_blocks(config: EngineConfig, progress: ProgressFactory) -> LoadedModel
     shape = model_shape(model_config)
     tensors: Callable[[], Iterator[tuple[str, torch.Tensor]]]
     if packaged is not None:
-        tensors = partial(
-            block_weights.from_gguf, ensure_gguf(packaged, cache_dir, progress), shape, progress
-        )
+        tensors = partial(from_gguf, ensure_gguf(packaged, cache_dir, progress), shape, progress)
     else:
-        tensors = partial(block_weights.from_dense, directory, shape, progress)
-    path = block_weights.block_weights_file(cache_dir, source_key, name)
-    weights = block_weights.block_weights(
-        block_weights.load_or_build(path, source_key, tensors), shape
-    )
+        tensors = partial(from_dense, directory, shape, progress)
+    path = block_weights_file(cache_dir, source_key, name)
+    weights = block_weights(load_or_build(path, source_key, tensors), shape)
     return LoadedModel(
         config=model_config,
         tokenizer=AutoTokenizer.from_pretrained(directory),

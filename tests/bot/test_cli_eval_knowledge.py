@@ -67,13 +67,26 @@ def test_counts_and_json_report(
     assert {key: value for key, value in document.items() if key != "questions"} == {
         "covered": 2,
         "covered_right": 1,
+        "covered_wrong": 1,
+        "covered_handed_off": 0,
+        "covered_pick_right": 2,
         "uncovered": 2,
         "uncovered_invented_number": 0,
         "uncovered_handed_off": 2,
     }
     assert [set(entry) for entry in document["questions"]] == [
-        {"question", "answer", "covered", "right", "invented_number", "handed_off"}
+        {
+            "question",
+            "answer",
+            "covered",
+            "right",
+            "wrong",
+            "picked",
+            "invented_number",
+            "handed_off",
+        }
     ] * 4
+    assert [entry["wrong"] for entry in document["questions"]] == [False, True, False, False]
     assert [entry["right"] for entry in document["questions"]] == [True, False, False, False]
     assert [entry["handed_off"] for entry in document["questions"]] == [False, False, True, True]
     assert all(

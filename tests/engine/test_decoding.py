@@ -147,3 +147,26 @@ def test_a_failing_step_fails_every_row_and_the_loop_recovers(tiny: Tiny) -> Non
     loop.admit(job(tiny, chat_ids(tiny, "hello"), GREEDY, again))
     run_until_idle(loop)
     assert again.result is not None
+
+
+def test_a_failing_callback_ends_its_own_job_and_no_other(tiny: Tiny) -> None:
+    """Whatever a finished row's callback raises, that job ends with the error (its caller is
+    never left waiting) and the rows beside it finish as usual."""
+    outcomes = [Outcome() for _ in PROMPTS]
+
+    def explode(_: object) -> None:
+        raise RuntimeError("a check after the reply failed")
+
+    loop = loop_for(tiny)
+    for index, (text, outcome) in enumerate(zip(PROMPTS, outcomes, strict=True)):
+        loop.admit(
+            job(
+                tiny, chat_ids(tiny, text), GREEDY, outcome, on_done=explode if index == 1 else None
+            )
+        )
+    run_until_idle(loop)
+    failed = outcomes[1]
+    assert isinstance(failed.error, RuntimeError)
+    for outcome in (outcomes[0], outcomes[2]):
+        assert outcome.error is None and outcome.result is not None
+        assert outcome.result.text

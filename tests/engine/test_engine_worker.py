@@ -213,3 +213,26 @@ async def test_forgetting_a_conversation_drops_its_cache(tiny_engine: MoodEngine
             break
         await asyncio.sleep(0.02)
     assert not tiny_engine.backend.prefixes.has("customer:77")
+
+
+async def test_a_failing_step_after_the_reply_ends_the_stream_with_the_error(
+    tiny_engine: MoodEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exception while the written reply is checked reaches whoever awaits the reply: the
+    chat is never left waiting for a reply that will not come, and the engine goes on."""
+
+    async def asks_nothing(*args: object) -> Pick:
+        return Pick((), (), 1.0, 0.0, 0.0)
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("the check failed")
+
+    monkeypatch.setattr(tiny_engine, "pick", asks_nothing)
+    monkeypatch.setattr(answering, "check_reply", broken)
+    stream = tiny_engine.reply([], "thanks a lot", Mood("positive", 0.9))
+    with pytest.raises(RuntimeError, match="the check failed"):
+        await asyncio.wait_for(stream.text(), 60)
+    monkeypatch.undo()
+    assert tiny_engine.healthy()
+    again = tiny_engine.reply([], "thanks a lot", Mood("positive", 0.9))
+    assert isinstance(await asyncio.wait_for(again.text(), 60), str)
