@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,7 +17,7 @@ import torch
 from engine.config import EngineConfig, SamplingConfig
 from engine.decoder import Decoder
 from engine.decoding import DecodingLoop, GenerationJob
-from engine.knowledge.evidence import PickQuestion
+from engine.knowledge.evidence import LabelPrompt, PickQuestion
 from engine.label_reader import LabelReader, Prefix
 from engine.loading import LoadedModel
 from engine.mood import MoodClassifier
@@ -58,32 +57,31 @@ class LocalBackend:
         self.prefixes = PrefixCache(config.cache_mb * 2**20)
         self._banned = banned_token_ids(loaded.tokenizer)
         self._stop_ids = stop_token_ids(loaded.generation, loaded.tokenizer)
-        # Keys of the pinned prefixes made of the facts, dropped when the facts change.
-        self._facts_keys: set[str] = set()
-        self._keys_lock = threading.Lock()
 
     def classify_many(self, texts: Sequence[str]) -> list[Mood]:
         return self.classifier.classify_many(texts)
 
     def read_labels(self, reading: object) -> list[list[torch.Tensor]]:
+        """Per message: the choice's digit probabilities (an empty tensor without candidates),
+        then the asks question's yes/no ones."""
         assert isinstance(reading, PickReading)
         question = reading.question
-        cached = self.prefixes.exact(question.key)
-        if cached is None:
-            prefix = self.labels.prefix(question.prefix_ids)
-            self.prefixes.put(question.key, question.prefix_ids, prefix.kv, pinned=True)
-            with self._keys_lock:
-                self._facts_keys.add(question.key)
-        else:
-            prefix = Prefix(question.prefix_ids, cached)
-        return self.labels.read(prefix, reading.items, question.branches)
+        asks = self._read(question.asks, reading.items)
+        if question.choice is None:
+            return [[torch.empty(0), row] for row in asks]
+        choice = self._read(question.choice, reading.items)
+        return [[picked, asked] for picked, asked in zip(choice, asks, strict=True)]
 
-    def take_facts_keys(self) -> list[str]:
-        """The cache keys of prompts made of the facts in use (to drop on a change)."""
-        with self._keys_lock:
-            keys = list(self._facts_keys)
-            self._facts_keys.clear()
-        return keys
+    def _read(self, prompt: LabelPrompt, items: Sequence[Sequence[int]]) -> list[torch.Tensor]:
+        cached = self.prefixes.exact(prompt.key)
+        if cached is None:
+            prefix = self.labels.prefix(prompt.prefix_ids)
+            # A message's candidates are keyed by their tokens: prefixes of facts that changed
+            # are never asked for again and age out of the cache.
+            self.prefixes.put(prompt.key, prompt.prefix_ids, prefix.kv, pinned=prompt.pinned)
+        else:
+            prefix = Prefix(prompt.prefix_ids, cached)
+        return [row[0] for row in self.labels.read(prefix, items, (prompt.branch,))]
 
     def decoding_loop(self, max_batch: int) -> DecodingLoop:
         return DecodingLoop(self.decoder, self.tokenizer, self.prefixes, self._stop_ids, max_batch)

@@ -25,8 +25,8 @@ from engine.worker import CompleteRequest, GenerateRequest, InferenceWorker, Lab
 
 T = TypeVar("T")
 
-# Pick prompts kept ready (per language and group of statements).
-PICK_QUESTIONS_KEPT = 16
+# Pick prompts kept ready (per language and list of candidates: a question asked again).
+PICK_QUESTIONS_KEPT = 64
 
 
 class MoodEngine:
@@ -58,26 +58,18 @@ class MoodEngine:
         self._answerer = GroundedAnswerer(
             self, self.knowledge, config.answer_threshold if config is not None else None
         )
-        self._drop_facts_prompts()
 
     def reload_knowledge(self) -> Knowledge | None:
         """Re-read the facts file (None when there is none); raises FactsError and keeps the
-        facts in use when the file has become unusable. Prompts made of the old facts go."""
+        facts in use when the file has become unusable."""
         if self.knowledge is None:
             return None
-        current = self.knowledge.reload()
-        self._drop_facts_prompts()
-        return current
+        return self.knowledge.reload()
 
     def set_desk_facts(self, facts: Sequence[DeskFact]) -> None:
         """The operators' facts to pick from, beside the file's."""
-        if self.knowledge is not None and self.knowledge.set_desk_facts(facts):
-            self._drop_facts_prompts()
-
-    def _drop_facts_prompts(self) -> None:
-        self._questions.clear()
-        for key in self.backend.take_facts_keys():
-            self._worker.forget_conversation(key)
+        if self.knowledge is not None:
+            self.knowledge.set_desk_facts(facts)
 
     async def classify(self, text: str) -> Mood:
         (mood,) = await self.classify_many([text])
@@ -122,11 +114,11 @@ class MoodEngine:
         ids = tuple(tokenizer.encode(item, add_special_tokens=False))
         request = LabelRequest(PickReading(question, (ids,)))
         self._worker.submit(request)
-        (row,) = await self._wait(request.future)  # type: ignore[misc]
-        return read_pick(question, row)
+        ((choice, asks),) = await self._wait(request.future)  # type: ignore[misc]
+        return read_pick(question, choice.tolist() if question.choice else None, asks.tolist())
 
     def _pick_question(self, language: Language, statements: Sequence[Statement]) -> PickQuestion:
-        key = (language, tuple(statement.id for statement in statements))
+        key = (language, tuple(statement.text for statement in statements))
         question = self._questions.get(key)
         if question is None:
             if len(self._questions) >= PICK_QUESTIONS_KEPT:

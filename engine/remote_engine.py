@@ -20,8 +20,18 @@ from engine.config import EngineConfig
 from engine.control_tokens import defuse_control_spellings
 from engine.knowledge.answering import GroundedAnswerer, WriteRequest
 from engine.knowledge.base import DeskFact, Knowledge, KnowledgeBase
-from engine.knowledge.evidence import YES_NO_WORDS, Pick, first_digits, pick_system, read_pick
-from engine.knowledge.prompts import ASKS_QUESTIONS, GROUNDED_PERSONAS, evidence_note
+from engine.knowledge.evidence import (
+    YES_NO_WORDS,
+    Pick,
+    asks_user_turn,
+    pick_system,
+    read_pick,
+)
+from engine.knowledge.prompts import (
+    ASKS_INSTRUCTIONS,
+    GROUNDED_PERSONAS,
+    evidence_note,
+)
 from engine.knowledge.statements import Statement
 from engine.language import Language, detect_language
 from engine.mood_decision import MAX_TEXT_TOKENS, decide_mood
@@ -138,7 +148,6 @@ DeltaSink = Callable[[str], None]
 @dataclass(frozen=True)
 class _PickLayout:
     statements: tuple[Statement, ...]
-    first_digits: tuple[int, ...]
     yes_tokens: int
 
 
@@ -290,47 +299,34 @@ class RemoteMoodEngine:
 
     async def pick(self, language: Language, statements: Sequence[Statement], item: str) -> Pick:
         """The same pick as the local engine's, from the first answer token's top logprobs:
-        the statement's first digit, its second digit after each first one (the answer
-        continued after it), and whether the message asks anything (one more question)."""
+        whether the message asks anything, and the number of the candidate that answers it."""
         client = self._server.client()
-        messages = [
-            {"role": "system", "content": pick_system(language, statements)},
-            {"role": "user", "content": defuse_control_spellings(_head(item))},
-        ]
-        leading = first_digits(len(statements))
-        digits = tuple(str(digit) for digit in range(10))
-        yes, no = YES_NO_WORDS[language]
+        message = defuse_control_spellings(_head(item))
 
-        def body(extra: list[dict[str, str]], prefill: bool) -> Json:
+        def body(system: str, user: str) -> Json:
             return {
                 "model": self.model_name,
-                "messages": messages + extra,
-                **(
-                    {"continue_final_message": True, "add_generation_prompt": False}
-                    if prefill
-                    else {}
-                ),
+                "messages": [
+                    {"role": "system", "content": system},
+                    {"role": "user", "content": user},
+                ],
                 "max_tokens": 1,
                 "temperature": 0,
                 "logprobs": True,
                 "top_logprobs": TOP_LOGPROBS,
             }
 
-        asks = body([{"role": "user", "content": ASKS_QUESTIONS[language]}], False)
-        if not statements:
-            # Nothing to pick from: only whether the message asks anything is read.
-            answer = await self._top_logprobs(client, asks)
-            rows = [[1.0] + [0.0] * 9, _token_probabilities(answer, (*yes, *no), casefold=True)]
-            return read_pick(_PickLayout((), (), len(yes)), rows)
-        requests = [body([], False)]
-        requests += [
-            body([{"role": "assistant", "content": str(digit)}], True) for digit in leading
-        ]
-        requests.append(asks)
+        yes, no = YES_NO_WORDS[language]
+        layout = _PickLayout(tuple(statements), len(yes))
+        requests = [body(ASKS_INSTRUCTIONS[language], asks_user_turn(language, message))]
+        if statements:
+            requests.append(body(pick_system(language, statements), message))
         answers = await asyncio.gather(*(self._top_logprobs(client, b) for b in requests))
-        rows = [_token_probabilities(top, digits) for top in answers[:-1]]
-        rows.append(_token_probabilities(answers[-1], (*yes, *no), casefold=True))
-        return read_pick(_PickLayout(tuple(statements), leading, len(yes)), rows)
+        asks = _token_probabilities(answers[0], (*yes, *no), casefold=True)
+        if not statements:
+            return read_pick(layout, None, asks)
+        digits = tuple(str(digit) for digit in range(len(statements) + 1))
+        return read_pick(layout, _token_probabilities(answers[1], digits), asks)
 
     async def write(self, request: WriteRequest, on_delta: DeltaSink) -> tuple[str, bool]:
         """One streamed completion of the same chat as the local engine's: the raw text and

@@ -18,7 +18,12 @@ from typing import Any
 
 from aiohttp import web
 
-from engine.knowledge.prompts import ASKS_QUESTIONS, PICK_INSTRUCTIONS
+from engine.knowledge.prompts import (
+    ASKS_INSTRUCTIONS,
+    ASKS_QUESTIONS,
+    MESSAGE_LEADS,
+    PICK_INSTRUCTIONS,
+)
 from engine.knowledge.retrieval import words
 from engine.prompts import CLASSIFICATION_PROMPTS
 
@@ -178,7 +183,9 @@ class FakeOpenAIServer:
         messages = body["messages"]
         system, user = messages[0]["content"], messages[1]["content"]
         if any(system.startswith(instructions) for instructions in PICK_INSTRUCTIONS.values()):
-            return self._answer_token(body, self._pick_candidates(system, messages))
+            return self._answer_token(body, self._pick_candidates(system, user))
+        if system in ASKS_INSTRUCTIONS.values():
+            return self._answer_token(body, self._asks_candidates(user))
         prompt = next((p for p in CLASSIFICATION_PROMPTS.values() if p.system == system), None)
         if prompt is None:
             message = {"role": "assistant", "content": self.completion}
@@ -194,28 +201,26 @@ class FakeOpenAIServer:
         ]
         return self._answer_token(body, candidates)
 
-    def _pick_candidates(
-        self, system: str, messages: list[dict[str, str]]
-    ) -> list[tuple[str | None, float]]:
-        """The first answer token of the pick's three questions: the statement's first digit,
-        its second digit after the first, whether the message asks anything."""
+    def _pick_candidates(self, system: str, message: str) -> list[tuple[str | None, float]]:
+        """The pick's first answer token: the number of the candidate that answers."""
         statements = [
             line.split(". ", 1)[1]
             for line in system.splitlines()
             if line[:1].isdigit() and ". " in line
         ]
-        message = messages[1]["content"]
-        last = messages[-1]
-        if last["role"] == "user" and last["content"] in ASKS_QUESTIONS.values():
-            yes = self.asks(message)
-            word = "yes" if "Answer yes or no" in last["content"] else "是"
-            other = "no" if word == "yes" else "否"
-            return [(word if yes else other, 0.95), (other if yes else word, 0.04), ("The", 0.01)]
         number = str(self.pick(statements, message))
-        if last["role"] == "assistant":
-            follows = number[1:] if number.startswith(last["content"]) else ""
-            return [(follows or "<|im_end|>", 0.95), ("5", 0.01), (".", 0.04)]
-        return [(number[0], 0.95), ("9" if number[0] != "9" else "8", 0.03), ("The", 0.02)]
+        return [(number, 0.95), ("9" if number != "9" else "8", 0.03), ("The", 0.02)]
+
+    def _asks_candidates(self, user: str) -> list[tuple[str | None, float]]:
+        """Whether the message (between the lead and the question) asks anything."""
+        question = next(q for q in ASKS_QUESTIONS.values() if user.endswith(q))
+        message = user.removesuffix(question).removesuffix("\n\n")
+        for lead in MESSAGE_LEADS.values():
+            message = message.removeprefix(lead)
+        yes = self.asks(message)
+        word = "yes" if "Answer yes or no" in question else "是"
+        other = "no" if word == "yes" else "否"
+        return [(word if yes else other, 0.95), (other if yes else word, 0.04), ("The", 0.01)]
 
     def _answer_token(
         self, body: dict[str, Any], candidates: list[tuple[str | None, float]]

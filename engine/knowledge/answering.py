@@ -111,7 +111,7 @@ class GroundedAnswerer:
         knowledge = self._knowledge
         if knowledge is not None and asks_live_data(text):
             return handed_off(REASON_LIVE_DATA)
-        statements = knowledge.group_for(item, language) if knowledge is not None else []
+        statements = knowledge.candidates_for(item, language) if knowledge is not None else []
         pick = await self._model.pick(language, statements, item)
         plain = WriteRequest(
             history, text, label, language, None if knowledge is None else (), False, conversation

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from engine.config import KnowledgeConfig
-from engine.knowledge.evidence import MAX_PICK_STATEMENTS
+from engine.knowledge.evidence import MAX_CANDIDATES
 from engine.knowledge.facts import Facts, load_facts
 from engine.knowledge.retrieval import StatementIndex
 from engine.knowledge.statements import Statement, split_statements, statement_language
@@ -62,22 +62,26 @@ class Knowledge:
             f"{sum(s.language == language for s in self.statements)} in {language}"
             for language in languages
         )
-        groups = max(len(self.groups(language)) for language in ("en", "zh"))
-        how = "one pick prompt" if groups == 1 else f"up to {groups} pick prompts, by BM25"
         desk = f", {len(self.desk)} desk facts" if self.desk else ""
         sections = len({statement.section for statement in self.statements})
         return (
             f"{sections} sections, {len(self.statements)} statements "
-            f"({per_language}){desk}; {how} per language"
+            f"({per_language}){desk}; each message picks from the {MAX_CANDIDATES} that "
+            "match it best"
         )
 
-    def groups(self, language: Language) -> list[list[Statement]]:
-        """The candidates cut into pick prompts of at most MAX_PICK_STATEMENTS, in order."""
-        candidates = self.candidates(language)
-        return [
-            candidates[start : start + MAX_PICK_STATEMENTS]
-            for start in range(0, len(candidates), MAX_PICK_STATEMENTS)
-        ] or [[]]
+
+# Of a message's candidates: the best BM25 matches listed first, and the best ones whose section
+# neighbours join them (then the remaining matches, up to MAX_CANDIDATES).
+DIRECT_HITS = 5
+NEIGHBOURED_HITS = 2
+
+
+def _neighbours(statements: list[Statement], statement: Statement) -> list[Statement]:
+    """The statements just before and after `statement` in its own section."""
+    at = statements.index(statement)
+    around = statements[max(at - 1, 0) : at] + statements[at + 1 : at + 2]
+    return [other for other in around if other.section == statement.section]
 
 
 class KnowledgeBase:
@@ -119,18 +123,25 @@ class KnowledgeBase:
         self._index = StatementIndex([*statements, *desk])
         self._current = Knowledge(facts, statements, desk, next(_versions))
 
-    def group_for(self, text: str, language: Language) -> list[Statement]:
-        """The group of candidates to pick from: the only one for a file of ordinary size,
-        else the one whose statements match the message best (BM25)."""
-        groups = self._current.groups(language)
-        if len(groups) == 1:
-            return groups[0]
-        scores = dict(zip(self._index.statements, self._index.scores(text), strict=True))
-
-        def strength(group: list[Statement]) -> float:
-            return sum(sorted(scores.get(statement, 0.0) for statement in group)[-3:])
-
-        return max(groups, key=strength)
+    def candidates_for(self, text: str, language: Language) -> list[Statement]:
+        """What the pick chooses from: the statements in `language` (desk facts included) that
+        match the message best (BM25, sharing a word at least), with the neighbours of the two
+        best in their section: a fact worded unlike the message often sits next to one that
+        shares its words ("Do you deliver to Canada?" matches "Delivery takes 2-4 days", and
+        the next sentence says "We ship within mainland China only")."""
+        index = self._index
+        allowed = self._current.candidates(language)
+        scores = index.scores(text)
+        position = {statement: at for at, statement in enumerate(index.statements)}
+        hits = sorted(
+            (s for s in allowed if scores[position[s]] > 0),
+            key=lambda s: -float(scores[position[s]]),
+        )
+        chosen = hits[:DIRECT_HITS]
+        for hit in hits[:NEIGHBOURED_HITS]:
+            chosen += [s for s in _neighbours(allowed, hit) if s not in chosen]
+        chosen += [s for s in hits[DIRECT_HITS:] if s not in chosen]
+        return chosen[:MAX_CANDIDATES]
 
     def match(self, text: str, statement: Statement) -> float:
         """The statement's BM25 score against the message, over the best score of any."""

@@ -1,7 +1,8 @@
 """How well statements match a message: BM25 (bm25s) over words, Chinese segmented by jieba,
 English lowercased and stemmed (Snowball), so "delivered" finds "delivery" and "寄到西藏" finds
-"西藏". It finds the group of a large facts file to pick from, and it is one of the signals of the
-decision to answer or hand off.
+"西藏"; a long English word also counts by its first letters, where the stemmer parts words of
+one family ("deliver" → "deliv", "delivery" → "deliveri"). It proposes the candidates the
+pick chooses from, and it is one of the signals of the decision to answer or hand off.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ jieba.setLogLevel(logging.WARNING)
 _HAN_RUN = re.compile(r"[\u4e00-\u9fff]+")
 _WORD = re.compile(r"[a-z0-9]+(?:[-.][a-z0-9]+)*")
 _STEMMER = snowballstemmer.stemmer("english")
+# A stem this long also counts by its first letters (marked, so "deliv~" never equals a
+# whole word "deliv").
+_PREFIX_LETTERS = 5
 # Words that match nearly every section and question alike.
 _STOPWORDS = frozenset(
     re.split(
@@ -38,7 +42,10 @@ def words(text: str) -> list[str]:
     lowered = text.lower()
     found: list[str] = []
     for match in _WORD.finditer(_HAN_RUN.sub(" ", lowered)):
-        found.append(_STEMMER.stemWord(match.group()))
+        stem = _STEMMER.stemWord(match.group())
+        found.append(stem)
+        if len(stem) >= _PREFIX_LETTERS and stem.isalpha():
+            found.append(stem[:_PREFIX_LETTERS] + "~")
     for run in _HAN_RUN.findall(lowered):
         found.extend(jieba.lcut_for_search(run))
     return [word for word in found if word not in _STOPWORDS]

@@ -15,6 +15,7 @@ import pytest
 
 from engine import open_engine, openai_client
 from engine.config import EngineConfig, SamplingConfig
+from engine.knowledge.prompts import MESSAGE_LEADS
 from engine.prompts import CLASSIFICATION_PROMPTS, mood_cue, reply_system_prompt
 from engine.remote_engine import RemoteEngineError, RemoteMoodEngine, trim_history
 from engine.types import Mood, ReplyCancelled, Turn
@@ -426,11 +427,13 @@ async def test_control_token_spellings_in_customer_text_are_defused(
     )
     await stream.text()
     classify, asks, reply = server.chat_requests()
-    assert asks["messages"][1]["content"] == reply["messages"][-2]["content"]
-    customer_texts = [classify["messages"][1]["content"]] + [
+    assert asks["messages"][1]["content"].startswith(
+        MESSAGE_LEADS["en"] + reply["messages"][-2]["content"]
+    )
+    customer_texts = [classify["messages"][1]["content"], asks["messages"][1]["content"]] + [
         message["content"] for message in reply["messages"] if message["role"] == "user"
     ]
-    assert len(customer_texts) == 3
+    assert len(customer_texts) == 4
     for sent in customer_texts:
         for spelling in ("<|im_end|>", "<|im_start|>", "<tool_call>"):
             assert spelling not in sent

@@ -1,11 +1,11 @@
-"""Reading the pick: statement numbers of one and two digits, "none", and whether the message
-asks anything."""
+"""Reading the pick: each candidate's share of the digits, "none", the model's hesitation, and
+whether the message asks anything."""
 
 from __future__ import annotations
 
 import pytest
 
-from engine.knowledge.evidence import Pick, first_digits, read_pick
+from engine.knowledge.evidence import MAX_CANDIDATES, Pick, pick_system, read_pick
 from engine.knowledge.statements import Statement
 
 
@@ -15,44 +15,47 @@ class Layout:
             Statement(f"s{number}", "", f"statement {number}", "en")
             for number in range(1, count + 1)
         )
-        self.first_digits = first_digits(count)
         self.yes_tokens = 2
 
 
-def _digits(**probabilities: float) -> list[float]:
-    row = [0.0] * 10
-    for digit, probability in probabilities.items():
-        row[int(digit.removeprefix("d"))] = probability
-    return row
-
-
-def test_a_two_digit_number_is_its_first_digit_times_its_second() -> None:
-    layout = Layout(12)
-    first = _digits(d0=0.1, d1=0.8, d3=0.05)
-    after_one = _digits(d2=0.75)  # "12"; the rest (0.25) ends the answer at "1"
+def test_each_candidate_gets_its_digits_share() -> None:
+    digits = [0.1, 0.5, 0.2, 0.1]  # 0 (none), 1, 2, 3; 0.1 went to other tokens
     asks = [0.6, 0.2, 0.15, 0.05]  # yes, Yes, no, No
-    pick = read_pick(layout, [first, after_one, asks])
-    scores = dict(zip([s.id for s in pick.statements], pick.probabilities, strict=True))
-    total = 0.1 + 0.8 * 0.25 + 0.05 + 0.8 * 0.75
-    assert scores["s12"] == pytest.approx(0.6 / total)
-    assert scores["s1"] == pytest.approx(0.2 / total)
-    assert scores["s3"] == pytest.approx(0.05 / total)
-    assert pick.none == pytest.approx(0.1 / total)
+    pick = read_pick(Layout(3), digits, asks)
+    assert pick.probabilities == pytest.approx((0.5 / 0.9, 0.2 / 0.9, 0.1 / 0.9))
+    assert pick.none == pytest.approx(0.1 / 0.9)
+    assert pick.outside == pytest.approx(0.1)
     assert pick.asks == pytest.approx(0.8)
-    assert pick.best is not None and pick.best[0].id == "s12"
-    assert pick.margin == pytest.approx((0.6 - 0.2) / total)
-    assert pick.outside == pytest.approx(1 - 0.95)
+    assert pick.best is not None and pick.best[0].id == "s1"
+    assert pick.margin == pytest.approx((0.5 - 0.2) / 0.9)
 
 
-def test_a_single_digit_beyond_the_two_digit_range_is_final() -> None:
-    layout = Layout(9)
-    pick = read_pick(layout, [_digits(d9=0.9, d0=0.1), [1.0, 0.0, 0.0, 0.0]])
-    assert pick.best is not None and pick.best[0].id == "s9"
-    assert pick.best[1] == pytest.approx(0.9)
+def test_none_beating_every_candidate_leaves_no_margin() -> None:
+    pick = read_pick(Layout(2), [0.7, 0.2, 0.1], [1.0, 0.0, 0.0, 0.0])
+    assert pick.margin == pytest.approx(0.2 - 0.7)
 
 
-def test_no_statements_reads_only_whether_it_asks() -> None:
-    pick = read_pick(Layout(0), [_digits(d0=0.7), [0.1, 0.0, 0.9, 0.0]])
+def test_no_candidates_reads_only_whether_it_asks() -> None:
+    pick = read_pick(Layout(0), None, [0.1, 0.0, 0.9, 0.0])
     assert pick.statements == () and pick.best is None
     assert pick.asks == pytest.approx(0.1)
+    assert pick.outside == 0.0
     assert isinstance(pick, Pick)
+
+
+def test_digits_must_match_the_candidates() -> None:
+    with pytest.raises(ValueError, match="3 digit probabilities for 1 candidates"):
+        read_pick(Layout(1), [0.2, 0.3, 0.5], [1.0, 0.0, 0.0, 0.0])
+
+
+def test_a_pick_lists_one_to_eight_candidates_numbered_from_one() -> None:
+    statements = Layout(MAX_CANDIDATES).statements
+    system = pick_system("en", statements)
+    assert system.endswith(
+        "\n1. statement 1\n2. statement 2"
+        + "".join(f"\n{n}. statement {n}" for n in range(3, MAX_CANDIDATES + 1))
+    )
+    with pytest.raises(ValueError):
+        pick_system("en", Layout(MAX_CANDIDATES + 1).statements)
+    with pytest.raises(ValueError):
+        pick_system("en", ())

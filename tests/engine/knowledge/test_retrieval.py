@@ -4,7 +4,7 @@ from pathlib import Path
 
 from engine.config import KnowledgeConfig
 from engine.knowledge.base import KnowledgeBase
-from engine.knowledge.evidence import MAX_PICK_STATEMENTS
+from engine.knowledge.evidence import MAX_CANDIDATES
 from engine.knowledge.facts import Facts, Section
 from engine.knowledge.retrieval import StatementIndex, words
 from engine.knowledge.statements import split_statements
@@ -45,16 +45,23 @@ def test_questions_find_their_statement_by_words_and_heading() -> None:
     assert index.ranked("xylophone?", 3) == []
 
 
-def test_a_large_file_is_picked_from_the_group_that_matches_best(tmp_path: Path) -> None:
-    """Beyond one pick prompt's statements, the message picks from the group holding the
-    statements it shares the most words with."""
-    filler = " ".join(f"Model X{n} comes in grey." for n in range(MAX_PICK_STATEMENTS))
+def test_a_message_picks_from_the_statements_in_its_language_that_match_it_best(
+    tmp_path: Path,
+) -> None:
+    """However large the file, the pick lists the few statements sharing the most words with
+    the message, best first, in the message's language."""
+    filler = " ".join(f"Model X{n} comes in grey." for n in range(40))
     path = tmp_path / "facts.md"
     path.write_text(
-        f"## Models\n{filler}\n\n## Batteries\nThe battery lasts 3 years.\n", encoding="utf-8"
+        f"## Models\n{filler}\n\n## Batteries\nThe battery lasts 3 years.\n"
+        "The battery of model X7 lasts 2 years.\n电池可以用三年。\n",
+        encoding="utf-8",
     )
     knowledge = KnowledgeBase(KnowledgeConfig(path))
-    assert len(knowledge.current.groups("en")) == 2
-    group = knowledge.group_for("How long does the battery last?", "en")
-    assert "The battery lasts 3 years." in [statement.text for statement in group]
-    assert len(group) <= MAX_PICK_STATEMENTS
+    found = knowledge.candidates_for("How long does the battery of model X7 last?", "en")
+    texts = [statement.text for statement in found]
+    assert texts[0] == "The battery of model X7 lasts 2 years."
+    assert "The battery lasts 3 years." in texts
+    assert len(found) == MAX_CANDIDATES
+    assert all(statement.language == "en" for statement in found)
+    assert knowledge.candidates_for("xylophone", "en") == []
