@@ -42,8 +42,10 @@ log = logging.getLogger(__name__)
 REASON_LIVE_DATA = "asks for live data (an order's state, stock) that the facts cannot hold"
 REASON_NOT_ANSWERED = "the facts do not answer it"
 REASON_NO_FACTS = "asks for information, and no facts file is configured"
-# From this chance that a message asks for information, it is treated as a question.
-ASKS_THRESHOLD = 0.5
+# From this chance that a message asks anything, it is treated as a question. The reading leans
+# to yes (Chinese above all): at 0.85 all 219 dev questions go on to the pick, and 57 % of 70
+# reviews from the mood dev sets get a reply without facts (bench/knowledge_decision.py).
+ASKS_THRESHOLD = 0.85
 # A runner-up statement this close to the best is given to the reply as well.
 SECOND_WITHIN = 0.5
 # A message this short is read with the customer's previous message ("And to Tibet?").

@@ -19,7 +19,7 @@ async def test_chinese_customer_gets_a_chinese_answer_with_the_mood_emoji(
     customer = 901
     fake.add_user(customer, first_name="王芳", language_code="zh-hans")
     async with running(bot_config(fake, database_url), real_engine) as service:
-        fake.send_text(customer, customer, "等了两个星期还没收到货，客服也不回消息，太让人失望了。")
+        fake.send_text(customer, customer, "你们客服的态度真的让我很失望，心里特别难受。")
         chat_rows = await wait_for_status(service.database, customer, 1, timeout=180)
 
     [(question, answer)] = answers_by_question(chat_rows)

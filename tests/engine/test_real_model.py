@@ -109,7 +109,7 @@ def _is_fallback(reply: str) -> bool:
 
 
 async def test_chinese_message_gets_a_chinese_reply(real_engine: MoodEngine) -> None:
-    text = "我的快递已经晚了一个星期了，真的很着急。"
+    text = "今天心情很差，被你们的服务气坏了。"
     mood = await real_engine.classify(text)
     stream = real_engine.reply([], text, mood)
     deltas = [delta async for delta in stream]

@@ -32,6 +32,12 @@ def test_english_words_are_stemmed_and_chinese_segmented() -> None:
     assert "电池" in words("换电池要多久")
 
 
+def test_words_of_one_family_match_where_the_stemmer_parts_them() -> None:
+    # Snowball stems "deliver" to "deliv" and "delivery" to "deliveri".
+    assert set(words("Do you deliver?")) & set(words("Delivery takes 2 days."))
+    assert not set(words("Do you deliver?")) & set(words("We post phones."))
+
+
 def test_questions_find_their_statement_by_words_and_heading() -> None:
     index = StatementIndex(split_statements(FACTS))
 
