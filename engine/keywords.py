@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+from engine.control_tokens import defuse_control_spellings
 from engine.language import Language, detect_language
 from engine.protocol import Engine
 
@@ -35,10 +36,13 @@ _QUOTES = "\"'“”‘’「」《》`"
 
 
 def keyword_messages(text: str) -> list[dict[str, str]]:
+    """The chat that asks for the keywords; a customer's spelling of a control token stays
+    text (the chat is rendered and tokenized whole), so it cannot end the turn or steer it."""
     system, user = PROMPTS[detect_language(text)]
+    customer = defuse_control_spellings(text[:MAX_MESSAGE_CHARS])
     return [
         {"role": "system", "content": system},
-        {"role": "user", "content": user.format(text=text[:MAX_MESSAGE_CHARS])},
+        {"role": "user", "content": user.format(text=customer)},
     ]
 
 
