@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -17,7 +17,8 @@ import torch
 from engine.config import EngineConfig, SamplingConfig
 from engine.decoder import Decoder
 from engine.decoding import DecodingLoop, GenerationJob
-from engine.knowledge.evidence import LabelPrompt, PickQuestion
+from engine.knowledge.evidence import LabelPrompt, PickQuestion, best_candidate
+from engine.label_questions import Branch
 from engine.label_reader import LabelReader, Prefix
 from engine.loading import LoadedModel
 from engine.mood import MoodClassifier
@@ -62,17 +63,29 @@ class LocalBackend:
         return self.classifier.classify_many(texts)
 
     def read_labels(self, reading: object) -> list[list[torch.Tensor]]:
-        """Per message: the choice's digit probabilities (an empty tensor without candidates),
-        then the asks question's yes/no ones."""
+        """Per message: the choice's digit probabilities, the asks question's yes/no ones, and
+        the focused check's of the best candidate (empty tensors without candidates)."""
         assert isinstance(reading, PickReading)
         question = reading.question
-        asks = self._read(question.asks, reading.items)
+        asks = question.asks
         if question.choice is None:
-            return [[torch.empty(0), row] for row in asks]
-        choice = self._read(question.choice, reading.items)
-        return [[picked, asked] for picked, asked in zip(choice, asks, strict=True)]
+            rows = self._read(asks, reading.items, None)
+            return [[torch.empty(0), asked, torch.empty(0)] for (asked,) in rows]
+        choices = [row for (row,) in self._read(question.choice, reading.items, None)]
+        rows = self._read(
+            asks,
+            reading.items,
+            lambda item: (asks.branch, question.verify[best_candidate(choices[item].tolist())]),
+        )
+        return [[choice, *row] for choice, row in zip(choices, rows, strict=True)]
 
-    def _read(self, prompt: LabelPrompt, items: Sequence[Sequence[int]]) -> list[torch.Tensor]:
+    def _read(
+        self,
+        prompt: LabelPrompt,
+        items: Sequence[Sequence[int]],
+        branches: Callable[[int], tuple[Branch, ...]] | None,
+    ) -> list[list[torch.Tensor]]:
+        """`prompt` read after each item, with its own branch or (`branches`) those of each."""
         cached = self.prefixes.exact(prompt.key)
         if cached is None:
             prefix = self.labels.prefix(prompt.prefix_ids)
@@ -81,7 +94,12 @@ class LocalBackend:
             self.prefixes.put(prompt.key, prompt.prefix_ids, prefix.kv, pinned=prompt.pinned)
         else:
             prefix = Prefix(prompt.prefix_ids, cached)
-        return [row[0] for row in self.labels.read(prefix, items, (prompt.branch,))]
+        if branches is None:
+            return self.labels.read(prefix, items, (prompt.branch,))
+        return [
+            self.labels.read(prefix, [item], branches(number))[0]
+            for number, item in enumerate(items)
+        ]
 
     def decoding_loop(self, max_batch: int) -> DecodingLoop:
         return DecodingLoop(self.decoder, self.tokenizer, self.prefixes, self._stop_ids, max_batch)

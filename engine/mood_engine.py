@@ -114,8 +114,10 @@ class MoodEngine:
         ids = tuple(tokenizer.encode(item, add_special_tokens=False))
         request = LabelRequest(PickReading(question, (ids,)))
         self._worker.submit(request)
-        ((choice, asks),) = await self._wait(request.future)  # type: ignore[misc]
-        return read_pick(question, choice.tolist() if question.choice else None, asks.tolist())
+        ((choice, asks, verify),) = await self._wait(request.future)  # type: ignore[misc]
+        if question.choice is None:
+            return read_pick(question, None, asks.tolist())
+        return read_pick(question, choice.tolist(), asks.tolist(), verify.tolist())
 
     def _pick_question(self, language: Language, statements: Sequence[Statement]) -> PickQuestion:
         key = (language, tuple(statement.text for statement in statements))

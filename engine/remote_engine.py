@@ -24,8 +24,10 @@ from engine.knowledge.evidence import (
     YES_NO_WORDS,
     Pick,
     asks_user_turn,
+    best_candidate,
     pick_system,
     read_pick,
+    verify_user_turn,
 )
 from engine.knowledge.prompts import (
     ASKS_INSTRUCTIONS,
@@ -299,7 +301,8 @@ class RemoteMoodEngine:
 
     async def pick(self, language: Language, statements: Sequence[Statement], item: str) -> Pick:
         """The same pick as the local engine's, from the first answer token's top logprobs:
-        whether the message asks anything, and the number of the candidate that answers it."""
+        whether the message asks anything, the number of the candidate that answers it, and
+        the focused check of that candidate (once the number is known)."""
         client = self._server.client()
         message = defuse_control_spellings(_head(item))
 
@@ -326,7 +329,13 @@ class RemoteMoodEngine:
         if not statements:
             return read_pick(layout, None, asks)
         digits = tuple(str(digit) for digit in range(len(statements) + 1))
-        return read_pick(layout, _token_probabilities(answers[1], digits), asks)
+        choice = _token_probabilities(answers[1], digits)
+        best = statements[best_candidate(choice)]
+        check = body(ASKS_INSTRUCTIONS[language], verify_user_turn(language, message, best))
+        verify = _token_probabilities(
+            await self._top_logprobs(client, check), (*yes, *no), casefold=True
+        )
+        return read_pick(layout, choice, asks, verify)
 
     async def write(self, request: WriteRequest, on_delta: DeltaSink) -> tuple[str, bool]:
         """One streamed completion of the same chat as the local engine's: the raw text and

@@ -23,6 +23,7 @@ from engine.knowledge.prompts import (
     ASKS_QUESTIONS,
     MESSAGE_LEADS,
     PICK_INSTRUCTIONS,
+    VERIFY_QUESTIONS,
 )
 from engine.knowledge.retrieval import words
 from engine.prompts import CLASSIFICATION_PROMPTS
@@ -185,7 +186,9 @@ class FakeOpenAIServer:
         if any(system.startswith(instructions) for instructions in PICK_INSTRUCTIONS.values()):
             return self._answer_token(body, self._pick_candidates(system, user))
         if system in ASKS_INSTRUCTIONS.values():
-            return self._answer_token(body, self._asks_candidates(user))
+            if any(user.endswith(question) for question in ASKS_QUESTIONS.values()):
+                return self._answer_token(body, self._asks_candidates(user))
+            return self._answer_token(body, self._verify_candidates(user))
         prompt = next((p for p in CLASSIFICATION_PROMPTS.values() if p.system == system), None)
         if prompt is None:
             message = {"role": "assistant", "content": self.completion}
@@ -210,6 +213,20 @@ class FakeOpenAIServer:
         ]
         number = str(self.pick(statements, message))
         return [(number, 0.95), ("9" if number != "9" else "8", 0.03), ("The", 0.02)]
+
+    def _verify_candidates(self, user: str) -> list[tuple[str | None, float]]:
+        """Whether the statement checked answers the message: as the fake's pick would say."""
+        for language, template in VERIFY_QUESTIONS.items():
+            before, after = template.split("{statement}")
+            head, found, rest = user.partition("\n\n" + before)
+            if found:
+                message = head.removeprefix(MESSAGE_LEADS[language])
+                statement = rest.removesuffix(after)
+                yes = self.pick([statement], message) == 1
+                word, other = ("yes", "no") if language == "en" else ("是", "否")
+                answer = word if yes else other
+                return [(answer, 0.95), (other if yes else word, 0.04), ("The", 0.01)]
+        raise AssertionError(f"not a check of a statement: {user!r}")
 
     def _asks_candidates(self, user: str) -> list[tuple[str | None, float]]:
         """Whether the message (between the lead and the question) asks anything."""

@@ -22,6 +22,7 @@ from engine.knowledge.prompts import (
     ASKS_QUESTIONS,
     MESSAGE_LEADS,
     PICK_INSTRUCTIONS,
+    VERIFY_QUESTIONS,
 )
 from engine.knowledge.statements import Statement
 from engine.label_questions import Branch
@@ -60,6 +61,8 @@ class PickQuestion:
     statements: tuple[Statement, ...]
     asks: LabelPrompt
     choice: LabelPrompt | None
+    # Per candidate: the focused check of it, a sibling of the asks branch (same prefix).
+    verify: tuple[Branch, ...]
     yes_tokens: int
 
 
@@ -74,6 +77,8 @@ class Pick:
     asks: float
     # Probability mass the first answer token put outside the digits (the model hesitating).
     outside: float
+    # The chance, by a focused yes/no check, that the best statement answers the message.
+    verified: float = 0.0
 
     def ranked(self) -> list[tuple[Statement, float]]:
         order = sorted(range(len(self.statements)), key=lambda i: -self.probabilities[i])
@@ -138,11 +143,30 @@ def _key(kind: str, language: Language, prefix_ids: Sequence[int]) -> str:
     return f"{kind}:{language}:{digest}"
 
 
+def verify_user_turn(language: Language, item: str, statement: Statement) -> str:
+    """The focused check's user turn: the message, then the statement and the question."""
+    question = VERIFY_QUESTIONS[language].format(statement=statement.text)
+    return f"{MESSAGE_LEADS[language]}{item}\n\n{question}"
+
+
+def _yes_no(tokenizer: PreTrainedTokenizerBase, language: Language) -> tuple[int, ...]:
+    yes, no = YES_NO_WORDS[language]
+    return tuple(_single_token(tokenizer, word) for word in (*yes, *no))
+
+
 def asks_prompt(tokenizer: PreTrainedTokenizerBase, language: Language) -> LabelPrompt:
     prefix, after = _split(tokenizer, ASKS_INSTRUCTIONS[language], asks_user_turn(language, _SLOT))
-    yes, no = YES_NO_WORDS[language]
-    labels = tuple(_single_token(tokenizer, word) for word in (*yes, *no))
-    return LabelPrompt(_key("asks", language, prefix), prefix, Branch(after, labels), pinned=True)
+    branch = Branch(after, _yes_no(tokenizer, language))
+    return LabelPrompt(_key("asks", language, prefix), prefix, branch, pinned=True)
+
+
+def verify_branch(
+    tokenizer: PreTrainedTokenizerBase, language: Language, statement: Statement
+) -> Branch:
+    """What follows the message to check `statement` (after the asks prompt's own prefix)."""
+    user = verify_user_turn(language, _SLOT, statement)
+    _, after = _split(tokenizer, ASKS_INSTRUCTIONS[language], user)
+    return Branch(after, _yes_no(tokenizer, language))
 
 
 def choice_prompt(
@@ -163,6 +187,7 @@ def pick_question(
         statements=tuple(statements),
         asks=asks_prompt(tokenizer, language),
         choice=choice_prompt(tokenizer, language, statements) if statements else None,
+        verify=tuple(verify_branch(tokenizer, language, statement) for statement in statements),
         yes_tokens=len(YES_NO_WORDS[language][0]),
     )
 
@@ -172,20 +197,38 @@ class PickLayout(Protocol):
     yes_tokens: int
 
 
-def read_pick(question: PickLayout, choice: Sequence[float] | None, asks: Sequence[float]) -> Pick:
+def yes_share(question: PickLayout, answers: Sequence[float]) -> float:
+    """The chance of yes among the yes/no words' probabilities (yes first)."""
+    values = [float(value) for value in answers]
+    return sum(values[: question.yes_tokens]) / (sum(values) or 1.0)
+
+
+def best_candidate(choice: Sequence[float]) -> int:
+    """The index of the candidate the digits' probabilities favour (0 is "none", skipped)."""
+    values = [float(value) for value in choice]
+    return max(range(1, len(values)), key=values.__getitem__) - 1
+
+
+def read_pick(
+    question: PickLayout,
+    choice: Sequence[float] | None,
+    asks: Sequence[float],
+    verify: Sequence[float] | None = None,
+) -> Pick:
     """The pick from the label probabilities of one message: the digits' (0 first, then one
-    per candidate; None without candidates) and the yes/no words' (yes first)."""
+    per candidate; None without candidates), the yes/no words' (yes first) of whether it asks
+    anything, and those of the focused check of the best candidate."""
     digits = [float(value) for value in choice] if choice is not None else [1.0]
     if len(digits) != len(question.statements) + 1:
         raise ValueError(
             f"{len(digits)} digit probabilities for {len(question.statements)} candidates"
         )
     total = sum(digits) or 1.0
-    answers = [float(value) for value in asks]
     return Pick(
         statements=question.statements,
         probabilities=tuple(value / total for value in digits[1:]),
         none=digits[0] / total,
-        asks=sum(answers[: question.yes_tokens]) / (sum(answers) or 1.0),
+        asks=yes_share(question, asks),
         outside=max(0.0, 1.0 - sum(digits)) if choice is not None else 0.0,
+        verified=yes_share(question, verify) if verify is not None else 0.0,
     )

@@ -38,6 +38,16 @@ ASKS_QUESTIONS: dict[Language, str] = {
     "en": "Does this message contain a question for us? Answer yes or no.",
     "zh": "这条消息里有向我们提出的问题吗？只回答 是 或 否。",
 }
+# The focused check of the picked statement, asked after the same reading of the message: the
+# pick says which statement fits best, this whether it answers at all ("How much does the AC-12
+# cost?" picks the AC-12's sentence, which holds no price).
+VERIFY_QUESTIONS: dict[Language, str] = {
+    "en": (
+        "A sentence from our facts: {statement}\n\nDoes this sentence answer the customer's "
+        "message? Answer yes or no."
+    ),
+    "zh": "公司资料中的一句话：{statement}\n\n这句话回答了顾客的消息吗？只回答 是 或 否。",
+}
 
 GROUNDED_PERSONAS: dict[Language, str] = {
     "en": (

@@ -43,11 +43,13 @@ class ScriptedModel:
         replies: list[str],
         confidence: float = 0.9,
         asks: float = 0.9,
+        verified: float = 0.9,
     ) -> None:
         self.answer_with = answer_with
         self.replies = list(replies)
         self.confidence = confidence
         self.asks = asks
+        self.verified = verified
         self.picked: list[tuple[Language, list[str], str]] = []
         self.written: list[WriteRequest] = []
         self.streamed: list[str] = []
@@ -61,7 +63,8 @@ class ScriptedModel:
         rest = 1.0 - sum(shares)
         others = len(statements) - sum(share > 0 for share in shares)
         probabilities = tuple(share if share else rest * 0.5 / max(others, 1) for share in shares)
-        return Pick(tuple(statements), probabilities, 1.0 - sum(probabilities), self.asks, 0.0)
+        none = 1.0 - sum(probabilities)
+        return Pick(tuple(statements), probabilities, none, self.asks, 0.0, self.verified)
 
     async def write(self, request: WriteRequest, on_delta) -> tuple[str, bool]:  # type: ignore[no-untyped-def]
         self.written.append(request)
@@ -182,3 +185,18 @@ def test_a_short_follow_up_is_read_with_the_previous_message() -> None:
     )
     long = "How long does delivery to Lhasa in Tibet take for a big parcel?"
     assert pick_item(history, long) == long
+
+
+@pytest.mark.parametrize(("verified", "answered"), [(0.95, True), (0.05, False)])
+async def test_the_focused_check_decides_a_fair_pick(
+    knowledge: KnowledgeBase, verified: float, answered: bool
+) -> None:
+    """A pick neither sure nor unsure is answered when the check of its statement says it
+    answers the message, and handed off when the check says it does not."""
+    model = ScriptedModel(
+        "2–4 days", ["Delivery takes 2–4 days."], confidence=0.7, verified=verified
+    )
+    reply, _ = await _answer(model, knowledge, "How long does delivery take?")
+    assert (reply.handoff is None) is answered
+    if not answered:
+        assert reply.handoff is not None and reply.handoff.reason == REASON_NOT_ANSWERED

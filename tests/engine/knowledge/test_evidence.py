@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from engine.knowledge.evidence import MAX_CANDIDATES, Pick, pick_system, read_pick
+from engine.knowledge.evidence import (
+    MAX_CANDIDATES,
+    Pick,
+    best_candidate,
+    pick_system,
+    read_pick,
+)
 from engine.knowledge.statements import Statement
 
 
@@ -28,6 +34,14 @@ def test_each_candidate_gets_its_digits_share() -> None:
     assert pick.asks == pytest.approx(0.8)
     assert pick.best is not None and pick.best[0].id == "s1"
     assert pick.margin == pytest.approx((0.5 - 0.2) / 0.9)
+
+
+def test_the_focused_check_of_the_best_candidate_is_its_yes_share() -> None:
+    digits = [0.1, 0.2, 0.6]
+    assert best_candidate(digits) == 1
+    pick = read_pick(Layout(2), digits, [1.0, 0.0, 0.0, 0.0], [0.2, 0.1, 0.6, 0.1])
+    assert pick.verified == pytest.approx(0.3)
+    assert read_pick(Layout(2), digits, [1.0, 0.0, 0.0, 0.0]).verified == 0.0
 
 
 def test_none_beating_every_candidate_leaves_no_margin() -> None:
