@@ -86,12 +86,11 @@ class LocalBackend:
         branches: Callable[[int], tuple[Branch, ...]] | None,
     ) -> list[list[torch.Tensor]]:
         """`prompt` read after each item, with its own branch or (`branches`) those of each."""
-        cached = self.prefixes.exact(prompt.key)
+        cached = self.prefixes.exact(prompt.key) if prompt.key is not None else None
         if cached is None:
             prefix = self.labels.prefix(prompt.prefix_ids)
-            # A message's candidates are keyed by their tokens: prefixes of facts that changed
-            # are never asked for again and age out of the cache.
-            self.prefixes.put(prompt.key, prompt.prefix_ids, prefix.kv, pinned=prompt.pinned)
+            if prompt.key is not None:
+                self.prefixes.put(prompt.key, prompt.prefix_ids, prefix.kv, pinned=True)
         else:
             prefix = Prefix(prompt.prefix_ids, cached)
         if branches is None:

@@ -45,11 +45,12 @@ YES_NO_WORDS: dict[Language, tuple[tuple[str, ...], tuple[str, ...]]] = {
 class LabelPrompt:
     """A prompt read after any message: its constant prefix and the branch after the message."""
 
-    key: str
+    # The prefix cache's key, where the prefix is kept for good (the constant question); None
+    # where it is read afresh each time (a message's candidates: the same eight rarely come
+    # again, and caching them would push conversations out).
+    key: str | None
     prefix_ids: tuple[int, ...]
     branch: Branch
-    # Kept in the prefix cache for good: the constant question (not a message's candidates).
-    pinned: bool
 
 
 @dataclass(frozen=True)
@@ -157,7 +158,7 @@ def _yes_no(tokenizer: PreTrainedTokenizerBase, language: Language) -> tuple[int
 def asks_prompt(tokenizer: PreTrainedTokenizerBase, language: Language) -> LabelPrompt:
     prefix, after = _split(tokenizer, ASKS_INSTRUCTIONS[language], asks_user_turn(language, _SLOT))
     branch = Branch(after, _yes_no(tokenizer, language))
-    return LabelPrompt(_key("asks", language, prefix), prefix, branch, pinned=True)
+    return LabelPrompt(_key("asks", language, prefix), prefix, branch)
 
 
 def verify_branch(
@@ -176,7 +177,7 @@ def choice_prompt(
     # Each digit's share of the whole vocabulary: what the model puts elsewhere is hesitation.
     digits = tuple(_single_token(tokenizer, digit) for digit in _DIGITS[: len(statements) + 1])
     branch = Branch(after, digits, whole_vocabulary=True)
-    return LabelPrompt(_key("pick", language, prefix), prefix, branch, pinned=False)
+    return LabelPrompt(None, prefix, branch)
 
 
 def pick_question(
