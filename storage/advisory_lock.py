@@ -8,6 +8,7 @@ database serves one process, which orders its work by itself: there the lock is 
 from __future__ import annotations
 
 import asyncio
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -22,7 +23,7 @@ from storage.errors import StorageError
 LOCK_CONNECTIONS = 32
 
 
-class AdvisoryLockAcrossProcesses:
+class AdvisoryLockAcrossProcesses(ABC):
     """Each kind of lock (chats, customers' desk actions) has connections of its own, so that
     holding one kind never leaves the other waiting for a connection."""
 
@@ -36,9 +37,9 @@ class AdvisoryLockAcrossProcesses:
         # The pool would give up on a waiter after its timeout; keys queue here instead.
         self._connections = asyncio.Semaphore(LOCK_CONNECTIONS)
 
+    @abstractmethod
     def statement(self, key: int) -> tuple[TextClause, dict[str, Any]]:
         """The statement that waits for and takes the lock of `key` in a transaction."""
-        raise NotImplementedError
 
     async def connect(self) -> None:
         if self.across_processes and self._engine is None:

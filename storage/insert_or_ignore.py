@@ -9,6 +9,7 @@ from sqlalchemy import ColumnElement
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.errors import StorageError
 from storage.models import Base
 
 
@@ -32,5 +33,5 @@ def _statement(session: AsyncSession, model: type[Base], values: dict[str, Any])
     dialect = session.get_bind().dialect.name
     insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
     if insert is None:
-        raise NotImplementedError(f"insert-or-ignore on {dialect}")
+        raise StorageError(f"moodbot stores its data in SQLite or PostgreSQL, not {dialect}")
     return insert(model).values(**values).on_conflict_do_nothing()
