@@ -33,7 +33,7 @@ from engine.knowledge.prompts import evidence_frame, handoff_reply
 from engine.knowledge.statements import Statement
 from engine.language import Language
 from engine.reply_prompt import reply_language
-from engine.reply_text import finish_reply
+from engine.reply_text import FALLBACKS, finish_reply
 from engine.types import GroundedReply, HandOff, Mood, Turn
 from engine.vocabulary import MoodLabel
 
@@ -52,6 +52,10 @@ SECOND_WITHIN = 0.5
 SHORT_MESSAGE_WORDS = 6
 
 DeltaSink = Callable[[str], None]
+
+
+def _silent(delta: str) -> None:
+    """Where a second attempt's text goes while it is written: the draft keeps the first."""
 
 
 @dataclass(frozen=True)
@@ -143,21 +147,24 @@ class GroundedAnswerer:
 
     async def _unfounded(self, request: WriteRequest, on_delta: DeltaSink) -> GroundedReply:
         """A reply that needs no facts (thanks, a greeting, a feeling): it may hold no number
-        the conversation does not."""
-        raw, hit_limit = await self._model.write(request, on_delta)
-        reply = finish_reply(raw, request.language, request.mood, hit_limit)
-        verdict = check_reply(
-            reply,
-            question=request.text,
-            language=request.language,
-            mood=request.mood,
-            evidence=(),
-            conversation=[turn.text for turn in request.history],
-        )
-        if any(problem.startswith("numbers") for problem in verdict.problems):
-            raw, hit_limit = await self._model.write(request, lambda _: None)
+        the conversation does not. One that does is written once more (not streamed); failing
+        again, the customer gets the mood's kind standard reply."""
+        conversation = [turn.text for turn in request.history]
+        for attempt in range(2):
+            raw, hit_limit = await self._model.write(request, on_delta if attempt == 0 else _silent)
             reply = finish_reply(raw, request.language, request.mood, hit_limit)
-        return GroundedReply(reply)
+            verdict = check_reply(
+                reply,
+                question=request.text,
+                language=request.language,
+                mood=request.mood,
+                evidence=(),
+                conversation=conversation,
+            )
+            if not any(problem.startswith("numbers") for problem in verdict.problems):
+                return GroundedReply(reply)
+            log.info("reply %r holds a number it has no ground for", reply)
+        return GroundedReply(FALLBACKS[request.language][request.mood])
 
     async def _from_evidence(
         self, plain: WriteRequest, evidence: tuple[Statement, ...], on_delta: DeltaSink
@@ -177,9 +184,7 @@ class GroundedAnswerer:
             )
             # A retry is not streamed: the draft keeps the first attempt until the final
             # message replaces it with the checked text.
-            raw, hit_limit = await self._model.write(
-                request, on_delta if attempt == 0 else lambda _: None
-            )
+            raw, hit_limit = await self._model.write(request, on_delta if attempt == 0 else _silent)
             reply = finish_reply(raw, plain.language, plain.mood, hit_limit)
             verdict = check_reply(
                 reply,

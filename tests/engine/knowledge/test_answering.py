@@ -22,6 +22,7 @@ from engine.knowledge.evidence import Pick
 from engine.knowledge.prompts import HANDOFF_REPLIES, evidence_frame
 from engine.knowledge.statements import Statement
 from engine.language import Language
+from engine.reply_text import FALLBACKS
 from engine.types import Mood, Turn
 
 FACTS = """# Acme
@@ -200,3 +201,28 @@ async def test_the_focused_check_decides_a_fair_pick(
     assert (reply.handoff is None) is answered
     if not answered:
         assert reply.handoff is not None and reply.handoff.reason == REASON_NOT_ANSWERED
+
+
+async def test_a_reply_without_facts_never_keeps_an_invented_number(
+    knowledge: KnowledgeBase,
+) -> None:
+    """Thanks need no facts, and no number either: written twice with one, the customer gets the
+    kind standard reply; only the first attempt streams."""
+    model = ScriptedModel(
+        None, ["Thanks! Your next order ships in 3 days.", "Thanks, 20% off next time!"], asks=0.1
+    )
+    reply, deltas = await _answer(model, knowledge, "Thanks a lot, you were great!")
+    assert reply.handoff is None
+    assert reply.text == FALLBACKS["en"]["neutral"]
+    assert deltas == ["Thanks! Your next order ships in 3 days."]
+    assert len(model.written) == 2
+
+
+async def test_a_second_reply_without_an_invented_number_is_sent(
+    knowledge: KnowledgeBase,
+) -> None:
+    model = ScriptedModel(
+        None, ["Thanks! Ships in 3 days.", "Thank you, that means a lot!"], asks=0.1
+    )
+    reply, _ = await _answer(model, knowledge, "Thanks a lot, you were great!")
+    assert reply.text == "Thank you, that means a lot!"
