@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from engine.knowledge.base import KnowledgeBase
-from engine.knowledge.checks import check_reply
+from engine.knowledge.checks import Verdict, check_reply
 from engine.knowledge.decision import DEFAULT_THRESHOLD, answers, signals
 from engine.knowledge.evidence import Pick
 from engine.knowledge.live_data import asks_live_data
@@ -145,22 +145,30 @@ class GroundedAnswerer:
             chosen.append(ranked[1][0])
         return tuple(chosen)
 
+    async def _written(
+        self, request: WriteRequest, on_delta: DeltaSink, first: bool
+    ) -> tuple[str, Verdict]:
+        """One attempt at the reply and its check against the evidence and the conversation.
+        Only the first attempt streams: the draft keeps it until the final message replaces
+        it with the checked text."""
+        raw, hit_limit = await self._model.write(request, on_delta if first else _silent)
+        reply = finish_reply(raw, request.language, request.mood, hit_limit)
+        verdict = check_reply(
+            reply,
+            question=request.text,
+            language=request.language,
+            mood=request.mood,
+            evidence=request.evidence or (),
+            conversation=[turn.text for turn in request.history],
+        )
+        return reply, verdict
+
     async def _unfounded(self, request: WriteRequest, on_delta: DeltaSink) -> GroundedReply:
         """A reply that needs no facts (thanks, a greeting, a feeling): it may hold no number
         the conversation does not. One that does is written once more (not streamed); failing
         again, the customer gets the mood's kind standard reply."""
-        conversation = [turn.text for turn in request.history]
         for attempt in range(2):
-            raw, hit_limit = await self._model.write(request, on_delta if attempt == 0 else _silent)
-            reply = finish_reply(raw, request.language, request.mood, hit_limit)
-            verdict = check_reply(
-                reply,
-                question=request.text,
-                language=request.language,
-                mood=request.mood,
-                evidence=(),
-                conversation=conversation,
-            )
+            reply, verdict = await self._written(request, on_delta, attempt == 0)
             if not any(problem.startswith("numbers") for problem in verdict.problems):
                 return GroundedReply(reply)
             log.info("reply %r holds a number it has no ground for", reply)
@@ -170,7 +178,6 @@ class GroundedAnswerer:
         self, plain: WriteRequest, evidence: tuple[Statement, ...], on_delta: DeltaSink
     ) -> GroundedReply:
         texts = tuple(statement.text for statement in evidence)
-        conversation = [turn.text for turn in plain.history]
         for attempt, stricter in enumerate((False, True)):
             request = WriteRequest(
                 plain.history,
@@ -182,18 +189,7 @@ class GroundedAnswerer:
                 # The retry's prompt differs after the message: the conversation keeps the first.
                 plain.conversation if not stricter else None,
             )
-            # A retry is not streamed: the draft keeps the first attempt until the final
-            # message replaces it with the checked text.
-            raw, hit_limit = await self._model.write(request, on_delta if attempt == 0 else _silent)
-            reply = finish_reply(raw, plain.language, plain.mood, hit_limit)
-            verdict = check_reply(
-                reply,
-                question=plain.text,
-                language=plain.language,
-                mood=plain.mood,
-                evidence=texts,
-                conversation=conversation,
-            )
+            reply, verdict = await self._written(request, on_delta, attempt == 0)
             if verdict.passed:
                 return GroundedReply(reply, None, evidence)
             log.info("reply %r failed its check (%s)", reply, "; ".join(verdict.problems))
