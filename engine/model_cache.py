@@ -112,19 +112,29 @@ def ensure_prepared(
     if (target / READY_MARKER).is_file():
         return target
     gguf = ensure_gguf(model, cache_dir, progress)
+    _build(model, target, lambda staging: _prepare(gguf.parent, gguf.name, staging))
+    return target
+
+
+def _prepare(gguf_dir: Path, gguf_name: str, out_dir: Path) -> None:
     from transformers import AutoConfig, AutoTokenizer, GenerationConfig
 
+    out_dir.mkdir(parents=True, exist_ok=True)
+    AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gguf_name).save_pretrained(out_dir)
+    config = AutoConfig.from_pretrained(gguf_dir, gguf_file=gguf_name)
+    config.save_pretrained(out_dir)
+    GenerationConfig.from_model_config(config).save_pretrained(out_dir)
+
+
+def _build(model: PackagedModel, target: Path, build: Callable[[Path], None]) -> None:
+    """`target` written by `build` into a staging directory, then swapped in whole and marked
+    ready: an interrupted build never leaves a directory that looks usable."""
     staging = target.with_name(target.name + ".staging")
     shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name).save_pretrained(staging)
-    config = AutoConfig.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    config.save_pretrained(staging)
-    GenerationConfig.from_model_config(config).save_pretrained(staging)
+    build(staging)
     shutil.rmtree(target, ignore_errors=True)
     staging.replace(target)
     (target / READY_MARKER).write_text(model.sha256 + "\n")
-    return target
 
 
 def converted_dir(model: PackagedModel, cache_dir: Path) -> Path:
@@ -141,12 +151,7 @@ def ensure_converted(
         return target
     gguf = ensure_gguf(model, cache_dir, progress)
     log.info("converting %s to bf16 safetensors (about a minute)", model.name)
-    staging = target.with_name(target.name + ".staging")
-    shutil.rmtree(staging, ignore_errors=True)
-    _convert(gguf.parent, gguf.name, staging)
-    shutil.rmtree(target, ignore_errors=True)
-    staging.replace(target)
-    (target / READY_MARKER).write_text(model.sha256 + "\n")
+    _build(model, target, lambda staging: _convert(gguf.parent, gguf.name, staging))
     log.info("model %s cached at %s", model.name, target)
     return target
 
