@@ -47,6 +47,8 @@ class Answer:
     text: str  # "<emoji> <reply>", as delivered
     # Set when the facts did not answer the message and it went to a colleague.
     handoff: HandOff | None = None
+    # The statements of the facts the reply rests on (none for a hand-off).
+    evidence: tuple[str, ...] = ()
 
 
 def conversation_key(customer_id: int) -> str:
@@ -158,8 +160,9 @@ class MoodPipeline:
                 await self.desk.draft(message, text)
                 answer = None
             else:
+                evidence = () if stream.handoff else tuple(s.text for s in stream.evidence)
                 answer = await self._deliver(
-                    message, sink, Answer(mood, reply, text, stream.handoff)
+                    message, sink, Answer(mood, reply, text, stream.handoff, evidence)
                 )
         if self.desk is not None and flagged is not None:
             self.desk.on_handoff(flagged)
@@ -185,7 +188,9 @@ class MoodPipeline:
     ) -> None:
         for delay in (*RECORD_RETRY_DELAYS, None):
             try:
-                await self.store.record_answer(message.id, answer.text, delivered_id)
+                await self.store.record_answer(
+                    message.id, answer.text, delivered_id, answer.evidence
+                )
             except MessageNotFoundError:
                 # Forgotten meanwhile (/forget): there is nothing left to store it with.
                 del self._unrecorded[message.id]

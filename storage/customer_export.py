@@ -53,6 +53,7 @@ class ExportedMessage:
     needs_human: bool
     handoff_reason: str | None
     handed_off_at: datetime | None
+    evidence: str | None
     corrections: tuple[ExportedCorrection, ...]
 
 
@@ -127,6 +128,7 @@ async def export_customer(database: Database, customer_id: int) -> CustomerExpor
                 needs_human=message.needs_human,
                 handoff_reason=message.handoff_reason,
                 handed_off_at=message.handed_off_at,
+                evidence=message.evidence,
                 corrections=tuple(by_message[message.id]),
             )
             for message in messages

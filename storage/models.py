@@ -94,6 +94,8 @@ class Message(Base):
     needs_human: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     handoff_reason: Mapped[str | None] = mapped_column(Text)
     handed_off_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # On the bot's answer: the statements of the facts it rests on, one per line.
+    evidence: Mapped[str | None] = mapped_column(Text)
 
 
 class ConversationReset(Base):
@@ -277,3 +279,38 @@ class DeliveredPart(Base):
     position: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     text: Mapped[str] = mapped_column(Text)
     telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class AnswerFlag(Base):
+    """An operator marked the bot's answer to this customer message as wrong."""
+
+    __tablename__ = "answer_flags"
+
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True
+    )
+    operator_id: Mapped[int] = mapped_column(BigInteger)
+    flagged_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now, index=True)
+
+
+class DeskFact(Base):
+    """A customer's question with an operator's answer, saved from the desk as a fact the bot
+    answers from. It goes with the customer's data when they ask to be forgotten (it holds
+    their words); removed facts stay, marked, so the gaps report still counts them."""
+
+    __tablename__ = "desk_facts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    question: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str] = mapped_column(Text)
+    question_message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), index=True
+    )
+    # The operator's message it was saved from: saved once, however often the button is pressed.
+    answer_message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), unique=True
+    )
+    operator_id: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+    removed_by: Mapped[int | None] = mapped_column(BigInteger)
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 
@@ -129,9 +130,14 @@ class Store:
         ]
 
     async def record_answer(
-        self, message_id: int, text: str, telegram_message_id: int | None
+        self,
+        message_id: int,
+        text: str,
+        telegram_message_id: int | None,
+        evidence: Sequence[str] = (),
     ) -> StoredMessage:
-        """Store the answer to a customer's message and mark that message answered.
+        """Store the answer to a customer's message (with the statements of the facts it rests
+        on) and mark that message answered.
 
         Idempotent: if the message already has an answer, that answer is returned unchanged.
         """
@@ -151,6 +157,7 @@ class Store:
                 reply_to_id=message_id,
                 created_at=self._clock(),
                 status="answered",
+                evidence="\n".join(evidence) or None,
             )
             session.add(answer)
             question.status = "answered"

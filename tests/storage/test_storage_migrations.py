@@ -28,7 +28,13 @@ from tests.storage.conftest import drop_everything
 
 T0 = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
 # The revisions after the pre-Alembic schema and its adoption, oldest first.
-LATER_REVISIONS = ["0003_delivered_parts", "0004_handoffs", "0005_desk", "0006_desk_safety"]
+LATER_REVISIONS = [
+    "0003_delivered_parts",
+    "0004_handoffs",
+    "0005_desk",
+    "0006_desk_safety",
+    "0007_desk_knowledge",
+]
 
 # Rows of every table, written as moodbot 0.1 wrote them (naive UTC on SQLite).
 ROWS = [
@@ -241,7 +247,7 @@ async def test_ratings_asked_before_0006_learn_their_conversation_and_duplicates
     shutil.copytree(
         storage.migrations.MIGRATIONS_DIR,
         before_0006,
-        ignore=shutil.ignore_patterns("__*", "0006_*"),
+        ignore=shutil.ignore_patterns("__*", "0006_*", "0007_*"),
     )
     with monkeypatch.context() as patched:
         patched.setattr(storage.migrations, "MIGRATIONS_DIR", before_0006)
@@ -261,7 +267,7 @@ async def test_ratings_asked_before_0006_learn_their_conversation_and_duplicates
         ]:
             await connection.exec_driver_sql(statement)
 
-    assert await upgrade(bare) == ["0006_desk_safety"]
+    assert await upgrade(bare) == ["0006_desk_safety", "0007_desk_knowledge"]
 
     async with bare.engine.connect() as connection:
         found = await connection.exec_driver_sql(
