@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from telegram import CallbackQuery, Update
+from telegram import CallbackQuery, Message, Update
 from telegram.ext import ContextTypes
 
 from bot.texts import text, ui_language
@@ -125,6 +125,14 @@ class ButtonLayout:
             return tuple(field.read(part) for field, part in zip(self.fields, written, strict=True))
         except _Malformed:
             return None
+
+
+def carries(message: Message, data: str) -> bool:
+    """Whether one of the message's own buttons carries `data` (a forged press carries data
+    of no button there)."""
+    markup = message.reply_markup
+    rows = markup.inline_keyboard if markup is not None else ()
+    return any(button.callback_data == data for row in rows for button in row)
 
 
 async def refuse(query: CallbackQuery) -> None:

@@ -144,6 +144,7 @@ class BotService:
     async def start(self) -> None:
         await self.database.connect()
         await migrations.prepare(self.database, auto_migrate=self.config.database.auto_migrate)
+        await self.operators.start()
         await self.chat_lock.connect()
         await self.customer_lock.connect()
         await self.app.initialize()

@@ -1,6 +1,7 @@
 """The bot's timed jobs (the daily digest, the idle checks), run by python-telegram-bot's
 JobQueue in every process but carried out only by the process that leads them: with several
-bot processes on one database, each job happens once."""
+bot processes on one database, each job happens once. A job that keeps each process's own
+state fresh (the desk facts its engine answers from) runs in every process instead."""
 
 from __future__ import annotations
 
@@ -37,6 +38,9 @@ class TimedJobs:
 
     def repeating(self, job: Job, seconds: float, name: str) -> None:
         self._queue().run_repeating(self._led(job, name), interval=seconds, name=name)
+
+    def in_every_process(self, job: Job, seconds: float, name: str) -> None:
+        self._queue().run_repeating(job, interval=seconds, name=name)
 
     def _queue(self) -> JobQueue:  # type: ignore[type-arg]
         if self._job_queue is None:

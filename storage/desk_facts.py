@@ -138,8 +138,8 @@ class DeskFacts:
                 Message.text,
                 Message.handed_off_at,
                 Message.created_at,
-                answered,
-                saved,
+                answered.label("answered"),
+                saved.label("saved"),
             )
             .where(
                 Message.role == "user",
@@ -153,14 +153,14 @@ class DeskFacts:
             rows = (await session.execute(query)).all()
         return [
             HandedOffQuestion(
-                message_id,
-                customer_id,
-                text,
-                handed_off_at or created_at,
-                bool(was_answered),
-                bool(was_saved),
+                row.id,
+                row.customer_id,
+                row.text,
+                row.handed_off_at or row.created_at,
+                bool(row.answered),
+                bool(row.saved),
             )
-            for message_id, customer_id, text, handed_off_at, created_at, was_answered, was_saved in rows
+            for row in rows
         ]
 
 

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from bot.cli.desk_knowledge import KNOWLEDGE_COMMANDS, add_knowledge_commands
 from bot.cli.knowledge_eval import (
     add_eval_knowledge,
     answer_all,
@@ -90,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_eval_knowledge(commands)
     add_operator_commands(commands)
+    add_knowledge_commands(commands)
     for command in commands.choices.values():
         # Users type `moodbot run --config FILE` as often as `moodbot --config FILE run`.
         # SUPPRESS: a command line without it here keeps the one given before the command.
@@ -268,6 +270,7 @@ COMMANDS = {
     "calibrate": _calibrate,
     "eval-knowledge": _eval_knowledge,
     **OPERATOR_COMMANDS,
+    **KNOWLEDGE_COMMANDS,
 }
 
 

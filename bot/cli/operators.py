@@ -50,7 +50,7 @@ LOG_FIELDS = (
 )
 
 
-def _argument_type(parse: Callable[[str], T]) -> Callable[[str], T]:
+def argument_type(parse: Callable[[str], T]) -> Callable[[str], T]:
     def convert(text: str) -> T:
         try:
             return parse(text)
@@ -65,7 +65,7 @@ def add_operator_commands(commands: argparse._SubParsersAction[argparse.Argument
     moods = commands.add_parser("moods", help="print the mood log, newest first")
     moods.add_argument(
         "--since",
-        type=_argument_type(parse_period),
+        type=argument_type(parse_period),
         default=timedelta(days=7),
         help="how far back, e.g. 24h, 7d or 30d (default 7d)",
     )
@@ -76,7 +76,7 @@ def add_operator_commands(commands: argparse._SubParsersAction[argparse.Argument
     report = commands.add_parser("report", help="draw the moods-per-day chart as a PNG file")
     report.add_argument(
         "--since",
-        type=_argument_type(parse_days),
+        type=argument_type(parse_days),
         default=30,
         help="the last N days up to today, e.g. 7d or 30d (default 30d)",
     )
@@ -90,7 +90,7 @@ def add_operator_commands(commands: argparse._SubParsersAction[argparse.Argument
 
 
 @asynccontextmanager
-async def _database(config: Config) -> AsyncIterator[Database]:
+async def report_database(config: Config) -> AsyncIterator[Database]:
     database = Database(config.database.url)
     await database.connect()
     try:
@@ -101,7 +101,7 @@ async def _database(config: Config) -> AsyncIterator[Database]:
         await database.close()
 
 
-def _storage_errors(command: Command) -> Command:
+def storage_errors(command: Command) -> Command:
     """`command`, with a database failure reported in one line instead of a traceback."""
 
     @functools.wraps(command)
@@ -184,13 +184,13 @@ def _print_table(entries: list[MoodLogEntry], zone: ZoneInfo, title: str) -> Non
 async def _read_log(
     config: Config, label: MoodLabel | None, since: datetime, user: str | None
 ) -> list[MoodLogEntry]:
-    async with _database(config) as database:
+    async with report_database(config) as database:
         mood_log = MoodLog(database)
         customer_id = None if user is None else await _customer_id(mood_log, user)
         return await mood_log.entries(MoodFilter(label=label, since=since, customer_id=customer_id))
 
 
-@_storage_errors
+@storage_errors
 def moods(config: Config, args: argparse.Namespace) -> int:
     zone = config.operators.zone
     since = args.now - args.since
@@ -219,14 +219,16 @@ def moods(config: Config, args: argparse.Namespace) -> int:
 async def _read_stats(
     config: Config, first: date, last: date, zone: ZoneInfo
 ) -> tuple[MoodStats, list[str]]:
+    from bot.operators.answer_report import answers_for_days
     from bot.operators.satisfaction_report import satisfaction_for_days
 
-    async with _database(config) as database:
+    async with report_database(config) as database:
         moods = await daily_moods(database, first, last, zone)
-        return moods, await satisfaction_for_days(database, first, last, zone)
+        satisfaction = await satisfaction_for_days(database, first, last, zone)
+        return moods, [*satisfaction, *await answers_for_days(database, first, last, zone)]
 
 
-@_storage_errors
+@storage_errors
 def report(config: Config, args: argparse.Namespace) -> int:
     from bot.operators.chart import render_mood_chart
     from bot.operators.report import no_messages_text, report_text
@@ -255,7 +257,7 @@ def _json_value(value: object) -> object:
 
 
 async def _read_export(config: Config, user: str) -> CustomerExport:
-    async with _database(config) as database:
+    async with report_database(config) as database:
         customer_id = await _customer_id(MoodLog(database), user)
         found = await export_customer(database, customer_id)
     if found is None:
@@ -263,7 +265,7 @@ async def _read_export(config: Config, user: str) -> CustomerExport:
     return found
 
 
-@_storage_errors
+@storage_errors
 def export(config: Config, args: argparse.Namespace) -> int:
     found = asyncio.run(_read_export(config, args.user))
     document = json.dumps(

@@ -14,6 +14,7 @@ from bot.button_data import refuse
 from bot.config import OperatorsConfig
 from bot.delivery import deliver
 from bot.operators.access import OPERATOR_HANDLER_GROUP, OperatorGate, then_stop
+from bot.operators.answer_report import answers_for_days
 from bot.operators.chart import render_mood_chart
 from bot.operators.log_view import (
     PAGE_BUTTON,
@@ -138,7 +139,8 @@ class OperatorCommands:
             local_midnight(first, self._zone),
             local_midnight(last + timedelta(days=1), self._zone),
         )
-        lines = [*day_lines(stats), "", *satisfaction, agreement_line(corrected)]
+        answers = await answers_for_days(self._database, first, last, self._zone)
+        lines = [*day_lines(stats), "", *satisfaction, *answers, agreement_line(corrected)]
         await _reply(message, "\n".join(lines))
 
 

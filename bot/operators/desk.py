@@ -1,6 +1,7 @@
 """Everything operators get from the running bot, wired up in one place: their commands, the
 customers' topics with the mirror, takeovers, approvals, mood alerts with correction buttons,
-hand-off notices, the facts reload and the daily digest. It is the pipeline's DeskHooks."""
+hand-off notices, wrong-answer flags, desk facts, the facts reload and the daily digest. It is
+the pipeline's DeskHooks."""
 
 from __future__ import annotations
 
@@ -17,14 +18,17 @@ from bot.operators.commands import OperatorCommands
 from bot.operators.complaint_keywords import ComplaintKeywords
 from bot.operators.corrections import MoodCorrections
 from bot.operators.desk_channel import DeskChannel
+from bot.operators.desk_facts import DeskFactsSync, DeskTeaching
 from bot.operators.desk_locks import DeskLocks
 from bot.operators.digest import DailyDigest
 from bot.operators.facts_reload import FactsReload
+from bot.operators.gaps import ContentGaps
 from bot.operators.handoff_alerts import HandOffAlerts
 from bot.operators.mirror import Mirror
 from bot.operators.queue import WaitingQueue
 from bot.operators.satisfaction import Satisfaction
 from bot.operators.takeover import Takeovers
+from bot.operators.wrong_answers import WrongAnswers
 from bot.pipeline import Answer
 from bot.timed_jobs import TimedJobs
 from engine.protocol import Engine
@@ -32,6 +36,7 @@ from engine.types import Mood
 from storage import Clock, Database, Store, StoredMessage
 from storage.approvals import Approvals
 from storage.desk import Conversation, DeskStore
+from storage.desk_facts import DeskFacts
 from storage.mood_log import MoodLog
 from storage.ratings import Ratings
 from storage.update_claims import UpdateClaims
@@ -52,6 +57,7 @@ class OperatorDesk:
         gate = OperatorGate(config.telegram.operator_ids, config.operators.chat_id)
         chats = operator_chats(config)
         desk = DeskStore(database)
+        facts = DeskFacts(database)
         self._desk = desk
         self._store = store
         self._locks = locks
@@ -90,12 +96,23 @@ class OperatorDesk:
         OperatorCommands(gate, database, config.operators, clock).register(app)
         MoodCorrections(gate, store, config.operators.zone, clock).register(app)
         FactsReload(gate, engine).register(app)
+        WrongAnswers(gate, database, config.operators.zone, clock).register(app)
+        ContentGaps(gate, database, config.operators.zone, clock).register(app)
+        self.teaching = DeskTeaching(
+            gate, facts, DeskFactsSync(engine, facts), config.operators.zone, clock
+        )
+        self.teaching.register(app, jobs)
+        self.takeovers.operator_sent = self.teaching.operator_answered
         self.queue = WaitingQueue(gate, database, self.channel.forum_chat, clock)
         self.queue.register(app)
         self.takeovers.register(app, jobs)
         self.approvals.register(app)
         self.satisfaction.register(app, jobs)
         self.digest.schedule(jobs)
+
+    async def start(self) -> None:
+        """Before the first update: the engine answers from the desk facts stored so far."""
+        await self.teaching.sync.refresh()
 
     async def _closed(self, conversation: Conversation) -> None:
         await self.satisfaction.conversation_ended(conversation, "close")
@@ -140,7 +157,7 @@ class OperatorDesk:
         await self.approvals.draft(message, answer)
 
     def on_answer(self, message: StoredMessage, answer: Answer) -> None:
-        self.mirror.bot_answer(message, answer.text)
+        self.mirror.bot_answer(message, answer)
 
     def on_handoff(self, message: StoredMessage) -> None:
         self.handoffs.on_handoff(message)

@@ -15,6 +15,7 @@ from telegram.ext import ContextTypes
 
 from bot.config import OperatorsConfig
 from bot.delivery import DeliveryFailed, deliver
+from bot.operators.answer_report import answers_for_days
 from bot.operators.chart import render_mood_chart
 from bot.operators.log_view import customer_text
 from bot.operators.periods import last_days
@@ -114,8 +115,9 @@ class DailyDigest:
             TOP_CUSTOMERS,
         )
         satisfaction = await satisfaction_for_days(self._database, yesterday, yesterday, zone)
+        answers = await answers_for_days(self._database, yesterday, yesterday, zone)
         chart = None if week.is_empty else await asyncio.to_thread(render_mood_chart, week)
-        return Digest(digest_text(week, unhappy, satisfaction), chart, week)
+        return Digest(digest_text(week, unhappy, [*satisfaction, *answers]), chart, week)
 
     async def send(self, bot: Bot, now: datetime) -> None:
         digest = await self.compose(now)

@@ -1,10 +1,17 @@
 """The customer's topic shows their conversation as it happens: each message with its mood
-and confidence, each answer of the bot, and each message an operator sent them."""
+and confidence, each answer of the bot with the statements of the facts it rests on and a
+button to flag it as wrong, and each message an operator sent them."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.button_data import ROW_ID, ButtonLayout
 from bot.formatting import TELEGRAM_LIMIT, shorten
 from bot.operators.desk_channel import DeskChannel
+from bot.pipeline import Answer
 from engine.types import Mood
 from storage import StoredMessage
 from storage.desk import Conversation
@@ -17,8 +24,28 @@ def customer_line(mood: Mood, text: str) -> str:
     return f"{mood.emoji} {mood.confidence:.0%} · customer:\n{shorten(text, _TEXT_ROOM)}"
 
 
-def answer_line(answer: str) -> str:
-    return f"🤖 bot:\n{shorten(answer, _TEXT_ROOM)}"
+# The customer's message whose answer is wrong.
+WRONG_ANSWER_BUTTON = ButtonLayout("wrong-answer", (ROW_ID,))
+EVIDENCE_MARK = "📎 "
+
+
+def answer_line(answer: str, evidence: Sequence[str] = ()) -> str:
+    """The answer, then each statement it rests on; the statements get at most half the room."""
+    each = _TEXT_ROOM // (2 * max(len(evidence), 1)) - len(EVIDENCE_MARK)
+    shown = "".join(f"\n{EVIDENCE_MARK}{shorten(line, each)}" for line in evidence)
+    return f"🤖 bot:\n{shorten(answer, _TEXT_ROOM - len(shown))}{shown}"
+
+
+def wrong_answer_keyboard(message_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    "⚠️ Wrong answer", callback_data=WRONG_ANSWER_BUTTON.write(message_id)
+                )
+            ]
+        ]
+    )
 
 
 class Mirror:
@@ -36,10 +63,15 @@ class Mirror:
 
         self._channel.submit(message.customer_id, mirror, "mirror a customer's message")
 
-    def bot_answer(self, message: StoredMessage, answer: str) -> None:
+    def bot_answer(self, message: StoredMessage, answer: Answer) -> None:
         conversation = Conversation(message.chat_id, message.customer_id)
         self._channel.submit(
             message.customer_id,
-            lambda: self._channel.post(conversation, answer_line(answer), topic_only=True),
+            lambda: self._channel.post(
+                conversation,
+                answer_line(answer.text, answer.evidence),
+                wrong_answer_keyboard(message.id),
+                topic_only=True,
+            ),
             "mirror an answer",
         )

@@ -24,7 +24,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.button_data import CHAT_ID, USER_ID, ButtonLayout, refuse
+from bot.button_data import CHAT_ID, USER_ID, ButtonLayout, carries, refuse
 from bot.config import DeskConfig
 from bot.delivery import DeliveryFailed, deliver
 from bot.operators.access import OPERATOR_HANDLER_GROUP, OperatorGate, then_stop
@@ -61,14 +61,6 @@ def hand_back_keyboard(conversation: Conversation) -> InlineKeyboardMarkup:
     )
 
 
-def carries(message: Message, data: str) -> bool:
-    """Whether one of the message's own buttons carries `data` (a forged press carries data
-    of no button there)."""
-    markup = message.reply_markup
-    rows = markup.inline_keyboard if markup is not None else ()
-    return any(button.callback_data == data for row in rows for button in row)
-
-
 def _operator_name(user: User) -> str:
     return f"{user.full_name} (@{user.username})" if user.username else user.full_name
 
@@ -92,6 +84,8 @@ class Takeovers:
         # Stops the bot's answer in progress in this process for a conversation taken over
         # (chat id, customer id); answers in other processes yield at their delivery.
         self.stop_answer: Callable[[int, int], None] | None = None
+        # Told of each operator message delivered to a customer (to offer saving it as a fact).
+        self.operator_sent: Callable[[StoredMessage, Message], Awaitable[None]] | None = None
         self._claims = claims
         self._recipients = Recipients(desk, channel)
         self._closed = closed
@@ -256,6 +250,8 @@ class Takeovers:
                 "conversation until it is handed back.",
                 hand_back_keyboard(conversation),
             )
+        if self.operator_sent is not None:
+            await self.operator_sent(stored, source)
         return stored
 
     async def _tell(

@@ -56,6 +56,8 @@ class CannedReply:
 
 
 class FirstWordEngine:
+    knowledge: KnowledgeBase | None = None
+
     """Moods by the first word; a message asking "price …" is handed off (as if the facts were
     silent). Reloads the facts of `knowledge`, if given."""
 

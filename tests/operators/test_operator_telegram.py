@@ -15,7 +15,8 @@ from bot.config import OperatorsConfig
 from bot.operators.access import REFUSAL
 from bot.operators.digest import JOB_NAME
 from bot.service import BotService
-from storage import CustomerInfo
+from storage import CustomerInfo, Store
+from storage.answer_flags import flag_answer
 from storage.customer_export import export_customer
 from storage.mood_log import MoodFilter, MoodLog
 from tests.mood_log_seed import tagged
@@ -149,10 +150,23 @@ async def test_moodlog_and_moodstats_explain_bad_arguments(
 async def test_moodstats_sends_the_chart_and_the_numbers(
     fake: FakeTelegram, bot: BotService
 ) -> None:
-    for text, label in [("a", "positive"), ("b", "negative"), ("c", "negative"), ("d", "neutral")]:
+    messages = [
         await tagged(bot.database, ANN, text, label, 0.9, NOW - timedelta(minutes=5))
+        for text, label in [
+            ("a", "positive"),
+            ("b", "negative"),
+            ("c", "negative"),
+            ("d", "neutral"),
+        ]
+    ]
     await tagged(bot.database, ANN, "last week", "negative", 0.9, NOW - timedelta(days=3))
-    await tagged(bot.database, ANN, "too old", "positive", 0.9, NOW - timedelta(days=9))
+    too_old = await tagged(bot.database, ANN, "too old", "positive", 0.9, NOW - timedelta(days=9))
+    # Two answers from the facts in the week, one flagged wrong; an older flag is not counted.
+    store = Store(bot.database)
+    for message in (messages[0], messages[1], too_old):
+        await store.record_answer(message.id, "😐 Yes.", None, ["We ship within China."])
+    for message in (messages[1], too_old):
+        await flag_answer(bot.database, message.id, OPERATOR, NOW)
 
     chart, numbers = await reply_to(fake, OPERATOR, "/moodstats 7d", count=2)
 
@@ -165,6 +179,8 @@ async def test_moodstats_sends_the_chart_and_the_numbers(
     days = days.splitlines()
     assert satisfaction.splitlines() == [
         "Satisfaction: no conversation ended in this period.",
+        "Answers: 2 by the bot (2 from the facts), 0 handed to a person",
+        "  flagged wrong by operators: 1 of 2 (50.0% error rate)",
         "Model and operators: no corrections in this period.",
     ]
     assert len(days) == 7
@@ -303,6 +319,7 @@ async def test_the_daily_digest_is_scheduled_and_reports_yesterday(
         f"2. Ann (@ann_k, {CUSTOMER}): 1",
         "",
         "Satisfaction: no conversation ended in this period.",
+        "Answers: none in this period.",
     ]
     assert chart.kind == "photo"
     assert chart.text.splitlines() == [
