@@ -119,8 +119,11 @@ class DeskFacts:
             return None
         return before.id
 
-    async def handed_off(self, since: datetime, until: datetime) -> list[HandedOffQuestion]:
-        """The customers' messages handed to a person in [since, until), oldest first."""
+    async def handed_off(
+        self, since: datetime, until: datetime | None = None
+    ) -> list[HandedOffQuestion]:
+        """The customers' messages handed to a person in [since, until) (until: none), oldest
+        first."""
         later = aliased(Message)
         answered = exists().where(
             and_(
@@ -145,7 +148,7 @@ class DeskFacts:
                 Message.role == "user",
                 Message.needs_human.is_(True),
                 Message.created_at >= since,
-                Message.created_at < until,
+                *(() if until is None else (Message.created_at < until,)),
             )
             .order_by(Message.id)
         )

@@ -43,9 +43,9 @@ def add_knowledge_commands(
 # --- moodbot gaps --------------------------------------------------------------------------
 
 
-async def _read_gaps(config: Config, since: datetime, until: datetime) -> list[Gap]:
+async def _read_gaps(config: Config, since: datetime) -> list[Gap]:
     async with report_database(config) as database:
-        return await gaps_since(database, since, until)
+        return await gaps_since(database, since)
 
 
 def gap_row(gap: Gap) -> dict[str, object]:
@@ -64,7 +64,7 @@ def gap_row(gap: Gap) -> dict[str, object]:
 @storage_errors
 def gaps(config: Config, args: argparse.Namespace) -> int:
     since = args.now - args.since
-    found = asyncio.run(_read_gaps(config, since, args.now))
+    found = asyncio.run(_read_gaps(config, since))
     if args.format == "json":
         json.dump([gap_row(gap) for gap in found], sys.stdout, ensure_ascii=False, indent=2)
         print()

@@ -100,8 +100,8 @@ def gaps_text(
     return "\n".join(lines)
 
 
-async def gaps_since(database: Database, since: datetime, until: datetime) -> list[Gap]:
-    return find_gaps(await DeskFacts(database).handed_off(since, until))
+async def gaps_since(database: Database, since: datetime) -> list[Gap]:
+    return find_gaps(await DeskFacts(database).handed_off(since))
 
 
 class ContentGaps:
@@ -130,7 +130,6 @@ class ContentGaps:
         except ValueError as exc:
             reply = f"{exc}\n{USAGE}"
         else:
-            now = self._clock()
-            since = now - period
-            reply = gaps_text(await gaps_since(self._database, since, now), since, self._zone)
+            since = self._clock() - period
+            reply = gaps_text(await gaps_since(self._database, since), since, self._zone)
         await deliver(lambda: message.reply_text(reply), f"chat {message.chat_id}: gaps")

@@ -70,8 +70,9 @@ def group_questions(texts: Sequence[str]) -> list[list[int]]:
 
 
 def common_words(texts: Sequence[str], most: int = 4) -> list[str]:
-    """The words most of `texts` share, the most frequent first (at most `most`)."""
+    """The words at least half of `texts` share (and two of them, when there are two), the
+    most frequent first (at most `most`)."""
     counts = Counter(word for text in texts for word in sorted(asked_words(text)))
-    half = len(texts) / 2
-    shared = [word for word, count in counts.most_common() if count >= half]
+    needed = max(len(texts) / 2, min(2, len(texts)))
+    shared = [word for word, count in counts.most_common() if count >= needed]
     return shared[:most]

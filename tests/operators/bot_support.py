@@ -12,6 +12,7 @@ from bench.fake_telegram import FakeTelegram
 from bot.config import Config, DatabaseConfig, OperatorsConfig, TelegramConfig
 from bot.service import BotService
 from engine.knowledge.base import DeskFact, Knowledge, KnowledgeBase
+from engine.knowledge.statements import Statement
 from engine.protocol import Engine
 from engine.types import HandOff, Mood, Turn
 from tests.e2e.support import UNLIMITED
@@ -35,11 +36,13 @@ HANDOFF_REPLY = "I've asked a colleague to check it."
 
 
 class CannedReply:
-    def __init__(self, text: str, handoff: HandOff | None = None) -> None:
+    def __init__(
+        self, text: str, handoff: HandOff | None = None, evidence: tuple[Statement, ...] = ()
+    ) -> None:
         self._text = text
         self._cancelled = False
         self.handoff = handoff
-        self.evidence = ()
+        self.evidence = evidence
 
     async def __aiter__(self) -> AsyncIterator[str]:
         yield self._text
