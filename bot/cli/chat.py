@@ -7,10 +7,12 @@ import sys
 
 from bot.config import Config
 from bot.formatting import clean_incoming
+from bot.operators.desk_facts import DeskFactsSync
 from bot.pipeline import MoodPipeline
 from engine.protocol import Engine
 from engine.types import Mood, ReplyCancelled
 from storage import CustomerInfo, Database, Store, migrations
+from storage.desk_facts import DeskFacts
 
 PROMPT = "you> "
 
@@ -42,6 +44,8 @@ async def chat(config: Config, engine: Engine, user_id: int) -> None:
     database = Database(config.database.url)
     await database.connect()
     await migrations.prepare(database, auto_migrate=config.database.auto_migrate)
+    # The desk facts the operators taught the running bot answer here too.
+    await DeskFactsSync(engine, DeskFacts(database)).refresh()
     pipeline = MoodPipeline(engine, Store(database))
     customer = CustomerInfo(id=user_id, name="terminal")
     print(

@@ -101,7 +101,7 @@ async def test_a_customer_seen_only_in_a_group_is_written_to_there_once_confirme
     assert fake.message(FORUM, question.message_id).reply_markup is None
 
 
-@pytest.mark.parametrize("command", ["/queue", "/moodlog", "/moodstats"])
+@pytest.mark.parametrize("command", ["/queue", "/moodlog", "/moodstats", "/facts", "/gaps"])
 async def test_operator_commands_show_no_customer_data_in_a_customer_group(
     fake: FakeTelegram, database_url: str, command: str
 ) -> None:
