@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from bench.fake_telegram import FakeTelegram
 from bot.config import Config, DatabaseConfig, TelegramConfig
 from bot.service import BotService
+from engine.knowledge.base import DeskFact
 from engine.mood_engine import MoodEngine
 from engine.protocol import Engine
 from engine.reply_stream import ReplyStream
@@ -99,6 +100,9 @@ class SpyEngine:
         self.forgotten.append(conversation)
         self.inner.forget_conversation(conversation)
 
+    def set_desk_facts(self, facts: Sequence[DeskFact]) -> None:
+        self.inner.set_desk_facts(facts)
+
     def reply(
         self,
         history: Sequence[Turn],
@@ -134,6 +138,9 @@ class ScriptedEngine:
 
     def forget_conversation(self, conversation: str) -> None:
         """Nothing is cached per conversation here."""
+
+    def set_desk_facts(self, facts: Sequence[DeskFact]) -> None:
+        """No facts: every reply is the scripted one."""
 
     def reply(
         self,

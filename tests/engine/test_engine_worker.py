@@ -2,6 +2,7 @@
 
 import asyncio
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -16,6 +17,7 @@ from engine.mood_engine import MoodEngine
 from engine.reply_text import finish_reply
 from engine.types import Mood, ReplyCancelled, Turn
 from engine.vocabulary import MOOD_LABELS
+from engine.worker import BACKLOG_LIMIT
 
 
 async def test_classify_returns_valid_moods(tiny_engine: MoodEngine) -> None:
@@ -236,3 +238,40 @@ async def test_a_failing_step_after_the_reply_ends_the_stream_with_the_error(
     assert tiny_engine.healthy()
     again = tiny_engine.reply([], "thanks a lot", Mood("positive", 0.9))
     assert isinstance(await asyncio.wait_for(again.text(), 60), str)
+
+
+async def test_stopping_with_50_keyword_jobs_queued_drops_the_backlog_at_once(
+    talkative_engine: MoodEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The low-priority backlog holds BACKLOG_LIMIT jobs (the oldest dropped with a log line),
+    and a stop cancels what waits instead of working through it."""
+    stream = talkative_engine.reply([], "hello", Mood("neutral", 0.5, {}))
+    await anext(aiter(stream))
+    jobs = [
+        asyncio.ensure_future(
+            talkative_engine.complete(
+                [{"role": "user", "content": f"keywords {n}"}], max_new_tokens=24, low_priority=True
+            )
+        )
+        for n in range(50)
+    ]
+    for _ in range(500):
+        if talkative_engine.stats()["backlog"] == BACKLOG_LIMIT:
+            break
+        await asyncio.sleep(0.01)
+    assert talkative_engine.stats()["backlog"] == BACKLOG_LIMIT
+    dropped = [job for job in jobs[: 50 - BACKLOG_LIMIT] if job.done() and job.cancelled()]
+    assert len(dropped) == 50 - BACKLOG_LIMIT
+    assert sum("backlog full" in r.getMessage() for r in caplog.records) == 50 - BACKLOG_LIMIT
+
+    # As the bot stops: the answer in progress is abandoned, then the engine closes.
+    stream.cancel()
+    started = time.monotonic()
+    await asyncio.to_thread(talkative_engine.close)
+    stopped_after = time.monotonic() - started
+    await asyncio.wait(jobs, timeout=5)
+
+    assert all(job.done() for job in jobs)
+    # At most the one job that was running when the stop came ran to its end.
+    assert sum(not job.cancelled() for job in jobs) <= 1
+    assert stopped_after < 5.0, f"the stop took {stopped_after:.1f} s"

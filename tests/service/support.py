@@ -21,6 +21,7 @@ from bench.fake_telegram import FakeTelegram
 from bot.config import Config
 from bot.service import BotService
 from engine.config import EngineConfig
+from engine.knowledge.base import DeskFact
 from engine.reply_stream import ReplyStream
 from engine.types import GroundedReply, Mood, Turn
 from tests.e2e import support as e2e
@@ -67,6 +68,9 @@ class _StandInEngine:
 
     def forget_conversation(self, conversation: str) -> None:
         """Nothing is cached per conversation here."""
+
+    def set_desk_facts(self, facts: Sequence[DeskFact]) -> None:
+        """No facts: the replies are the test's."""
 
     def healthy(self) -> bool:
         return True

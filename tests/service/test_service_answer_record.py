@@ -3,6 +3,7 @@ later try of the message stores that answer instead of sending the customer anot
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -28,11 +29,13 @@ def fail_storing_answers(service: BotService, times: int) -> list[int]:
     calls: list[int] = []
     record_answer = service.store.record_answer
 
-    async def flaky(message_id: int, text: str, telegram_id: int | None) -> StoredMessage:
+    async def flaky(
+        message_id: int, text: str, telegram_id: int | None, evidence: Sequence[str] = ()
+    ) -> StoredMessage:
         calls.append(message_id)
         if len(calls) <= times:
             raise StorageError("database is locked")
-        return await record_answer(message_id, text, telegram_id)
+        return await record_answer(message_id, text, telegram_id, evidence)
 
     service.store.record_answer = flaky  # type: ignore[method-assign]
     return calls

@@ -137,7 +137,7 @@ def test_without_auto_migrate_the_schema_must_be_migrated_by_hand(
     assert (migrated.returncode, again.returncode, passed.returncode) == (0, 0, 0)
     assert migrated.stdout == (
         f"database {url}: upgraded from empty through 0001_initial, 0002_alembic_versions, "
-        f"0003_delivered_parts, 0004_handoffs, 0005_desk, {head_revision()}\n"
+        f"0003_delivered_parts, 0004_handoffs, 0005_desk, 0006_desk_safety, {head_revision()}\n"
     )
     assert again.stdout == f"database {url}: already at {head_revision()}, nothing to do\n"
     assert passed.stdout.splitlines()[1] == f"database: reachable, schema at {head_revision()}"
