@@ -8,7 +8,7 @@ from collections.abc import Coroutine, Sequence
 from concurrent.futures import Future
 from typing import TypeVar
 
-from engine.config import EngineConfig, KnowledgeConfig
+from engine.config import EngineConfig, KnowledgeConfig, SamplingConfig
 from engine.knowledge.answering import DeltaSink, GroundedAnswerer, WriteRequest
 from engine.knowledge.base import DeskFact, Knowledge, KnowledgeBase
 from engine.knowledge.evidence import Pick, PickQuestion, pick_question, read_pick
@@ -27,6 +27,24 @@ T = TypeVar("T")
 
 # Pick prompts kept ready (per language and list of candidates: a question asked again).
 PICK_QUESTIONS_KEPT = 64
+
+
+# What a reply prompt holds beside the history: persona, mood cue, evidence and the message (a
+# Telegram message is at most 4096 characters).
+PROMPT_ALLOWANCE = 1536
+
+
+def check_prompt_fits(sampling: SamplingConfig, context: int) -> None:
+    """The longest reply prompt and its reply must fit the model's context: a ValueError that
+    names the config keys otherwise."""
+    needed = sampling.history_tokens + sampling.max_new_tokens + PROMPT_ALLOWANCE
+    if needed > context:
+        raise ValueError(
+            f"config keys reply.history_tokens ({sampling.history_tokens}) and "
+            f"reply.max_new_tokens ({sampling.max_new_tokens}), with about "
+            f"{PROMPT_ALLOWANCE} tokens of persona, facts and message, need {needed} tokens, "
+            f"but the model reads at most {context}: lower them"
+        )
 
 
 class MoodEngine:
@@ -50,7 +68,9 @@ class MoodEngine:
     def load(cls, config: EngineConfig, progress: ProgressFactory = Progress) -> MoodEngine:
         started = time.perf_counter()
         loaded = load_model(config, progress)
-        return cls(LocalBackend(loaded, config), config, time.perf_counter() - started)
+        backend = LocalBackend(loaded, config)
+        check_prompt_fits(config.sampling, backend.decoder.shape.context)
+        return cls(backend, config, time.perf_counter() - started)
 
     def use_knowledge(self, config: KnowledgeConfig | None) -> None:
         """Answer from these facts from now on (None: no facts file); raises FactsError."""

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CONFIG_KEY = "knowledge.file"
+# Every statement is indexed in memory and re-indexed on each reload: a file this large is a
+# mistake (a catalogue export, a log) rather than a support team's facts.
+MAX_FACTS_BYTES = 1024 * 1024
 _HEADING = re.compile(r"^##(?!#)\s*(.*)$")
 
 
@@ -65,6 +68,11 @@ def load_facts(path: Path) -> Facts:
         raise FactsError(f"config key {CONFIG_KEY}: {path} does not exist") from None
     except OSError as exc:
         raise FactsError(f"config key {CONFIG_KEY}: cannot read {path}: {exc.strerror}") from None
+    if len(raw) > MAX_FACTS_BYTES:
+        raise FactsError(
+            f"config key {CONFIG_KEY}: {path} is {len(raw) / 2**20:.1f} MiB; a facts file may "
+            f"hold at most {MAX_FACTS_BYTES // 2**20} MiB (keep to what customers ask about)"
+        )
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:

@@ -13,7 +13,7 @@ from engine.config import SamplingConfig
 from engine.decoding import DecodingLoop
 from engine.knowledge import answering
 from engine.knowledge.evidence import Pick
-from engine.mood_engine import MoodEngine
+from engine.mood_engine import MoodEngine, check_prompt_fits
 from engine.reply_text import finish_reply
 from engine.types import Mood, ReplyCancelled, Turn
 from engine.vocabulary import MOOD_LABELS
@@ -275,3 +275,11 @@ async def test_stopping_with_50_keyword_jobs_queued_drops_the_backlog_at_once(
     # At most the one job that was running when the stop came ran to its end.
     assert sum(not job.cancelled() for job in jobs) <= 1
     assert stopped_after < 5.0, f"the stop took {stopped_after:.1f} s"
+
+
+def test_a_reply_budget_over_the_models_context_is_refused_naming_the_keys() -> None:
+    fits = SamplingConfig(history_tokens=768, max_new_tokens=120)
+    check_prompt_fits(fits, context=32768)
+    too_long = SamplingConfig(history_tokens=3000, max_new_tokens=200)
+    with pytest.raises(ValueError, match=r"reply\.history_tokens \(3000\).*reply\.max_new_tokens"):
+        check_prompt_fits(too_long, context=4096)

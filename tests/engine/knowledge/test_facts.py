@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.knowledge.facts import FactsError, Section, load_facts, parse_facts
+from engine.knowledge.facts import MAX_FACTS_BYTES, FactsError, Section, load_facts, parse_facts
 
 
 def test_sections_are_the_level_two_headings_with_the_title_kept() -> None:
@@ -41,3 +41,13 @@ def test_unusable_files_name_the_key(tmp_path: Path, content: bytes, reason: str
 def test_a_missing_file_names_the_key_and_the_path(tmp_path: Path) -> None:
     with pytest.raises(FactsError, match=r"^config key knowledge\.file: .*gone\.md does not exist"):
         load_facts(tmp_path / "gone.md")
+
+
+def test_a_file_over_the_size_cap_is_refused_naming_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "facts.md"
+    line = "## Section\nWe ship within mainland China only.\n"
+    path.write_text(line * (MAX_FACTS_BYTES // len(line.encode()) + 1), encoding="utf-8")
+    with pytest.raises(FactsError, match=r"knowledge\.file: .* at most 1 MiB"):
+        load_facts(path)
+    path.write_text(line * 1000, encoding="utf-8")
+    assert len(load_facts(path).sections) == 1000
