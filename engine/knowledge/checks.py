@@ -4,6 +4,11 @@
 - A yes/no question answered from a statement that says we do not (or only) do something is not
   answered "Yes": "We do not ship abroad" → the reply may not open with "Yes" or "可以".
 - It says something: not the canned fallback of the clean-up, not a bare "Yes." or "可以。".
+- It says what the statement says: one of its numbers, when it holds numbers the message does
+  not (a condition such as "订单满 1000 元" is the answer, not a detail: "可以使用花呗分期" drops
+  it), and at least one of its words beyond the message's own ("我们会尽力帮助您完成空调的安装"
+  answers nothing of "需要安装，在 2–4 天送达的城市免费安装").
+A reply that fails is written once more, then replaced by the statement in a warm frame.
 """
 
 from __future__ import annotations
@@ -12,7 +17,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from engine.knowledge.numbers import invented_numbers
+from engine.knowledge.numbers import invented_numbers, numbers_in
+from engine.knowledge.retrieval import words
 from engine.language import Language
 from engine.reply_text import FALLBACKS
 from engine.vocabulary import MoodLabel
@@ -36,6 +42,8 @@ _EN_AFFIRMATIVE = re.compile(
 )
 _ZH_AFFIRMATIVE = re.compile(r"^\W*(?:是的|可以|能的|能|有的|会的|对的|当然|没问题)")
 _WORDS = re.compile(r"[A-Za-z0-9]+|[\u4e00-\u9fff]")
+# A product or model code ("RC-30", "KF8"): its digits name a thing, they answer nothing.
+_CODE = re.compile(r"\b[A-Za-z]+-?\d+[A-Za-z]*\b")
 # A reply of this many words (Han characters count one each) or fewer tells the customer nothing.
 TERSE_WORDS = 3
 
@@ -57,6 +65,20 @@ def opens_with_yes(reply: str, language: Language) -> bool:
 
 def too_terse(reply: str) -> bool:
     return len(_WORDS.findall(reply)) <= TERSE_WORDS
+
+
+def leaves_out_numbers(reply: str, question: str, evidence: Iterable[str]) -> bool:
+    """The evidence states numbers the message does not (a product code's aside), and the reply
+    states none of them."""
+    stated = set().union(*(numbers_in(_CODE.sub(" ", statement)) for statement in evidence))
+    news = stated - numbers_in(question)
+    return bool(news) and not (numbers_in(reply) & stated)
+
+
+def says_nothing_of(reply: str, question: str, evidence: Iterable[str]) -> bool:
+    """The reply shares no word with the evidence beyond the message's own words."""
+    news = {word for statement in evidence for word in words(statement)} - set(words(question))
+    return bool(news) and not (set(words(reply)) & news)
 
 
 @dataclass(frozen=True)
@@ -92,4 +114,8 @@ def check_reply(
         and opens_with_yes(reply, language)
     ):
         problems.append("says yes where the facts say no")
+    if evidence and leaves_out_numbers(reply, question, evidence):
+        problems.append("leaves out the numbers of the facts")
+    if evidence and says_nothing_of(reply, question, evidence):
+        problems.append("says nothing of the facts")
     return Verdict(tuple(problems))

@@ -32,7 +32,7 @@ def test_a_yes_that_the_statement_contradicts_fails() -> None:
         evidence=["We do not ship abroad."],
         conversation=[],
     )
-    assert verdict.problems == ("says yes where the facts say no",)
+    assert "says yes where the facts say no" in verdict.problems
     agreeing = check_reply(
         "I'm sorry, we do not ship abroad, only within mainland China.",
         question="Do you deliver to Canada?",
@@ -65,7 +65,7 @@ def test_numbers_must_come_from_the_evidence_or_the_conversation() -> None:
         evidence=["The RC-30 rice cooker comes in white and red."],
         conversation=[],
     )
-    assert verdict.problems == ("numbers not in the facts: 199",)
+    assert "numbers not in the facts: 199" in verdict.problems
     from_conversation = check_reply(
         "Your order 4411 is noted, and it comes in white and red.",
         question="What colours for my order?",
@@ -97,3 +97,84 @@ def test_negations_and_affirmations() -> None:
     assert opens_with_yes("Yes, of course!", "en")
     assert opens_with_yes("是的，可以。", "zh")
     assert not opens_with_yes("Unfortunately not.", "en")
+
+
+@pytest.mark.parametrize(
+    ("reply", "question", "evidence", "problem"),
+    [
+        # The condition is the answer: a yes without it is wrong.
+        (
+            "可以使用花呗分期。",
+            "可以用花呗分期吗？",
+            "订单满 1000 元可使用花呗 3 期或 6 期免息分期。",
+            "leaves out the numbers of the facts",
+        ),
+        # Kind words around the question's own words answer nothing.
+        (
+            "感谢您的理解和支持。我们会尽力帮助您完成空调的安装。",
+            "空调要自己找人安装吗？",
+            "AC-12 空调为 1.5 匹，需要安装，在 2–4 天送达的城市免费安装。",
+            "says nothing of the facts",
+        ),
+        (
+            "Thanks for asking! We are happy to help with your delivery.",
+            "Do you deliver to Canada?",
+            "We ship within mainland China only.",
+            "says nothing of the facts",
+        ),
+    ],
+)
+def test_a_reply_must_say_what_its_statement_says(
+    reply: str, question: str, evidence: str, problem: str
+) -> None:
+    language = "zh" if "？" in question else "en"
+    verdict = check_reply(
+        reply,
+        question=question,
+        language=language,  # type: ignore[arg-type]
+        mood="neutral",
+        evidence=[evidence],
+        conversation=[],
+    )
+    assert problem in verdict.problems
+
+
+@pytest.mark.parametrize(
+    ("reply", "question", "evidence"),
+    [
+        (
+            "订单满 1000 元即可用花呗 3 期或 6 期免息分期。",
+            "可以用花呗分期吗？",
+            "订单满 1000 元可使用花呗 3 期或 6 期免息分期。",
+        ),
+        # The statement's number the message already names need not come again.
+        (
+            "The RC-30 comes in white and red.",
+            "Which colours does the RC-30 come in?",
+            "The RC-30 rice cooker comes in white and red.",
+        ),
+        (
+            "I'm sorry, we only ship within mainland China.",
+            "Do you deliver to Canada?",
+            "We ship within mainland China only.",
+        ),
+        (
+            "感谢您的理解。我们会在周一恢复工作。",
+            "请问你们周日上班吗？",
+            "周日及法定节假日休息，留言将在下一个工作日回复。",
+        ),
+    ],
+)
+def test_a_reply_that_carries_its_statement_passes(
+    reply: str, question: str, evidence: str
+) -> None:
+    language = "zh" if "？" in question else "en"
+    verdict = check_reply(
+        reply,
+        question=question,
+        language=language,  # type: ignore[arg-type]
+        mood="neutral",
+        evidence=[evidence],
+        conversation=[],
+    )
+    assert verdict.passed, verdict.problems
