@@ -45,13 +45,12 @@ class DeskFactsSync:
         self._engine = engine
         self._facts = facts
 
-    async def refresh(self) -> int:
-        """Hand the facts in use to the engine; how many there are."""
+    async def refresh(self) -> None:
+        """Hand the facts in use to the engine."""
         records = await self._facts.active()
         facts = [DeskFact(r.id, r.question, r.answer) for r in reversed(records)]
         # Indexing them (jieba, BM25) takes a moment: not on the event loop.
         await asyncio.to_thread(self._engine.set_desk_facts, facts)
-        return len(facts)
 
     async def job(self, context: ContextTypes.DEFAULT_TYPE) -> None:
         try:
@@ -170,7 +169,11 @@ class DeskTeaching:
         operator = query.from_user
         try:
             saved = await self._facts.save(question, answer, operator.id, self._clock())
-        except (MessageNotFoundError, ValueError):
+        except ValueError:
+            # Ids of messages that are no customer's question and operator's answer: forged.
+            await refuse(query)
+            return
+        except MessageNotFoundError:
             await query.answer(
                 "This conversation is no longer stored (its customer had it deleted).",
                 show_alert=True,
@@ -180,8 +183,8 @@ class DeskTeaching:
             await query.answer("It was saved already.")
             return
         log.info("operator %s saved desk fact %s", operator.id, saved.id)
-        await self.sync.refresh()
         await query.answer("Saved: the bot answers such questions from it now.")
+        await self._apply()
         await _edit(
             offer,
             f"📌 Saved as desk fact #{saved.id} by {operator.full_name} ({operator.id}): the "
@@ -215,10 +218,17 @@ class DeskTeaching:
         removed = await self._facts.remove(fact_id, query.from_user.id, self._clock())
         if removed:
             log.info("operator %s removed desk fact %s", query.from_user.id, fact_id)
-            await self.sync.refresh()
+            await self._apply()
         await query.answer(f"Removed #{fact_id}." if removed else "It was removed already.")
         records = await self._facts.active(LISTED)
         await _edit(listing, facts_text(records, self._zone), facts_keyboard(records))
+
+    async def _apply(self) -> None:
+        """The change reaches this process's engine now (the others' at their next refresh)."""
+        try:
+            await self.sync.refresh()
+        except StorageError as exc:
+            log.warning("desk facts not refreshed now; the next refresh brings them: %s", exc)
 
 
 async def _edit(message: Message, text: str, markup: InlineKeyboardMarkup | None) -> None:
