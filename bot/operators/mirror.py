@@ -70,7 +70,8 @@ class Mirror:
             lambda: self._channel.post(
                 conversation,
                 answer_line(answer.text, answer.evidence),
-                wrong_answer_keyboard(message.id),
+                # A hand-off answers nothing: there is nothing to flag as wrong.
+                None if answer.handoff is not None else wrong_answer_keyboard(message.id),
                 topic_only=True,
             ),
             "mirror an answer",

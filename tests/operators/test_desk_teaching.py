@@ -151,7 +151,7 @@ async def test_an_operators_answer_saved_as_a_fact_answers_the_next_customer(
     engine = FactsEngine(facts_file)
     async with desk_bot(desk_config(fake, database_url), ManualClock(), engine) as service:
         await converse(fake, service, CUSTOMER, "Do you sell gift cards?")
-        await topic_posts(fake, service, 2)
+        _question, handoff = await topic_posts(fake, service, 2)
         ann_topic = fake.topics(FORUM)[0].message_thread_id
         fake.send_text(FORUM, OPERATOR, GIFT_CARDS, message_thread_id=ann_topic)
         offer = await wait_for_post(fake, "Save it as a fact")
@@ -171,6 +171,8 @@ async def test_an_operators_answer_saved_as_a_fact_answers_the_next_customer(
         f"😐 {HANDOFF_REPLY}",
         f"👤 Support team: {GIFT_CARDS}",
     ]
+    # A hand-off answers nothing: no wrong-answer button under it.
+    assert handoff.text.endswith(HANDOFF_REPLY) and handoff.reply_markup is None
     assert said.startswith("Saved")
     assert saved.text.startswith("📌 Saved as desk fact #1 by Olga") and saved.reply_markup is None
     assert bo_answer == f"😐 Here is what I know: Do you sell gift cards? → {GIFT_CARDS}"
