@@ -151,7 +151,7 @@ async def test_an_operators_answer_saved_as_a_fact_answers_the_next_customer(
     engine = FactsEngine(facts_file)
     async with desk_bot(desk_config(fake, database_url), ManualClock(), engine) as service:
         await converse(fake, service, CUSTOMER, "Do you sell gift cards?")
-        _question, handoff = await topic_posts(fake, service, 2)
+        handoff = (await topic_posts(fake, service, 2))[1]
         ann_topic = fake.topics(FORUM)[0].message_thread_id
         fake.send_text(FORUM, OPERATOR, GIFT_CARDS, message_thread_id=ann_topic)
         offer = await wait_for_post(fake, "Save it as a fact")
