@@ -13,6 +13,7 @@ import pytest
 
 from bench.fake_telegram import BotMessage, FakeTelegram
 from bot.operators import desk_facts
+from bot.service import BotService
 from engine.config import KnowledgeConfig
 from engine.knowledge.base import KnowledgeBase
 from engine.types import HandOff, Mood, Turn
@@ -160,7 +161,7 @@ async def test_an_operators_answer_saved_as_a_fact_answers_the_next_customer(
         await converse(fake, service, BO, "Can I buy gift cards for my mum?")
         bo_answer = fake.messages(BO)[-1].text
 
-        listing = await asking(fake, "/facts")
+        listing = await asking(fake, service, "/facts")
         removed = await press(fake, listing, button(listing))
         relisted = await edited(fake, listing, "No desk facts yet")
         await converse(fake, service, BO, "Gift cards, really?")
@@ -199,8 +200,10 @@ async def test_no_offer_to_save_an_operator_message_that_answers_no_hand_off(
     assert posts_with(fake, "Save it as a fact") == []
 
 
-async def asking(fake: FakeTelegram, command: str) -> BotMessage:
-    """An operator sends `command` in the forum's general topic; the bot's reply."""
+async def asking(fake: FakeTelegram, service: BotService, command: str) -> BotMessage:
+    """An operator sends `command` in the forum's general topic; the bot's reply (the desk
+    has written everything queued before, so nothing else comes between)."""
+    await service.operators.channel.drain()
     before = len(fake.messages(FORUM))
     fake.send_text(FORUM, OPERATOR, command)
     found = await fake.wait_for(
@@ -220,8 +223,8 @@ async def test_gaps_groups_the_handed_off_questions_by_what_they_ask(
         fake.send_text(FORUM, OPERATOR, "We open at 9.", message_thread_id=ann_topic)
         await fake.wait_for_messages(CUSTOMER, 3, timeout=ANSWER_TIMEOUT)
         await wait_for_post(fake, "Save it as a fact")
-        gaps = await asking(fake, "/gaps")
-        bad = await asking(fake, "/gaps soon")
+        gaps = await asking(fake, service, "/gaps")
+        bad = await asking(fake, service, "/gaps soon")
 
     lines = gaps.text.splitlines()
     assert lines[0].startswith("🕳 3 questions handed to a person since")
