@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from bot.cli.batch_priority import BATCH_COMMANDS, add_priority_option, yield_to_the_bot
 from bot.cli.desk_knowledge import KNOWLEDGE_COMMANDS, add_knowledge_commands
 from bot.cli.knowledge_eval import (
     add_eval_knowledge,
@@ -92,6 +93,8 @@ def _parser() -> argparse.ArgumentParser:
     add_eval_knowledge(commands)
     add_operator_commands(commands)
     add_knowledge_commands(commands)
+    for name in BATCH_COMMANDS:
+        add_priority_option(commands.choices[name])
     for command in commands.choices.values():
         # Users type `moodbot run --config FILE` as often as `moodbot --config FILE run`.
         # SUPPRESS: a command line without it here keeps the one given before the command.
@@ -285,6 +288,10 @@ def main(argv: Sequence[str] | None = None, clock: Clock = utc_now) -> int:
         from bot.logging_setup import configure_logging
 
         configure_logging(config.logging, config.telegram.token, [config.telegram.webhook_secret])
+        if getattr(args, "priority", None) == "idle":
+            print(
+                f"CPU priority: {yield_to_the_bot()} (a bot beside it comes first)", file=sys.stderr
+            )
         return COMMANDS[args.command](config, args)
     except ConfigError as exc:
         print(f"moodbot: configuration error: {exc}", file=sys.stderr)
