@@ -8,6 +8,8 @@
   not (a condition such as "订单满 1000 元" is the answer, not a detail: "可以使用花呗分期" drops
   it), and at least one of its words beyond the message's own ("我们会尽力帮助您完成空调的安装"
   answers nothing of "需要安装，在 2–4 天送达的城市免费安装").
+- It speaks to the customer, not about its prompt ("The customer asked about … The FACT
+  states …").
 A reply that fails is written once more, then replaced by the statement in a warm frame.
 """
 
@@ -44,6 +46,11 @@ _ZH_AFFIRMATIVE = re.compile(r"^\W*(?:是的|可以|能的|能|有的|会的|对
 _WORDS = re.compile(r"[A-Za-z0-9]+|[\u4e00-\u9fff]")
 # A product or model code ("RC-30", "KF8"): its digits name a thing, they answer nothing.
 _CODE = re.compile(r"\b[A-Za-z]+-?\d+[A-Za-z]*\b")
+# The prompt's own words in a reply: the model narrating its task instead of answering.
+_ABOUT_THE_PROMPT = re.compile(
+    r"\bFACTS?\b|\bthe customer(?:'s)? (?:asked|asks|is asking|wants|message)\b|"
+    r"资料(?:中|里|上)?(?:说|显示|表明|提到|写)|客户(?:询问|问了|想知道|的问题是)"
+)
 # A reply of this many words (Han characters count one each) or fewer tells the customer nothing.
 TERSE_WORDS = 3
 
@@ -118,4 +125,6 @@ def check_reply(
         problems.append("leaves out the numbers of the facts")
     if evidence and says_nothing_of(reply, question, evidence):
         problems.append("says nothing of the facts")
+    if _ABOUT_THE_PROMPT.search(reply):
+        problems.append("talks about its instructions")
     return Verdict(tuple(problems))

@@ -117,6 +117,19 @@ def test_negations_and_affirmations() -> None:
             "says nothing of the facts",
         ),
         (
+            "The customer asked about the MT-7's components. The FACT states that it has "
+            "27.5-inch wheels and 21 speeds.",
+            "Does the MT-7 come ready to ride?",
+            "The MT-7 mountain bike has 27.5-inch wheels, 21 speeds and comes in sizes S, M, L.",
+            "talks about its instructions",
+        ),
+        (
+            "资料显示，早餐时间 7:30–10:00。",
+            "早餐几点开始？",
+            "早餐时间 7:30–10:00，每间房含 2 人早餐。",
+            "talks about its instructions",
+        ),
+        (
             "Thanks for asking! We are happy to help with your delivery.",
             "Do you deliver to Canada?",
             "We ship within mainland China only.",
