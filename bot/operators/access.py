@@ -7,11 +7,14 @@ everyone there."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from typing import Any
 
 from telegram import CallbackQuery, Chat, Message, Update, User
 from telegram.constants import ChatType
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
+from bot.button_data import ButtonLayout, carries, refuse
 from bot.config import Config
 from bot.delivery import deliver
 from bot.screening import Callback
@@ -49,6 +52,16 @@ def operator_chats(config: Config) -> list[int]:
     if config.operators.chat_id is not None:
         return [config.operators.chat_id]
     return sorted(config.telegram.operator_ids)
+
+
+@dataclass(frozen=True)
+class Press:
+    """An operator's press of one of the bot's own buttons: the query, the message the button is
+    under, and the values its data carries."""
+
+    query: CallbackQuery
+    message: Message
+    fields: tuple[Any, ...]
 
 
 class OperatorGate:
@@ -95,3 +108,16 @@ class OperatorGate:
         log.info("refused operator button from user %s", query.from_user.id)
         await query.answer(REFUSAL[ui_language(query.from_user.language_code)], show_alert=True)
         return False
+
+    async def press(self, update: Update, layout: ButtonLayout) -> Press | None:
+        """The press when an operator pressed a button of `layout` that the message carries;
+        otherwise None, and the presser has been refused."""
+        query = update.callback_query
+        if query is None or query.data is None or not await self.button(query):
+            return None
+        fields = layout.read(query.data)
+        message = query.message if isinstance(query.message, Message) else None
+        if fields is None or message is None or not carries(message, query.data):
+            await refuse(query)
+            return None
+        return Press(query, message, fields)

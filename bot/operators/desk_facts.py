@@ -17,7 +17,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, filters
 
-from bot.button_data import ROW_ID, ButtonLayout, carries, refuse
+from bot.button_data import ROW_ID, ButtonLayout, refuse
 from bot.delivery import DeliveryFailed, deliver
 from bot.formatting import shorten
 from bot.operators.access import OPERATOR_HANDLER_GROUP, OperatorGate, then_stop
@@ -157,15 +157,10 @@ class DeskTeaching:
             log.warning("chat %s: could not offer to save a fact: %s", source.chat_id, exc)
 
     async def on_save(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        query = update.callback_query
-        if query is None or query.data is None or not await self._gate.button(query):
+        press = await self._gate.press(update, SAVE_FACT_BUTTON)
+        if press is None:
             return
-        fields = SAVE_FACT_BUTTON.read(query.data)
-        offer = query.message if isinstance(query.message, Message) else None
-        if fields is None or offer is None or not carries(offer, query.data):
-            await refuse(query)
-            return
-        question, answer = fields
+        query, offer, (question, answer) = press.query, press.message, press.fields
         operator = query.from_user
         try:
             saved = await self._facts.save(question, answer, operator.id, self._clock())
@@ -206,15 +201,10 @@ class DeskTeaching:
         )
 
     async def on_remove(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        query = update.callback_query
-        if query is None or query.data is None or not await self._gate.button(query):
+        press = await self._gate.press(update, REMOVE_FACT_BUTTON)
+        if press is None:
             return
-        fields = REMOVE_FACT_BUTTON.read(query.data)
-        listing = query.message if isinstance(query.message, Message) else None
-        if fields is None or listing is None or not carries(listing, query.data):
-            await refuse(query)
-            return
-        (fact_id,) = fields
+        query, listing, (fact_id,) = press.query, press.message, press.fields
         removed = await self._facts.remove(fact_id, query.from_user.id, self._clock())
         if removed:
             log.info("operator %s removed desk fact %s", query.from_user.id, fact_id)

@@ -9,11 +9,10 @@ from __future__ import annotations
 import logging
 from zoneinfo import ZoneInfo
 
-from telegram import Message, Update
+from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes
 
-from bot.button_data import carries, refuse
 from bot.operators.access import OPERATOR_HANDLER_GROUP, OperatorGate, then_stop
 from bot.operators.mirror import WRONG_ANSWER_BUTTON
 from storage import Clock, Database, MessageNotFoundError
@@ -38,15 +37,10 @@ class WrongAnswers:
         )
 
     async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        query = update.callback_query
-        if query is None or query.data is None or not await self._gate.button(query):
+        press = await self._gate.press(update, WRONG_ANSWER_BUTTON)
+        if press is None:
             return
-        fields = WRONG_ANSWER_BUTTON.read(query.data)
-        post = query.message if isinstance(query.message, Message) else None
-        if fields is None or post is None or not carries(post, query.data):
-            await refuse(query)
-            return
-        (message_id,) = fields
+        query, post, (message_id,) = press.query, press.message, press.fields
         operator = query.from_user
         now = self._clock()
         try:

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bench.fake_telegram import FakeTelegram
-from storage.models import Customer, Rating, Takeover
+from storage.models import AnswerFlag, Customer, DeskFact, Rating, Takeover
 from tests.e2e.support import rows
 from tests.operators.bot_support import ANSWER_TIMEOUT, CUSTOMER, OPERATOR
 from tests.operators.desk_support import (
@@ -98,6 +98,21 @@ OPERATOR_PRESSES = [
     "mlog:-1:-:-:-:0",
     f"mlog:0:-:-:{HUGE}:0",
     "mlog:0:-:-:-:0:0",
+    # The desk and the facts: malformed, and well-formed but under no such button.
+    "wrong-answer",
+    "wrong-answer:abc",
+    "wrong-answer:0",
+    f"wrong-answer:{HUGE}",
+    "wrong-answer:1",
+    "save-fact",
+    "save-fact:1",
+    "save-fact:1:x",
+    f"save-fact:1:{HUGE}",
+    "save-fact:1:2",
+    "remove-fact",
+    "remove-fact:-1",
+    f"remove-fact:{ARABIC_ONE}",
+    "remove-fact:1",
 ]
 
 
@@ -153,6 +168,7 @@ async def test_forged_button_data_gets_a_refusal_never_a_traceback(
         customers = await count(service, Customer)
         rated = await count(service, Rating)
         taken = await count(service, Takeover)
+        taught = await count(service, AnswerFlag) + await count(service, DeskFact)
 
     assert set(answers) == set(pressed)
     assert all(answers[query].text for query in pressed), "a press without a word back"
@@ -160,4 +176,4 @@ async def test_forged_button_data_gets_a_refusal_never_a_traceback(
     assert errors == [], [record.getMessage() for record in errors]
     assert after == before
     assert (answer.text, post.text) == shown, "a forged press edited a message"
-    assert (customers, rated, taken) == (2, 0, 0)
+    assert (customers, rated, taken, taught) == (2, 0, 0, 0)
