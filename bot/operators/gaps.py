@@ -4,6 +4,7 @@ many were saved as desk facts: what to write into the facts file next."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -101,7 +102,9 @@ def gaps_text(
 
 
 async def gaps_since(database: Database, since: datetime) -> list[Gap]:
-    return find_gaps(await DeskFacts(database).handed_off(since))
+    questions = await DeskFacts(database).handed_off(since)
+    # Segmenting a week of questions (jieba loads its dictionary first): not on the event loop.
+    return await asyncio.to_thread(find_gaps, questions)
 
 
 class ContentGaps:
