@@ -25,7 +25,7 @@ from bot.operators.log_view import (
     page_text,
     parse_arguments,
 )
-from bot.operators.periods import last_days, parse_days
+from bot.operators.periods import last_days, one_period, parse_days
 from bot.operators.report import day_lines, no_messages_text, period_text, summary_text
 from bot.operators.satisfaction_report import satisfaction_for_days
 from storage import Clock, Database
@@ -109,11 +109,8 @@ class OperatorCommands:
     async def on_moodstats(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if (message := await self._gate.command(update)) is None:
             return
-        arguments = context.args or []
         try:
-            if len(arguments) > 1:
-                raise ValueError("Too many arguments.")
-            days = parse_days(arguments[0]) if arguments else DEFAULT_STATS_DAYS
+            days = one_period(context.args or [], parse_days, DEFAULT_STATS_DAYS)
             if days > MAX_STATS_DAYS:
                 raise ValueError(f"At most {MAX_STATS_DAYS} days.")
         except ValueError as exc:

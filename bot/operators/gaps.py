@@ -16,7 +16,7 @@ from telegram.ext import Application, CommandHandler, ContextTypes, filters
 from bot.delivery import deliver
 from bot.formatting import TELEGRAM_LIMIT, shorten
 from bot.operators.access import OPERATOR_HANDLER_GROUP, OperatorGate, then_stop
-from bot.operators.periods import parse_period
+from bot.operators.periods import one_period, parse_period
 from engine.knowledge.gaps import common_words, group_questions
 from storage import Clock, Database
 from storage.desk_facts import DeskFacts, HandedOffQuestion
@@ -125,11 +125,8 @@ class ContentGaps:
     async def on_gaps(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if (message := await self._gate.command(update)) is None:
             return
-        arguments = context.args or []
         try:
-            if len(arguments) > 1:
-                raise ValueError("Too many arguments.")
-            period = parse_period(arguments[0]) if arguments else DEFAULT_PERIOD
+            period = one_period(context.args or [], parse_period, DEFAULT_PERIOD)
         except ValueError as exc:
             reply = f"{exc}\n{USAGE}"
         else:

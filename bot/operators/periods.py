@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
+from typing import TypeVar
 from zoneinfo import ZoneInfo
+
+T = TypeVar("T")
 
 _PERIOD = re.compile(r"([1-9][0-9]{0,3})([hd])")
 MAX_PERIOD = timedelta(days=3660)
@@ -36,3 +40,11 @@ def last_days(
     """The first and last of `count` consecutive local days ending today (or yesterday)."""
     last = now.astimezone(zone).date() - timedelta(days=0 if include_today else 1)
     return last - timedelta(days=count - 1), last
+
+
+def one_period(arguments: Sequence[str], parse: Callable[[str], T], default: T) -> T:
+    """A command's only, optional argument (a period) parsed, or `default` without one;
+    ValueError for more than one or one that `parse` refuses."""
+    if len(arguments) > 1:
+        raise ValueError("Too many arguments.")
+    return parse(arguments[0]) if arguments else default
