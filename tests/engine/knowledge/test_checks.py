@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from engine.knowledge.checks import asks_yes_or_no, check_reply, opens_with_yes, says_we_do_not
+from engine.knowledge.checks import (
+    Verdict,
+    asks_yes_or_no,
+    check_reply,
+    opens_with_yes,
+    says_we_do_not,
+)
 from engine.reply_text import FALLBACKS
 
 
@@ -99,6 +105,18 @@ def test_negations_and_affirmations() -> None:
     assert not opens_with_yes("Unfortunately not.", "en")
 
 
+def checked(reply: str, question: str, evidence: str) -> Verdict:
+    """The verdict on a neutral reply from one statement, in the question's language."""
+    return check_reply(
+        reply,
+        question=question,
+        language="zh" if "？" in question else "en",
+        mood="neutral",
+        evidence=[evidence],
+        conversation=[],
+    )
+
+
 @pytest.mark.parametrize(
     ("reply", "question", "evidence", "problem"),
     [
@@ -140,15 +158,7 @@ def test_negations_and_affirmations() -> None:
 def test_a_reply_must_say_what_its_statement_says(
     reply: str, question: str, evidence: str, problem: str
 ) -> None:
-    language = "zh" if "？" in question else "en"
-    verdict = check_reply(
-        reply,
-        question=question,
-        language=language,  # type: ignore[arg-type]
-        mood="neutral",
-        evidence=[evidence],
-        conversation=[],
-    )
+    verdict = checked(reply, question, evidence)
     assert problem in verdict.problems
 
 
@@ -181,13 +191,5 @@ def test_a_reply_must_say_what_its_statement_says(
 def test_a_reply_that_carries_its_statement_passes(
     reply: str, question: str, evidence: str
 ) -> None:
-    language = "zh" if "？" in question else "en"
-    verdict = check_reply(
-        reply,
-        question=question,
-        language=language,  # type: ignore[arg-type]
-        mood="neutral",
-        evidence=[evidence],
-        conversation=[],
-    )
+    verdict = checked(reply, question, evidence)
     assert verdict.passed, verdict.problems
