@@ -88,6 +88,11 @@ def local_midnight(day: date, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, time(), tzinfo=zone)
 
 
+def local_days(first: date, last: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """The moments [since, until) of the local days `first` to `last`, both included."""
+    return local_midnight(first, zone), local_midnight(last + timedelta(days=1), zone)
+
+
 async def daily_moods(
     database: Database, first_day: date, last_day: date, zone: ZoneInfo
 ) -> MoodStats:

@@ -3,12 +3,12 @@ rest on the facts, how many went to a person, and the error rate the operators' 
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from zoneinfo import ZoneInfo
 
 from storage import Database
 from storage.answer_flags import AnswerStats, answer_stats
-from storage.mood_stats import local_midnight
+from storage.mood_stats import local_days
 
 
 def answer_lines(stats: AnswerStats) -> list[str]:
@@ -30,7 +30,5 @@ async def answers_for_days(
     database: Database, first: date, last: date, zone: ZoneInfo
 ) -> list[str]:
     """The figures of the local days `first` to `last`, both included."""
-    stats = await answer_stats(
-        database, local_midnight(first, zone), local_midnight(last + timedelta(days=1), zone)
-    )
+    stats = await answer_stats(database, *local_days(first, last, zone))
     return answer_lines(stats)

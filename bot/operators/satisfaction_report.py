@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from zoneinfo import ZoneInfo
 
 from storage import Database
-from storage.mood_stats import local_midnight
+from storage.mood_stats import local_days
 from storage.ratings import GOOD_SCORE, RatingStats, rating_stats
 
 
@@ -45,7 +45,5 @@ async def satisfaction_for_days(
     database: Database, first: date, last: date, zone: ZoneInfo
 ) -> list[str]:
     """The figures of the local days `first` to `last`, both included."""
-    stats = await rating_stats(
-        database, local_midnight(first, zone), local_midnight(last + timedelta(days=1), zone)
-    )
+    stats = await rating_stats(database, *local_days(first, last, zone))
     return satisfaction_lines(stats)
