@@ -21,8 +21,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from platformdirs import user_data_dir
 
-from engine.config import EngineConfig, KnowledgeConfig, SamplingConfig
+from engine.config import EngineConfig, KnowledgeConfig, SamplingConfig, TriageConfig
 from engine.knowledge.facts import FactsError, load_facts
+from engine.vocabulary import INTENT_NAME_LENGTH, INTENT_NAME_PATTERN
 
 TOKEN_ENV = "MOODBOT_TELEGRAM_TOKEN"
 DATABASE_URL_ENV = "MOODBOT_DATABASE_URL"
@@ -299,6 +300,44 @@ def _path(value: object) -> Path:
     return Path(_string(allow_empty=False)(value)).expanduser()
 
 
+# A description is prompt text for every message: a line, not a paragraph.
+MAX_INTENT_DESCRIPTION = 160
+MAX_INTENTS = 16
+_INTENT_NAME = re.compile(INTENT_NAME_PATTERN)
+
+
+def _intent_name(name: object) -> str:
+    if not isinstance(name, str) or not _INTENT_NAME.fullmatch(name):
+        raise _Invalid(
+            f"{name!r} is not an intent name (lower-case letters, digits and _, "
+            f"starting with a letter, at most {INTENT_NAME_LENGTH} characters)"
+        )
+    return name
+
+
+def _intents(value: object) -> dict[str, str]:
+    table = _expect(value, dict, 'a table of intent name = "what it means"')
+    if not 2 <= len(table) <= MAX_INTENTS:
+        raise _Invalid(f"needs 2 to {MAX_INTENTS} intents, got {len(table)}")
+    intents = {}
+    for name, description in table.items():
+        _intent_name(name)
+        if not isinstance(description, str) or not description.strip():
+            raise _Invalid(f"{name}: expected a short description in plain words")
+        if len(description) > MAX_INTENT_DESCRIPTION or "\n" in description.strip():
+            raise _Invalid(
+                f"{name}: the description must be one line of at most "
+                f"{MAX_INTENT_DESCRIPTION} characters"
+            )
+        intents[name] = description.strip()
+    return intents
+
+
+def _intent_names(value: object) -> tuple[str, ...]:
+    items = _expect(value, list, "an array of intent names")
+    return tuple(_intent_name(item) for item in items)
+
+
 def _model(value: object) -> str:
     name = _string(allow_empty=False)(value)
     # Hub ids and packaged names never start with "~"; a local directory may.
@@ -341,7 +380,15 @@ def _webhook_path(value: object) -> str:
 # --- schema --------------------------------------------------------------------------------
 
 _Target = Literal[
-    "telegram", "database", "engine", "sampling", "knowledge", "logging", "operators", "desk"
+    "telegram",
+    "database",
+    "engine",
+    "sampling",
+    "knowledge",
+    "triage",
+    "logging",
+    "operators",
+    "desk",
 ]
 
 
@@ -409,6 +456,11 @@ _SCHEMA: dict[str, dict[str, _Key]] = {
     "knowledge": {
         "file": _Key(_path, "knowledge"),
         "answer_threshold": _Key(_number(0.0, 1.0), "knowledge"),
+    },
+    "triage": {
+        "enabled": _Key(_boolean, "triage"),
+        "intents": _Key(_intents, "triage"),
+        "handoff_intents": _Key(_intent_names, "triage"),
     },
     "logging": {
         "level": _Key(
@@ -497,6 +549,24 @@ def _knowledge(values: dict[str, Any], config_path: Path | None) -> KnowledgeCon
     return knowledge
 
 
+def _triage(values: dict[str, Any]) -> TriageConfig | None:
+    """The intents to read beside each mood; None when triage is switched off."""
+    if not values.pop("enabled", True):
+        return None
+    if "intents" in values and "handoff_intents" not in values:
+        # A team's own intents keep the default hand-offs only where they kept those names.
+        default = TriageConfig().handoff_intents
+        values["handoff_intents"] = tuple(name for name in default if name in values["intents"])
+    triage = TriageConfig(**values)
+    unknown = [name for name in triage.handoff_intents if name not in triage.intents]
+    if unknown:
+        raise ConfigError(
+            f"config key triage.handoff_intents: {', '.join(map(repr, unknown))} is not one of "
+            f"the intents ({', '.join(triage.intents)}): add it to triage.intents or remove it"
+        )
+    return triage
+
+
 def load_config(
     path: Path | None,
     *,
@@ -515,6 +585,7 @@ def load_config(
         "engine": {},
         "sampling": {},
         "knowledge": {},
+        "triage": {},
         "logging": {},
         "operators": {},
         "desk": {},
@@ -574,6 +645,7 @@ def load_config(
             **engine,
             sampling=SamplingConfig(**values["sampling"]),
             knowledge=_knowledge(values["knowledge"], path),
+            triage=_triage(values["triage"]),
         ),
         logging=LoggingConfig(**values["logging"]),
         operators=OperatorsConfig(**values["operators"]),

@@ -14,7 +14,7 @@ from typing import Protocol
 
 from bot.formatting import format_answer
 from engine.protocol import Engine, ReplyStreamLike
-from engine.types import HandOff, Mood, Turn
+from engine.types import HandOff, Intent, Mood, Turn
 from engine.vocabulary import MOOD_EMOJI
 from storage import CustomerInfo, MessageNotFoundError, StorageError, Store, StoredMessage
 
@@ -82,9 +82,18 @@ class MoodPipeline:
     async def mood_of(self, message: StoredMessage) -> Mood:
         """Steps 2 and 3: tag the message and log the mood (reused if it was tagged before)."""
         if message.mood_label is not None and message.mood_confidence is not None:
-            return Mood(message.mood_label, message.mood_confidence)
+            intent = None
+            if message.intent is not None and message.intent_confidence is not None:
+                intent = Intent(message.intent, message.intent_confidence)
+            return Mood(message.mood_label, message.mood_confidence, intent=intent)
         mood = await self.engine.classify(message.text)
-        await self.store.set_mood(message.id, mood.label, mood.confidence)
+        read = mood.intent
+        await self.store.set_mood(
+            message.id,
+            mood.label,
+            mood.confidence,
+            None if read is None else (read.name, read.confidence),
+        )
         if self.desk is not None:
             self.desk.on_mood(message, mood)
         return mood

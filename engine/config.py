@@ -37,6 +37,29 @@ class KnowledgeConfig:
     answer_threshold: float | None = None
 
 
+# The intents every message is read for unless [triage] intents replaces them: a name the bot
+# stores and shows, and the plain words the model is prompted with.
+DEFAULT_INTENTS: dict[str, str] = {
+    "order_status": "where a specific order is or when it will arrive",
+    "shipping": "delivery in general: areas, times, costs",
+    "returns": "return, refund or exchange, damaged or faulty items",
+    "product": "what a product does, fits, costs, or whether it exists",
+    "payment": "ways to pay, failed or double charges, invoices, instalments",
+    "order_change": "change or cancel an order, its address or contents",
+    "feedback": "praise or complaint about the service, with no request",
+    "other": "greetings, chit-chat, anything else",
+}
+
+
+@dataclass(frozen=True)
+class TriageConfig:
+    """What each customer message wants, read beside its mood."""
+
+    intents: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_INTENTS))
+    # Messages with these intents go to a person at once (they need data the bot cannot see).
+    handoff_intents: tuple[str, ...] = ("order_status", "order_change")
+
+
 @dataclass(frozen=True)
 class EngineConfig:
     # A packaged model name (see engine.packaged_models), a local HF model directory or a hub id.
@@ -64,6 +87,8 @@ class EngineConfig:
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     # None: replies are not grounded in facts (no facts file configured).
     knowledge: KnowledgeConfig | None = None
+    # None: moods only ([triage] enabled = false).
+    triage: TriageConfig | None = field(default_factory=TriageConfig)
 
     def neutral_threshold_for(self, language: Language) -> float:
         configured = self.neutral_threshold_zh if language == "zh" else self.neutral_threshold
@@ -71,3 +96,8 @@ class EngineConfig:
             return configured
         calibrated = PACKAGED_MODELS.get(self.model, PACKAGED_MODELS[DEFAULT_MODEL])
         return calibrated.neutral_thresholds[language]
+
+
+def handoff_intents(config: EngineConfig) -> tuple[str, ...]:
+    """The intents that go to a person at once (none with triage off)."""
+    return config.triage.handoff_intents if config.triage is not None else ()

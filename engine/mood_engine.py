@@ -8,7 +8,7 @@ from collections.abc import Coroutine, Sequence
 from concurrent.futures import Future
 from typing import TypeVar
 
-from engine.config import EngineConfig, KnowledgeConfig, SamplingConfig
+from engine.config import EngineConfig, KnowledgeConfig, SamplingConfig, handoff_intents
 from engine.knowledge.answering import DeltaSink, GroundedAnswerer, WriteRequest
 from engine.knowledge.base import DeskFact, Knowledge, KnowledgeBase
 from engine.knowledge.evidence import Pick, PickQuestion, pick_question, read_pick
@@ -76,7 +76,10 @@ class MoodEngine:
         """Answer from these facts from now on (None: no facts file); raises FactsError."""
         self.knowledge = KnowledgeBase(config) if config is not None else None
         self._answerer = GroundedAnswerer(
-            self, self.knowledge, config.answer_threshold if config is not None else None
+            self,
+            self.knowledge,
+            config.answer_threshold if config is not None else None,
+            handoff_intents(self.config),
         )
 
     def reload_knowledge(self) -> Knowledge | None:

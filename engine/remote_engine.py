@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from engine.config import EngineConfig
+from engine.config import EngineConfig, handoff_intents
 from engine.control_tokens import defuse_control_spellings
 from engine.knowledge.answering import GroundedAnswerer, WriteRequest
 from engine.knowledge.base import DeskFact, Knowledge, KnowledgeBase
@@ -166,7 +166,10 @@ class RemoteMoodEngine:
         self._server = OpenAIServer(config.api_base, config.api_key)
         self.knowledge = KnowledgeBase(config.knowledge) if config.knowledge else None
         self._answerer = GroundedAnswerer(
-            self, self.knowledge, config.knowledge.answer_threshold if config.knowledge else None
+            self,
+            self.knowledge,
+            config.knowledge.answer_threshold if config.knowledge else None,
+            handoff_intents(config),
         )
         started = time.perf_counter()
         self.model_name = self._pick_model(self._server.list_models())

@@ -15,6 +15,15 @@ Role = Literal["user", "assistant", "operator"]
 
 
 @dataclass(frozen=True)
+class Intent:
+    """What a customer message wants: one of the configured [triage] intents, and the model's
+    probability for it among them."""
+
+    name: str
+    confidence: float
+
+
+@dataclass(frozen=True)
 class Mood:
     """The mood of one message.
 
@@ -28,6 +37,8 @@ class Mood:
     label: MoodLabel
     confidence: float
     probabilities: dict[str, float] = field(default_factory=dict)
+    # Read in the same pass as the mood where triage is on; None where it is off.
+    intent: Intent | None = None
 
     @property
     def emoji(self) -> str:

@@ -21,3 +21,8 @@ SHOWN_ORDER: tuple[MoodLabel, ...] = ("positive", "neutral", "negative")
 def mood_label(word: str) -> MoodLabel | None:
     """`word` as a mood label, or None if it is not one."""
     return next((label for label in MOOD_LABELS if label == word), None)
+
+
+# Intents are a team's own words ([triage] intents): lower-case names like "order_status".
+INTENT_NAME_LENGTH = 32
+INTENT_NAME_PATTERN = r"[a-z][a-z0-9_]{0,31}"

@@ -10,7 +10,13 @@ from sqlalchemy import select
 
 from engine.vocabulary import MoodLabel
 from storage.database import Database
-from storage.models import ConversationReset, Customer, Message, MoodCorrection
+from storage.models import (
+    ConversationReset,
+    Customer,
+    IntentCorrection,
+    Message,
+    MoodCorrection,
+)
 from storage.records import Role, Status
 from storage.transaction import read_transaction
 
@@ -28,6 +34,13 @@ class ExportedCustomer:
 @dataclass(frozen=True)
 class ExportedCorrection:
     label: MoodLabel
+    operator_id: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ExportedIntentCorrection:
+    intent: str
     operator_id: int
     created_at: datetime
 
@@ -55,6 +68,9 @@ class ExportedMessage:
     handed_off_at: datetime | None
     evidence: str | None
     corrections: tuple[ExportedCorrection, ...]
+    intent: str | None = None
+    intent_confidence: float | None = None
+    intent_corrections: tuple[ExportedIntentCorrection, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -89,6 +105,14 @@ async def export_customer(database: Database, customer_id: int) -> CustomerExpor
                 .order_by(MoodCorrection.id)
             )
         ).all()
+        intent_corrections = (
+            await session.scalars(
+                select(IntentCorrection)
+                .join(Message, Message.id == IntentCorrection.message_id)
+                .where(Message.customer_id == customer_id)
+                .order_by(IntentCorrection.id)
+            )
+        ).all()
         resets = (
             await session.scalars(
                 select(ConversationReset)
@@ -100,6 +124,15 @@ async def export_customer(database: Database, customer_id: int) -> CustomerExpor
     for correction in corrections:
         by_message[correction.message_id].append(
             ExportedCorrection(correction.label, correction.operator_id, correction.created_at)
+        )
+    intents_by_message: defaultdict[int, list[ExportedIntentCorrection]] = defaultdict(list)
+    for intent_correction in intent_corrections:
+        intents_by_message[intent_correction.message_id].append(
+            ExportedIntentCorrection(
+                intent_correction.intent,
+                intent_correction.operator_id,
+                intent_correction.created_at,
+            )
         )
     return CustomerExport(
         customer=ExportedCustomer(
@@ -130,6 +163,9 @@ async def export_customer(database: Database, customer_id: int) -> CustomerExpor
                 handed_off_at=message.handed_off_at,
                 evidence=message.evidence,
                 corrections=tuple(by_message[message.id]),
+                intent=message.intent,
+                intent_confidence=message.intent_confidence,
+                intent_corrections=tuple(intents_by_message[message.id]),
             )
             for message in messages
         ),

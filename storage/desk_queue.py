@@ -31,6 +31,8 @@ class Waiting:
     mood_label: MoodLabel | None
     mood_confidence: float | None
     text: str
+    # What the newest waiting message wants ([triage]); None where triage was off.
+    intent: str | None = None
 
     @property
     def negativity(self) -> float:
@@ -102,4 +104,5 @@ def _waiting(entries: list[tuple[Reason, Message, str, str | None]]) -> Waiting:
         mood_label=newest.mood_label,
         mood_confidence=newest.mood_confidence,
         text=newest.text,
+        intent=newest.intent,
     )

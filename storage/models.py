@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from engine.vocabulary import MOOD_LABELS, MoodLabel
+from engine.vocabulary import INTENT_NAME_LENGTH, MOOD_LABELS, MoodLabel
 from storage.records import ROLES, STATUSES, Role, Status
 from storage.utc_datetime import UTCDateTime, utc_now
 
@@ -72,6 +72,7 @@ class Message(Base):
         Index("ix_messages_status", "status"),
         Index("ix_messages_mood_label_created_at", "mood_label", "created_at"),
         Index("ix_messages_needs_human", "needs_human"),
+        Index("ix_messages_intent_created_at", "intent", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -96,6 +97,10 @@ class Message(Base):
     handed_off_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # On the bot's answer: the statements of the facts it rests on, one per line.
     evidence: Mapped[str | None] = mapped_column(Text)
+    # What the customer wants (one of the configured [triage] intents when it was tagged) and
+    # the model's probability for it; None where triage was off.
+    intent: Mapped[str | None] = mapped_column(String(INTENT_NAME_LENGTH))
+    intent_confidence: Mapped[float | None]
 
 
 class ConversationReset(Base):
@@ -123,6 +128,20 @@ class MoodCorrection(Base):
         ForeignKey("messages.id", ondelete="CASCADE"), index=True
     )
     label: Mapped[MoodLabel] = mapped_column(String(16))
+    operator_id: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
+
+
+class IntentCorrection(Base):
+    """An operator's intent for a message, kept beside the model's like a mood correction."""
+
+    __tablename__ = "intent_corrections"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), index=True
+    )
+    intent: Mapped[str] = mapped_column(String(INTENT_NAME_LENGTH))
     operator_id: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
 

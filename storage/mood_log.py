@@ -12,7 +12,7 @@ from sqlalchemy.orm import aliased
 
 from engine.vocabulary import MoodLabel
 from storage.database import Database
-from storage.models import Customer, Message, MoodCorrection
+from storage.models import Customer, IntentCorrection, Message, MoodCorrection
 from storage.transaction import read_transaction
 
 # The latest correction of each message: corrections are only ever added, so the highest id
@@ -26,9 +26,23 @@ _latest = (
     .subquery("latest_correction")
 )
 _correction = aliased(MoodCorrection, name="correction")
+_latest_intent = (
+    select(
+        IntentCorrection.message_id.label("message_id"),
+        func.max(IntentCorrection.id).label("correction_id"),
+    )
+    .group_by(IntentCorrection.message_id)
+    .subquery("latest_intent_correction")
+)
+_intent_correction = aliased(IntentCorrection, name="intent_correction")
 
 effective_label: ColumnElement[str] = func.coalesce(_correction.label, Message.mood_label)
 """The label that counts in filters and statistics: a human's correction wins over the model."""
+
+effective_intent: ColumnElement[str | None] = func.coalesce(
+    _intent_correction.intent, Message.intent
+)
+"""The intent that counts, likewise: an operator's correction wins over the model's."""
 
 
 def tagged_messages(*columns: Any) -> Select[Any]:
@@ -38,6 +52,8 @@ def tagged_messages(*columns: Any) -> Select[Any]:
         .select_from(Message)
         .outerjoin(_latest, _latest.c.message_id == Message.id)
         .outerjoin(_correction, _correction.id == _latest.c.correction_id)
+        .outerjoin(_latest_intent, _latest_intent.c.message_id == Message.id)
+        .outerjoin(_intent_correction, _intent_correction.id == _latest_intent.c.correction_id)
         .where(Message.role == "user", Message.mood_label.is_not(None))
     )
 
@@ -69,6 +85,15 @@ class MoodLogEntry:
     keywords: tuple[str, ...] = ()
     # Handed to a colleague because the facts did not answer it, and why.
     handoff_reason: str | None = None
+    # What the customer wants, as the model read it ([triage]) and as an operator corrected it.
+    model_intent: str | None = None
+    model_intent_confidence: float | None = None
+    intent_correction: str | None = None
+
+    @property
+    def intent(self) -> str | None:
+        """The latest operator's intent if there is one, else the model's."""
+        return self.intent_correction or self.model_intent
 
     @property
     def needs_human(self) -> bool:
@@ -88,6 +113,7 @@ class MoodFilter:
     since: datetime | None = None
     until: datetime | None = None
     customer_id: int | None = None
+    intent: str | None = None
     # Messages stored after a listing began are left out of its later pages, so paging
     # through a busy log neither repeats nor skips entries.
     up_to_message_id: int | None = None
@@ -102,6 +128,8 @@ class MoodFilter:
             found.append(Message.created_at < self.until)
         if self.customer_id is not None:
             found.append(Message.customer_id == self.customer_id)
+        if self.intent is not None:
+            found.append(effective_intent == self.intent)
         if self.up_to_message_id is not None:
             found.append(Message.id <= self.up_to_message_id)
         return found
@@ -126,7 +154,7 @@ class MoodLog:
     ) -> list[MoodLogEntry]:
         """Matching entries, newest first."""
         query = (
-            tagged_messages(Message, Customer, _correction)
+            tagged_messages(Message, Customer, _correction, _intent_correction.intent)
             .join(Customer, Customer.id == Message.customer_id)
             .where(*mood_filter.clauses())
             .order_by(Message.created_at.desc(), Message.id.desc())
@@ -135,7 +163,7 @@ class MoodLog:
         )
         async with read_transaction(self._database) as session:
             rows = (await session.execute(query)).all()
-        return [_entry(message, customer, correction) for message, customer, correction in rows]
+        return [_entry(*row) for row in rows]
 
     async def count(self, mood_filter: MoodFilter) -> int:
         query = tagged_messages(func.count()).where(*mood_filter.clauses())
@@ -159,7 +187,12 @@ class MoodLog:
             return await session.scalar(query.order_by(Customer.last_seen.desc()).limit(1))
 
 
-def _entry(message: Message, customer: Customer, correction: MoodCorrection | None) -> MoodLogEntry:
+def _entry(
+    message: Message,
+    customer: Customer,
+    correction: MoodCorrection | None,
+    intent_correction: str | None,
+) -> MoodLogEntry:
     # tagged_messages() only selects messages that have a mood.
     assert message.mood_label is not None and message.mood_confidence is not None
     return MoodLogEntry(
@@ -177,4 +210,7 @@ def _entry(message: Message, customer: Customer, correction: MoodCorrection | No
         if correction is None
         else Correction(correction.label, correction.operator_id, correction.created_at),
         handoff_reason=(message.handoff_reason or "handed off") if message.needs_human else None,
+        model_intent=message.intent,
+        model_intent_confidence=message.intent_confidence,
+        intent_correction=intent_correction,
     )

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func
+from sqlalchemy import case, func
 
 from engine.vocabulary import MoodLabel
 from storage.database import Database
 from storage.models import Customer, Message
-from storage.mood_log import effective_label, tagged_messages
+from storage.mood_log import effective_intent, effective_label, tagged_messages
 from storage.transaction import read_transaction
 
 
@@ -77,6 +77,20 @@ class MoodStats:
 
 
 @dataclass(frozen=True)
+class IntentMoods:
+    """How many tagged messages of a period wanted one thing, and how many of them were
+    negative."""
+
+    intent: str
+    total: int
+    negative: int
+
+    @property
+    def negative_share(self) -> float:
+        return self.negative / self.total
+
+
+@dataclass(frozen=True)
 class UnhappyCustomer:
     customer_id: int
     name: str
@@ -117,6 +131,28 @@ async def daily_moods(
         for day in (first_day + timedelta(days=offset) for offset in range(span))
     )
     return MoodStats(zone.key, days)
+
+
+async def moods_by_intent(
+    database: Database, since: datetime, until: datetime
+) -> list[IntentMoods]:
+    """Per intent, the messages of [since, until) and the negative ones among them, most
+    messages first. Operators' corrections count for both; messages without an intent (tagged
+    while triage was off) are left out."""
+    negative = func.sum(case((effective_label == "negative", 1), else_=0))
+    query = (
+        tagged_messages(effective_intent, func.count(), negative)
+        .where(
+            effective_intent.is_not(None),
+            Message.created_at >= since,
+            Message.created_at < until,
+        )
+        .group_by(effective_intent)
+    )
+    async with read_transaction(database) as session:
+        rows = (await session.execute(query)).all()
+    found = [IntentMoods(intent, total, int(negatives or 0)) for intent, total, negatives in rows]
+    return sorted(found, key=lambda row: (-row.total, row.intent))
 
 
 async def most_negative_customers(

@@ -46,6 +46,9 @@ class StoredMessage:
     needs_human: bool = False
     handoff_reason: str | None = None
     handed_off_at: datetime | None = None
+    # What the customer wants ([triage] intents) and the model's confidence in it.
+    intent: str | None = None
+    intent_confidence: float | None = None
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
@@ -10,7 +11,7 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from engine.vocabulary import MOOD_LABELS, MoodLabel
+from engine.vocabulary import INTENT_NAME_LENGTH, INTENT_NAME_PATTERN, MOOD_LABELS, MoodLabel
 from storage.database import Database
 from storage.errors import ConstraintError, MessageNotFoundError
 from storage.models import (
@@ -18,6 +19,7 @@ from storage.models import (
     ConversationReset,
     Customer,
     DeliveredPart,
+    IntentCorrection,
     Message,
     MoodCorrection,
 )
@@ -63,15 +65,40 @@ class Store:
             # our check and our insert; a second attempt finds its rows.
             return await self._record_incoming_once(chat_id, customer, text, telegram_message_id)
 
-    async def set_mood(self, message_id: int, label: MoodLabel, confidence: float) -> None:
-        """Record the model's mood for a message (the mood log)."""
+    async def set_mood(
+        self,
+        message_id: int,
+        label: MoodLabel,
+        confidence: float,
+        intent: tuple[str, float] | None = None,
+    ) -> None:
+        """Record the model's mood for a message (the mood log), and what the customer wants
+        (`intent`: its name and the model's confidence) where triage read it."""
         _check_label(label)
-        if not 0.0 <= confidence <= 1.0:
-            raise ValueError(f"mood confidence {confidence} is outside [0, 1]")
+        _check_confidence("mood", confidence)
+        if intent is not None:
+            _check_intent(intent[0])
+            _check_confidence("intent", intent[1])
         async with self._transaction() as session:
             message = await _get(session, message_id)
             message.mood_label = label
             message.mood_confidence = confidence
+            if intent is not None:
+                message.intent, message.intent_confidence = intent
+
+    async def correct_intent(self, message_id: int, intent: str, operator_id: int) -> None:
+        """Record an operator's intent for a message; the model's is kept beside it."""
+        _check_intent(intent)
+        async with self._transaction() as session:
+            await _get(session, message_id)
+            session.add(
+                IntentCorrection(
+                    message_id=message_id,
+                    intent=intent,
+                    operator_id=operator_id,
+                    created_at=self._clock(),
+                )
+            )
 
     async def correct_mood(self, message_id: int, label: MoodLabel, operator_id: int) -> None:
         """Record an operator's mood label for a message; the model's label is kept beside it."""
@@ -390,6 +417,19 @@ def _check_label(label: str) -> None:
         raise ValueError(f"mood label {label!r} is not one of {', '.join(MOOD_LABELS)}")
 
 
+def _check_intent(intent: str) -> None:
+    if re.fullmatch(INTENT_NAME_PATTERN, intent) is None:
+        raise ValueError(
+            f"intent {intent!r} is not an intent name (lower-case letters, digits and _, "
+            f"starting with a letter, at most {INTENT_NAME_LENGTH} characters)"
+        )
+
+
+def _check_confidence(what: str, confidence: float) -> None:
+    if not 0.0 <= confidence <= 1.0:
+        raise ValueError(f"{what} confidence {confidence} is outside [0, 1]")
+
+
 def stored_message(message: Message) -> StoredMessage:
     return StoredMessage(
         id=message.id,
@@ -405,4 +445,6 @@ def stored_message(message: Message) -> StoredMessage:
         needs_human=message.needs_human,
         handoff_reason=message.handoff_reason,
         handed_off_at=message.handed_off_at,
+        intent=message.intent,
+        intent_confidence=message.intent_confidence,
     )

@@ -1,6 +1,7 @@
 """A grounded answer, step by step: pick the evidence, decide, write from it, check, fall back.
 
-1. A question about live data (one order's state, stock) goes to a colleague at once.
+1. A message whose intent needs a person ([triage] handoff_intents: an order's state, a change
+   to it) or that asks about live data (stock) goes to a colleague at once.
 2. One label pass reads which statement answers the message (or none) and whether the message
    asks for information at all; a thank-you or a complaint without a question gets a kind reply
    that claims nothing about the company.
@@ -40,6 +41,7 @@ from engine.vocabulary import MoodLabel
 log = logging.getLogger(__name__)
 
 REASON_LIVE_DATA = "asks for live data (an order's state, stock) that the facts cannot hold"
+REASON_INTENT = "asks about {intent}, which needs a person (triage.handoff_intents)"
 REASON_NOT_ANSWERED = "the facts do not answer it"
 REASON_NO_FACTS = "asks for information, and no facts file is configured"
 # From this chance that a message asks anything, it is treated as a question. The reading leans
@@ -93,10 +95,12 @@ class GroundedAnswerer:
         model: AnswerModel,
         knowledge: KnowledgeBase | None,
         threshold: float | None = None,
+        handoff_intents: Sequence[str] = (),
     ) -> None:
         self._model = model
         self._knowledge = knowledge
         self._threshold = DEFAULT_THRESHOLD if threshold is None else threshold
+        self._handoff_intents = frozenset(handoff_intents)
 
     async def answer(
         self,
@@ -113,9 +117,15 @@ class GroundedAnswerer:
         def handed_off(reason: str, closest: tuple[Statement, ...] = ()) -> GroundedReply:
             return GroundedReply(handoff_reply(language, label), HandOff(reason, text), closest)
 
+        intent = mood.intent
+        if intent is not None and intent.name in self._handoff_intents:
+            return handed_off(REASON_INTENT.format(intent=intent.name))
         item = pick_item(history, text)
         knowledge = self._knowledge
-        if knowledge is not None and asks_live_data(text):
+        # Where the intent was read and order questions go to a person by it, the words that
+        # stand in for it are left to stock.
+        orders = intent is None or "order_status" not in self._handoff_intents
+        if knowledge is not None and asks_live_data(text, orders=orders):
             return handed_off(REASON_LIVE_DATA)
         statements = knowledge.candidates_for(item, language) if knowledge is not None else []
         pick = await self._model.pick(language, statements, item)

@@ -18,7 +18,7 @@ from bot.config import (
     default_database_url,
     load_config,
 )
-from engine.config import EngineConfig, KnowledgeConfig, SamplingConfig
+from engine.config import EngineConfig, KnowledgeConfig, SamplingConfig, TriageConfig
 
 TOKEN = "123456789:AAEhBOweik6ad9r_QXMENQjcrGbqCr4K-ra"
 OTHER_TOKEN = "987654321:ZZZ_yyy-xxxWWWvvvUUUtttSSSrrrQQQppp"
@@ -387,6 +387,15 @@ INVALID = [
     ("knowledge", "file", '"absent.md"', "absent.md does not exist"),
     ("knowledge", "file", "3", "expected a string, got integer"),
     ("knowledge", "answer_threshold", "1.5", "must be ≥ 0.0 and ≤ 1.0, got 1.5"),
+    ("triage", "enabled", '"yes"', "expected true or false, got string"),
+    ("triage", "intents", '["returns"]', "expected a table of intent name"),
+    ("triage", "intents", '{ Returns = "refunds", other = "else" }', "'Returns' is not an intent"),
+    ("triage", "intents", '{ returns = "refunds" }', "needs 2 to 16 intents, got 1"),
+    ("triage", "intents", '{ returns = "", other = "else" }', "returns: expected a short"),
+    ("triage", "intents", '{ returns = 3, other = "else" }', "returns: expected a short"),
+    ("triage", "handoff_intents", '"returns"', "expected an array of intent names"),
+    ("triage", "handoff_intents", '["order-status"]', "'order-status' is not an intent name"),
+    ("triage", "handoff_intents", '["refunds"]', "'refunds' is not one of the intents"),
     ("desk", "approve", '"sometimes"', "must be one of 'never', 'negative', 'always'"),
     ("desk", "takeover_idle_minutes", "-5", "must be ≥ 0 and ≤ 10080, got -5"),
     ("desk", "title_interval", "true", "expected a number, got boolean"),
@@ -541,15 +550,25 @@ def test_example_loads_and_documents_the_real_defaults() -> None:
 
 
 def _example_entries() -> dict[str, dict[str, str]]:
-    """Every `key = value` line of the example, commented out or not, by section; later wins."""
+    """Every `key = value` line of the example, commented out or not, by section; later wins.
+    A sub-table (`# [triage.intents]`) is one key of its section, as an inline table."""
     entries: dict[str, dict[str, str]] = {}
     section = ""
+    table: list[str] | None = None
     for line in EXAMPLE.read_text(encoding="utf-8").splitlines():
         if header := re.fullmatch(r"\[(\w+)\]", line):
-            section = header[1]
+            section, table = header[1], None
             entries[section] = {}
+        elif sub := re.fullmatch(r"# \[(\w+)\.(\w+)\]", line):
+            section, table = sub[1], []
+            entries[section][sub[2]] = ""
+            key = sub[2]
         elif entry := re.fullmatch(r"(?:# )?(\w+) = (.+)", line):
-            entries[section][entry[1]] = entry[2]
+            if table is None:
+                entries[section][entry[1]] = entry[2]
+            else:
+                table.append(f"{entry[1]} = {entry[2]}")
+                entries[section][key] = "{ " + ", ".join(table) + " }"
     return entries
 
 
@@ -574,6 +593,53 @@ def test_example_with_its_examples_uncommented_is_valid(tmp_path: Path) -> None:
     assert config.database.url.startswith("postgresql+asyncpg://")
     assert config.engine.sampling.seed is not None
     assert config.engine.knowledge is not None
+
+
+# --- [triage] ------------------------------------------------------------------------------
+
+
+def test_triage_reads_the_default_intents_unless_switched_off(tmp_path: Path) -> None:
+    default = load_config(None, require_token=False).engine.triage
+    assert default == TriageConfig()
+    assert set(default.intents) == {
+        "order_status", "shipping", "returns", "product", "payment", "order_change", "feedback",
+        "other",
+    }  # fmt: skip
+    assert default.handoff_intents == ("order_status", "order_change")
+    off = load_text(tmp_path, "[triage]\nenabled = false\n", require_token=False)
+    assert off.engine.triage is None
+
+
+def test_a_teams_own_intents_replace_the_set_and_keep_the_default_handoffs_they_name(
+    tmp_path: Path,
+) -> None:
+    text = (
+        "[triage.intents]\n"
+        'order_status = "where my parcel is"\n'
+        'warranty = "repairs under warranty"\n'
+        'other = "anything else"\n'
+    )
+    triage = load_text(tmp_path, text, require_token=False).engine.triage
+    assert triage is not None
+    assert list(triage.intents) == ["order_status", "warranty", "other"]
+    assert triage.handoff_intents == ("order_status",)
+    chosen = load_text(
+        tmp_path,
+        text.replace(
+            "[triage.intents]", '[triage]\nhandoff_intents = ["warranty"]\n[triage.intents]'
+        ),
+        require_token=False,
+    ).engine.triage
+    assert chosen is not None and chosen.handoff_intents == ("warranty",)
+
+
+def test_a_long_intent_description_is_refused(tmp_path: Path) -> None:
+    long = "x" * 161
+    message = config_error(
+        tmp_path,
+        f'[telegram]\ntoken = "{TOKEN}"\n[triage.intents]\nreturns = "{long}"\nother = "else"\n',
+    )
+    assert message.startswith("config key triage.intents: returns: the description must be")
 
 
 # --- [operators] ---------------------------------------------------------------------------

@@ -34,6 +34,7 @@ LATER_REVISIONS = [
     "0005_desk",
     "0006_desk_safety",
     "0007_desk_knowledge",
+    "0008_triage",
 ]
 
 # Rows of every table, written as moodbot 0.1 wrote them (naive UTC on SQLite).
@@ -247,7 +248,7 @@ async def test_ratings_asked_before_0006_learn_their_conversation_and_duplicates
     shutil.copytree(
         storage.migrations.MIGRATIONS_DIR,
         before_0006,
-        ignore=shutil.ignore_patterns("__*", "0006_*", "0007_*"),
+        ignore=shutil.ignore_patterns("__*", "0006_*", "0007_*", "0008_*"),
     )
     with monkeypatch.context() as patched:
         patched.setattr(storage.migrations, "MIGRATIONS_DIR", before_0006)
@@ -267,7 +268,7 @@ async def test_ratings_asked_before_0006_learn_their_conversation_and_duplicates
         ]:
             await connection.exec_driver_sql(statement)
 
-    assert await upgrade(bare) == ["0006_desk_safety", "0007_desk_knowledge"]
+    assert await upgrade(bare) == ["0006_desk_safety", "0007_desk_knowledge", "0008_triage"]
 
     async with bare.engine.connect() as connection:
         found = await connection.exec_driver_sql(
