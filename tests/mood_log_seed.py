@@ -23,11 +23,14 @@ async def tagged(
     label: MoodLabel,
     confidence: float,
     at: datetime | None = None,
+    *,
+    intent: tuple[str, float] | None = None,
 ) -> StoredMessage:
-    """A customer's message in their private chat, tagged, and stored as written at `at`."""
+    """A customer's message in their private chat, tagged (with `intent`, its name and
+    confidence, where given), and stored as written at `at`."""
     store = Store(database)
     message, _ = await store.record_incoming(customer.id, customer, text, next(_telegram_ids))
-    await store.set_mood(message.id, label, confidence)
+    await store.set_mood(message.id, label, confidence, intent=intent)
     if at is not None:
         async with database.session() as session, session.begin():
             await session.execute(
