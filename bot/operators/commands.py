@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 
 from telegram import Message, Update
@@ -17,13 +18,13 @@ from bot.operators.access import OPERATOR_HANDLER_GROUP, OperatorGate, then_stop
 from bot.operators.answer_report import answers_for_days
 from bot.operators.chart import render_mood_chart
 from bot.operators.log_view import (
-    PAGE_BUTTON,
+    PAGE_PATTERN,
     PAGE_SIZE,
-    USAGE,
     decode_page,
     page_keyboard,
     page_text,
     parse_arguments,
+    usage,
 )
 from bot.operators.periods import last_days, one_period, parse_days
 from bot.operators.report import day_lines, no_messages_text, period_text, summary_text
@@ -42,9 +43,17 @@ MAX_STATS_DAYS = 366
 
 class OperatorCommands:
     def __init__(
-        self, gate: OperatorGate, database: Database, config: OperatorsConfig, clock: Clock
+        self,
+        gate: OperatorGate,
+        database: Database,
+        config: OperatorsConfig,
+        clock: Clock,
+        intents: Sequence[str] = (),
     ) -> None:
+        """`intents`: the configured [triage] intents' names in their order (none with triage
+        off), which /moodlog filters by."""
         self._gate = gate
+        self._intents = tuple(intents)
         self._clock = clock
         self._database = database
         self._log = MoodLog(database)
@@ -58,7 +67,7 @@ class OperatorCommands:
                 group=OPERATOR_HANDLER_GROUP,
             )
         app.add_handler(
-            CallbackQueryHandler(then_stop(self.on_page_button), pattern=PAGE_BUTTON.pattern),
+            CallbackQueryHandler(then_stop(self.on_page_button), pattern=PAGE_PATTERN),
             group=OPERATOR_HANDLER_GROUP,
         )
 
@@ -66,9 +75,9 @@ class OperatorCommands:
         if (message := await self._gate.command(update)) is None:
             return
         try:
-            arguments = parse_arguments(context.args or [])
+            arguments = parse_arguments(context.args or [], self._intents)
         except ValueError as exc:
-            await _reply(message, f"{exc}\n{USAGE}")
+            await _reply(message, f"{exc}\n{usage(self._intents)}")
             return
         customer_id = arguments.customer_id
         if arguments.username is not None:
@@ -77,11 +86,17 @@ class OperatorCommands:
                 await _reply(message, f"No customer @{arguments.username} is known.")
                 return
         since = None if arguments.period is None else self._clock() - arguments.period
-        mood_filter = MoodFilter(label=arguments.label, since=since, customer_id=customer_id)
+        mood_filter = MoodFilter(
+            label=arguments.label,
+            since=since,
+            customer_id=customer_id,
+            intent=arguments.intent,
+        )
         page = await self._log.page(mood_filter, 0, PAGE_SIZE)
         await deliver(
             lambda: message.reply_text(
-                page_text(page, 0, self._zone), reply_markup=page_keyboard(page, 0)
+                page_text(page, 0, self._zone),
+                reply_markup=page_keyboard(page, 0, self._intents),
             ),
             f"chat {message.chat_id}: mood log",
         )
@@ -90,7 +105,7 @@ class OperatorCommands:
         query = update.callback_query
         if query is None or query.data is None or not await self._gate.button(query):
             return
-        decoded = decode_page(query.data)
+        decoded = decode_page(query.data, self._intents)
         if decoded is None:
             await refuse(query)
             return
@@ -99,7 +114,8 @@ class OperatorCommands:
         await query.answer()
         try:
             await query.edit_message_text(
-                page_text(page, number, self._zone), reply_markup=page_keyboard(page, number)
+                page_text(page, number, self._zone),
+                reply_markup=page_keyboard(page, number, self._intents),
             )
         except BadRequest as exc:
             # A double tap asks for the page already shown.
