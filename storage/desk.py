@@ -15,6 +15,7 @@ from storage.database import Database
 from storage.errors import MessageNotFoundError
 from storage.insert_or_ignore import insert_or_ignore
 from storage.models import Customer, DeskPost, DeskTopic, Message, Takeover
+from storage.mood_log import effective_intent, tagged_messages
 from storage.records import StoredMessage
 from storage.store import stored_message
 from storage.transaction import read_transaction, transaction
@@ -45,6 +46,8 @@ class CustomerSummary:
     username: str | None
     moods: tuple[MoodLabel, ...]  # newest first
     keywords: tuple[str, ...]  # of the newest message that has any
+    # What the newest message wants ([triage]; an operator's correction wins), if it was read.
+    intent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -114,14 +117,11 @@ class DeskStore:
             return await session.scalar(query)
 
     async def customer_summary(self, customer_id: int, moods: int) -> CustomerSummary | None:
-        """The customer's name and their last `moods` moods; None once they are forgotten."""
+        """The customer's name, their last `moods` moods and the newest message's intent; None
+        once they are forgotten."""
         recent = (
-            select(Message.mood_label, Message.keywords)
-            .where(
-                Message.customer_id == customer_id,
-                Message.role == "user",
-                Message.mood_label.is_not(None),
-            )
+            tagged_messages(Message.mood_label, Message.keywords, effective_intent)
+            .where(Message.customer_id == customer_id)
             .order_by(Message.id.desc())
             .limit(moods)
         )
@@ -130,12 +130,13 @@ class DeskStore:
             if customer is None:
                 return None
             rows = (await session.execute(recent)).all()
-        keywords = next((words for _, words in rows if words), None)
+        keywords = next((words for _, words, _ in rows if words), None)
         return CustomerSummary(
             customer.name,
             customer.username,
-            tuple(label for label, _ in rows),
+            tuple(label for label, _, _ in rows),
             tuple(keywords.splitlines()) if keywords else (),
+            rows[0][2] if rows else None,
         )
 
     async def set_keywords(self, message_id: int, keywords: list[str]) -> None:

@@ -9,11 +9,12 @@ from datetime import datetime
 from typing import Literal
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from engine.vocabulary import MoodLabel
 from storage.approvals import SENDING
 from storage.database import Database
-from storage.models import Approval, Customer, Message, Takeover
+from storage.models import Approval, Customer, IntentCorrection, Message, Takeover
 from storage.transaction import transaction
 
 Reason = Literal["handed off", "taken over", "approval"]
@@ -31,7 +32,8 @@ class Waiting:
     mood_label: MoodLabel | None
     mood_confidence: float | None
     text: str
-    # What the newest waiting message wants ([triage]); None where triage was off.
+    # What the newest waiting message wants ([triage]; an operator's correction wins); None
+    # where it was not read.
     intent: str | None = None
 
     @property
@@ -85,11 +87,29 @@ async def waiting_for_a_person(database: Database) -> list[Waiting]:
             for message, name, username in (await session.execute(query)).all():
                 key = (message.chat_id, message.customer_id)
                 found.setdefault(key, []).append((reason, message, name, username))  # type: ignore[arg-type]
-    waiting = [_waiting(entries) for entries in found.values()]
+        corrected = await _corrected_intents(
+            session, [max(entry[1].id for entry in entries) for entries in found.values()]
+        )
+    waiting = [_waiting(entries, corrected) for entries in found.values()]
     return sorted(waiting, key=lambda item: (-item.negativity, item.since))
 
 
-def _waiting(entries: list[tuple[Reason, Message, str, str | None]]) -> Waiting:
+async def _corrected_intents(session: AsyncSession, message_ids: list[int]) -> dict[int, str]:
+    """The latest operator's intent of each of these messages that has one."""
+    if not message_ids:
+        return {}
+    query = (
+        select(IntentCorrection.message_id, IntentCorrection.intent)
+        .where(IntentCorrection.message_id.in_(message_ids))
+        .order_by(IntentCorrection.id)
+    )
+    # Later corrections overwrite earlier ones.
+    return {message_id: intent for message_id, intent in (await session.execute(query)).all()}
+
+
+def _waiting(
+    entries: list[tuple[Reason, Message, str, str | None]], corrected: dict[int, str]
+) -> Waiting:
     oldest = min(entries, key=lambda entry: entry[1].id)[1]
     newest = max(entries, key=lambda entry: entry[1].id)[1]
     reasons = tuple(dict.fromkeys(reason for reason, *_ in entries))
@@ -104,5 +124,5 @@ def _waiting(entries: list[tuple[Reason, Message, str, str | None]]) -> Waiting:
         mood_label=newest.mood_label,
         mood_confidence=newest.mood_confidence,
         text=newest.text,
-        intent=newest.intent,
+        intent=corrected.get(newest.id, newest.intent),
     )

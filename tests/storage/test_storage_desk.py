@@ -76,3 +76,25 @@ async def test_operator_turns_and_messages_left_to_the_team_are_in_the_history(
         HistoryTurn("operator", "It ships today."),
     ]
     assert [m.id for m in await store.pending_messages()] == [later.id]
+
+
+async def test_the_summary_shows_the_newest_messages_intent_an_operators_winning(
+    db: Database, store: Store
+) -> None:
+    desk = DeskStore(db)
+    first, _ = await store.record_incoming(ANN.id, ANN, "where is my refund", 1)
+    await store.set_mood(first.id, "negative", 0.9, intent=("returns", 0.8))
+    summary = await desk.customer_summary(ANN.id, 4)
+    assert summary is not None and summary.intent == "returns"
+
+    await store.correct_intent(first.id, "payment", 7)
+    await store.correct_intent(first.id, "shipping", 8)
+    summary = await desk.customer_summary(ANN.id, 4)
+    assert summary is not None and summary.intent == "shipping"
+
+    # The newest message counts; one read without an intent shows none.
+    second, _ = await store.record_incoming(ANN.id, ANN, "hello?", 2)
+    await store.set_mood(second.id, "neutral", 0.6)
+    summary = await desk.customer_summary(ANN.id, 4)
+    assert summary is not None
+    assert (summary.moods, summary.intent) == (("neutral", "negative"), None)

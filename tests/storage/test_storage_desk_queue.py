@@ -66,3 +66,23 @@ async def test_equally_negative_conversations_wait_in_arrival_order(
         await Approvals(db).draft(message.id, "😢 sorry", T0)
 
     assert [item.customer_id for item in await waiting_for_a_person(db)] == [BO.id, ANN.id]
+
+
+async def test_a_waiting_conversation_has_its_newest_messages_intent_an_operators_winning(
+    db: Database, store: Store
+) -> None:
+    for customer, intent in ((ANN, ("returns", 0.8)), (BO, None)):
+        message, _ = await store.record_incoming(customer.id, customer, "sad", 1)
+        await store.set_mood(message.id, "negative", 0.9, intent=intent)
+        await Approvals(db).draft(message.id, "😢 sorry", T0)
+    later, _ = await store.record_incoming(ANN.id, ANN, "and the invoice?", 2)
+    await store.set_mood(later.id, "neutral", 0.6, intent=("payment", 0.7))
+    await Approvals(db).draft(later.id, "😐 here", T0)
+
+    waiting = {item.customer_id: item.intent for item in await waiting_for_a_person(db)}
+    assert waiting == {ANN.id: "payment", BO.id: None}
+
+    await store.correct_intent(later.id, "product", 7)
+    await store.correct_intent(later.id, "returns", 8)
+    waiting = {item.customer_id: item.intent for item in await waiting_for_a_person(db)}
+    assert waiting == {ANN.id: "returns", BO.id: None}
