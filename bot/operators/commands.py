@@ -27,12 +27,18 @@ from bot.operators.log_view import (
     usage,
 )
 from bot.operators.periods import last_days, one_period, parse_days
-from bot.operators.report import day_lines, no_messages_text, period_text, summary_text
+from bot.operators.report import (
+    day_lines,
+    intent_lines,
+    no_messages_text,
+    period_text,
+    summary_text,
+)
 from bot.operators.satisfaction_report import satisfaction_for_days
 from storage import Clock, Database
 from storage.corrections import CorrectedMessage, agreement, corrected_messages
 from storage.mood_log import MoodFilter, MoodLog
-from storage.mood_stats import daily_moods, local_midnight
+from storage.mood_stats import daily_moods, local_midnight, moods_by_intent
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +143,10 @@ class OperatorCommands:
         if stats.is_empty:
             await _reply(message, no_messages_text(stats))
             return
-        chart = await asyncio.to_thread(render_mood_chart, stats)
+        since = local_midnight(first, self._zone)
+        until = local_midnight(last + timedelta(days=1), self._zone)
+        intents = await moods_by_intent(self._database, since, until)
+        chart = await asyncio.to_thread(render_mood_chart, stats, intents)
         await deliver(
             lambda: message.reply_photo(
                 chart,
@@ -147,13 +156,17 @@ class OperatorCommands:
             f"chat {message.chat_id}: mood chart",
         )
         satisfaction = await satisfaction_for_days(self._database, first, last, self._zone)
-        corrected = await corrected_messages(
-            self._database,
-            local_midnight(first, self._zone),
-            local_midnight(last + timedelta(days=1), self._zone),
-        )
+        corrected = await corrected_messages(self._database, since, until)
         answers = await answers_for_days(self._database, first, last, self._zone)
-        lines = [*day_lines(stats), "", *satisfaction, *answers, agreement_line(corrected)]
+        by_intent = [*intent_lines(intents), ""] if intents else []
+        lines = [
+            *day_lines(stats),
+            "",
+            *by_intent,
+            *satisfaction,
+            *answers,
+            agreement_line(corrected),
+        ]
         await _reply(message, "\n".join(lines))
 
 

@@ -1,5 +1,6 @@
-"""The daily digest: yesterday's moods, the week's chart and the unhappiest customers, sent to
-the operator chats at a configured local time by the application's JobQueue."""
+"""The daily digest: yesterday's moods (and intents, where triage read them), the week's chart
+and the unhappiest customers, sent to the operator chats at a configured local time by the
+application's JobQueue."""
 
 from __future__ import annotations
 
@@ -19,15 +20,17 @@ from bot.operators.answer_report import answers_for_days
 from bot.operators.chart import render_mood_chart
 from bot.operators.log_view import customer_text
 from bot.operators.periods import last_days
-from bot.operators.report import period_text, summary_text
+from bot.operators.report import intent_lines, period_text, summary_text
 from bot.operators.satisfaction_report import satisfaction_for_days
 from bot.timed_jobs import TimedJobs
 from storage import Clock, Database
 from storage.mood_stats import (
+    IntentMoods,
     MoodStats,
     UnhappyCustomer,
     daily_moods,
     local_midnight,
+    moods_by_intent,
     most_negative_customers,
 )
 
@@ -47,14 +50,20 @@ class Digest:
 
 
 def digest_text(
-    week: MoodStats, unhappy: Sequence[UnhappyCustomer], satisfaction: Sequence[str]
+    week: MoodStats,
+    unhappy: Sequence[UnhappyCustomer],
+    satisfaction: Sequence[str],
+    intents: Sequence[IntentMoods] = (),
 ) -> str:
+    """`intents`: yesterday's messages per intent (none: nothing is said about intents)."""
     yesterday = MoodStats(week.time_zone, week.days[-1:])
     lines = [f"📊 Mood digest for {period_text(yesterday)}"]
     if yesterday.is_empty:
         lines.append("No tagged messages yesterday.")
     else:
         lines.append(summary_text(yesterday))
+    if intents:
+        lines += ["", *intent_lines(intents)]
     if unhappy:
         lines += ["", "Customers with the most negative messages:"]
         lines += [
@@ -108,16 +117,21 @@ class DailyDigest:
         zone = self._config.zone
         first, yesterday = last_days(CHART_DAYS, zone, now, include_today=False)
         week = await daily_moods(self._database, first, yesterday, zone)
-        unhappy = await most_negative_customers(
-            self._database,
-            local_midnight(yesterday, zone),
-            local_midnight(yesterday + timedelta(days=1), zone),
-            TOP_CUSTOMERS,
-        )
+        day_start = local_midnight(yesterday, zone)
+        day_end = local_midnight(yesterday + timedelta(days=1), zone)
+        unhappy = await most_negative_customers(self._database, day_start, day_end, TOP_CUSTOMERS)
         satisfaction = await satisfaction_for_days(self._database, yesterday, yesterday, zone)
         answers = await answers_for_days(self._database, yesterday, yesterday, zone)
-        chart = None if week.is_empty else await asyncio.to_thread(render_mood_chart, week)
-        return Digest(digest_text(week, unhappy, [*satisfaction, *answers]), chart, week)
+        intents = await moods_by_intent(self._database, day_start, day_end)
+        chart = None
+        if not week.is_empty:
+            # The chart is the week's: its intents beside its moods.
+            week_intents = await moods_by_intent(
+                self._database, local_midnight(first, zone), day_end
+            )
+            chart = await asyncio.to_thread(render_mood_chart, week, week_intents)
+        text = digest_text(week, unhappy, [*satisfaction, *answers], intents)
+        return Digest(text, chart, week)
 
     async def send(self, bot: Bot, now: datetime) -> None:
         digest = await self.compose(now)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from engine.vocabulary import MOOD_EMOJI, SHOWN_ORDER
-from storage.mood_stats import DayMoods, MoodStats
+from storage.mood_stats import DayMoods, IntentMoods, MoodStats
 
 
 def period_text(stats: MoodStats) -> str:
@@ -40,3 +42,17 @@ def day_lines(stats: MoodStats) -> list[str]:
 def report_text(stats: MoodStats) -> str:
     """The numbers under the chart: totals, then every day."""
     return "\n".join([f"Moods {period_text(stats)}", summary_text(stats), "", *day_lines(stats)])
+
+
+def intent_line(row: IntentMoods) -> str:
+    """E.g. "returns: 23 messages, 61% negative"."""
+    messages = "message" if row.total == 1 else "messages"
+    return f"{row.intent}: {row.total} {messages}, {row.negative_share:.0%} negative"
+
+
+def intent_lines(intents: Sequence[IntentMoods]) -> list[str]:
+    """What customers wanted in a period: a heading and one line per intent, most messages
+    first; nothing at all for a period without a message with an intent (triage off)."""
+    if not intents:
+        return []
+    return ["By intent (what customers wanted):", *(intent_line(row) for row in intents)]

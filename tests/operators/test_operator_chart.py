@@ -11,8 +11,14 @@ import pytest
 from matplotlib.container import BarContainer
 
 from bot.operators.chart import mood_figure, render_mood_chart
-from bot.operators.report import day_lines, no_messages_text, report_text, summary_text
-from storage.mood_stats import DayMoods, MoodStats
+from bot.operators.report import (
+    day_lines,
+    intent_lines,
+    no_messages_text,
+    report_text,
+    summary_text,
+)
+from storage.mood_stats import DayMoods, IntentMoods, MoodStats
 
 WEEK = MoodStats(
     "Asia/Shanghai",
@@ -76,3 +82,50 @@ def test_the_numbers_under_the_chart() -> None:
         "Sat 05-04: 4 · 😄 1 · 😐 2 · 😢 1 · 25% negative",
     ]
     assert report_text(WEEK).splitlines()[0] == "Moods 2024-05-01 – 2024-05-04 (Asia/Shanghai)"
+
+
+INTENTS = [
+    IntentMoods("returns", 23, 14),
+    IntentMoods("shipping", 8, 0),
+    IntentMoods("other", 1, 1),
+]
+
+
+def test_the_intents_chart_stands_beside_the_moods() -> None:
+    png = render_mood_chart(WEEK, INTENTS)
+
+    pixels = matplotlib.image.imread(io.BytesIO(png), format="png")
+    height, width, _ = pixels.shape
+    assert (width, height) == (1400, 480)
+
+
+def test_each_intent_is_a_bar_of_its_negative_share_labelled_with_its_counts() -> None:
+    figure = mood_figure(WEEK, INTENTS)
+    moods, _, by_intent = figure.axes
+
+    [bars] = by_intent.containers
+    assert isinstance(bars, BarContainer)
+    assert [patch.get_width() for patch in bars.patches] == pytest.approx([14 / 23, 0.0, 1.0])
+    assert [label.get_text() for label in by_intent.texts] == ["14 of 23", "0 of 8", "1 of 1"]
+    # Most messages on top.
+    names = [tick.get_text() for tick in by_intent.get_yticklabels()]
+    assert names == ["returns", "shipping", "other"]
+    assert by_intent.yaxis_inverted()
+    assert by_intent.get_title() == "Negative share by intent"
+    # The moods' chart beside it is the same as without intents.
+    stacks = {c.get_label(): [p.get_height() for p in c.patches] for c in moods.containers}
+    assert stacks["negative"] == [1, 0, 2, 1]
+
+
+def test_without_intents_the_chart_is_the_moods_alone() -> None:
+    assert len(mood_figure(WEEK, []).axes) == 2
+    assert intent_lines([]) == []
+
+
+def test_the_numbers_per_intent() -> None:
+    assert intent_lines(INTENTS) == [
+        "By intent (what customers wanted):",
+        "returns: 23 messages, 61% negative",
+        "shipping: 8 messages, 0% negative",
+        "other: 1 message, 100% negative",
+    ]
