@@ -5,7 +5,8 @@ alert answers the customer: bot.operators.takeover).
 A message alerts when it is tagged negative with a confidence above the threshold, or when it
 makes the customer's run of negative messages reach the configured length (once per run, not
 again for every further negative message). The alert shows the message with the customer's
-previous messages, and buttons to correct the mood (see bot.operators.corrections).
+previous messages, what the message wants where triage read it, and buttons to correct the
+mood and the intent (see bot.operators.corrections).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from zoneinfo import ZoneInfo
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
@@ -22,6 +24,7 @@ from bot.config import OperatorsConfig
 from bot.formatting import shorten
 from bot.operators.desk_channel import DeskChannel
 from bot.operators.log_view import customer_text, entry_line
+from bot.operators.triage import INTENT_MARK, IntentButtons
 from engine.types import Mood
 from engine.vocabulary import MOOD_EMOJI, MOOD_LABELS, SHOWN_ORDER
 from storage import StoredMessage
@@ -63,18 +66,30 @@ def alert_reasons(mood: Mood, recent: Sequence[MoodLogEntry], config: OperatorsC
     return reasons
 
 
-def correction_keyboard(message_id: int) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        [
-            [
-                InlineKeyboardButton(
-                    f"correct: {MOOD_EMOJI[label]} {label}",
-                    callback_data=CORRECTION_BUTTON.write(message_id, label),
-                )
-                for label in SHOWN_ORDER
-            ]
-        ]
-    )
+def correction_keyboard(
+    message_id: int, intents: IntentButtons | None = None
+) -> InlineKeyboardMarkup:
+    """The mood correction buttons, and under them the intent buttons where given."""
+    moods = [
+        InlineKeyboardButton(
+            f"correct: {MOOD_EMOJI[label]} {label}",
+            callback_data=CORRECTION_BUTTON.write(message_id, label),
+        )
+        for label in SHOWN_ORDER
+    ]
+    if intents is None:
+        return InlineKeyboardMarkup([moods])
+    return intents.keyboard(message_id, above=[moods])
+
+
+def wants_text(entry: MoodLogEntry) -> str | None:
+    """What the message wants, e.g. "🏷 Wants: returns (84%)" (the model's confidence; an
+    operator's correction shows without one); None where no intent was read."""
+    if entry.intent is None:
+        return None
+    if entry.intent_correction is None and entry.model_intent_confidence is not None:
+        return f"{INTENT_MARK} Wants: {entry.intent} ({entry.model_intent_confidence:.0%})"
+    return f"{INTENT_MARK} Wants: {entry.intent}"
 
 
 def alert_text(
@@ -83,7 +98,8 @@ def alert_text(
     reasons: Sequence[str],
     zone: ZoneInfo,
 ) -> str:
-    """The alert for `entry`, with the customer's `previous` messages (newest first)."""
+    """The alert for `entry`, with the customer's `previous` messages (newest first), and what
+    `entry` wants where its intent was read."""
     customer = customer_text(entry.customer_name, entry.customer_username, entry.customer_id)
     lines = [
         f"⚠️ Mood alert: {'; '.join(reasons)}",
@@ -93,6 +109,8 @@ def alert_text(
         f"{MOOD_EMOJI[entry.model_label]} {entry.model_confidence:.0%}: "
         f"{shorten(entry.text, MESSAGE_PREVIEW)}",
     ]
+    if (wants := wants_text(entry)) is not None:
+        lines.append(wants)
     if entry.keywords:
         lines.append(f"🔑 About: {', '.join(entry.keywords)}")
     if previous:
@@ -110,8 +128,11 @@ class MoodAlerts:
         mood_log: MoodLog,
         config: OperatorsConfig,
         keywords_ready: Callable[[int, float], Awaitable[None]],
+        intents: IntentButtons | None = None,
     ) -> None:
         self._channel = channel
+        # None: triage is off, and alerts say nothing about intents.
+        self._intents = intents
         self._keywords_ready = keywords_ready
         self._log = mood_log
         self._config = config
@@ -153,12 +174,20 @@ class MoodAlerts:
         reasons = alert_reasons(mood, recent, self._config)
         if not reasons:
             return
-        text = alert_text(recent[0], recent[1 : CONTEXT_MESSAGES + 1], reasons, self._config.zone)
+        shown = recent[: CONTEXT_MESSAGES + 1]
+        if self._intents is None:
+            # Read while triage was on, perhaps: not shown now that it is off.
+            shown = [replace(entry, model_intent=None, intent_correction=None) for entry in shown]
+        entry = shown[0]
+        text = alert_text(entry, shown[1:], reasons, self._config.zone)
+        markup = correction_keyboard(
+            message.id, self._intents if entry.model_intent is not None else None
+        )
         log.info("message %s of customer %s alerts: %s", message.id, message.customer_id, reasons)
         conversation = Conversation(message.chat_id, message.customer_id)
         # In the customer's queue, so that the alert follows the message it is about.
         self._channel.submit(
             message.customer_id,
-            lambda: self._channel.post(conversation, text, correction_keyboard(message.id)),
+            lambda: self._channel.post(conversation, text, markup),
             "post a mood alert",
         )

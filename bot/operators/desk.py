@@ -1,7 +1,7 @@
 """Everything operators get from the running bot, wired up in one place: their commands, the
 customers' topics with the mirror, takeovers, approvals, mood alerts with correction buttons,
-hand-off notices, wrong-answer flags, desk facts, the facts reload and the daily digest. It is
-the pipeline's DeskHooks."""
+what each message wants with buttons to correct it (triage), hand-off notices, wrong-answer
+flags, desk facts, the facts reload and the daily digest. It is the pipeline's DeskHooks."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from bot.operators.alerts import MoodAlerts
 from bot.operators.approval import ApprovalDesk
 from bot.operators.commands import OperatorCommands
 from bot.operators.complaint_keywords import ComplaintKeywords
-from bot.operators.corrections import MoodCorrections
+from bot.operators.corrections import IntentCorrections, MoodCorrections
 from bot.operators.desk_channel import DeskChannel
 from bot.operators.desk_facts import DeskFactsSync, DeskTeaching
 from bot.operators.desk_locks import DeskLocks
@@ -28,6 +28,7 @@ from bot.operators.mirror import Mirror
 from bot.operators.queue import WaitingQueue
 from bot.operators.satisfaction import Satisfaction
 from bot.operators.takeover import Takeovers
+from bot.operators.triage import intent_buttons
 from bot.operators.wrong_answers import WrongAnswers
 from bot.pipeline import Answer
 from bot.timed_jobs import TimedJobs
@@ -56,15 +57,24 @@ class OperatorDesk:
     ) -> None:
         gate = OperatorGate(config.telegram.operator_ids, config.operators.chat_id)
         chats = operator_chats(config)
+        # None with triage off: nothing about intents is shown, and there are no intent buttons.
+        intents = intent_buttons(config.engine.triage)
         desk = DeskStore(database)
         facts = DeskFacts(database)
         self._desk = desk
         self._store = store
         self._locks = locks
         self.channel = DeskChannel(
-            app.bot, desk, config.operators.chat_id, chats, config.desk, clock, locks
+            app.bot,
+            desk,
+            config.operators.chat_id,
+            chats,
+            config.desk,
+            clock,
+            locks,
+            intents=intents is not None,
         )
-        self.mirror = Mirror(self.channel)
+        self.mirror = Mirror(self.channel, intents)
         self.keywords = ComplaintKeywords(engine, desk, self.channel)
         self.satisfaction = Satisfaction(
             app.bot,
@@ -89,12 +99,16 @@ class OperatorDesk:
             app.bot, gate, store, desk, Approvals(database), self.channel, chats, config.desk, clock
         )
         self.alerts = MoodAlerts(
-            self.channel, MoodLog(database), config.operators, self.keywords.wait_for
+            self.channel, MoodLog(database), config.operators, self.keywords.wait_for, intents
         )
         self.handoffs = HandOffAlerts(self.channel, MoodLog(database), config.operators.zone)
         self.digest = DailyDigest(database, config.operators, chats, clock)
         OperatorCommands(gate, database, config.operators, clock).register(app)
         MoodCorrections(gate, store, config.operators.zone, clock).register(app)
+        if intents is not None:
+            IntentCorrections(
+                gate, store, intents, config.operators.zone, clock, self._retitle
+            ).register(app)
         FactsReload(gate, engine).register(app)
         WrongAnswers(gate, database, config.operators.zone, clock).register(app)
         ContentGaps(gate, database, config.operators.zone, clock).register(app)
@@ -103,7 +117,9 @@ class OperatorDesk:
         )
         self.teaching.register(app, jobs)
         self.takeovers.operator_sent = self.teaching.operator_answered
-        self.queue = WaitingQueue(gate, database, self.channel.forum_chat, clock)
+        self.queue = WaitingQueue(
+            gate, database, self.channel.forum_chat, clock, by_intent=intents is not None
+        )
         self.queue.register(app)
         self.takeovers.register(app, jobs)
         self.approvals.register(app)
@@ -113,6 +129,12 @@ class OperatorDesk:
     async def start(self) -> None:
         """Before the first update: the engine answers from the desk facts stored so far."""
         await self.teaching.sync.refresh()
+
+    def _retitle(self, customer_id: int) -> None:
+        """An operator corrected what the customer's message wants: their title may show it."""
+        self.channel.submit(
+            customer_id, lambda: self.channel.retitle(customer_id), "retitle a topic"
+        )
 
     async def _closed(self, conversation: Conversation) -> None:
         await self.satisfaction.conversation_ended(conversation, "close")

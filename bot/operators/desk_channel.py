@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 
 from telegram import Bot, InlineKeyboardMarkup, ReplyParameters
 from telegram.error import BadRequest, TelegramError
@@ -21,7 +22,7 @@ from bot.delivery import DeliveryFailed, deliver
 from bot.operators.desk_locks import DeskLocks
 from bot.operators.topic_titles import topic_title
 from storage import Clock
-from storage.desk import Conversation, DeskStore, DeskTraces
+from storage.desk import Conversation, CustomerSummary, DeskStore, DeskTraces
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +47,12 @@ class DeskChannel:
         config: DeskConfig,
         clock: Clock,
         locks: DeskLocks,
+        *,
+        intents: bool = False,
     ) -> None:
         self._bot = bot
+        # Whether titles show what the customer wants (triage on).
+        self._intents = intents
         self._locks = locks
         self._desk = desk
         # Only a group can be a forum; a user id as the operators' chat never is.
@@ -232,7 +237,7 @@ class DeskChannel:
     async def _create(self, customer_id: int) -> int | None:
         assert self.forum_chat is not None
         forum = self.forum_chat
-        summary = await self._desk.customer_summary(customer_id, TITLE_MOODS)
+        summary = await self._summary(customer_id)
         if summary is None:
             return None
         title = topic_title(summary)
@@ -256,14 +261,20 @@ class DeskChannel:
         )
         return created.message_thread_id
 
+    async def _summary(self, customer_id: int) -> CustomerSummary | None:
+        summary = await self._desk.customer_summary(customer_id, TITLE_MOODS)
+        if summary is None or self._intents:
+            return summary
+        return replace(summary, intent=None)
+
     async def retitle(self, customer_id: int) -> None:
-        """Show the customer's latest mood, trend and keywords in their topic's title, at most
-        once per `[desk] title_interval`; a change inside the interval follows at its end."""
+        """Show the customer's latest mood, trend, intent and keywords in their topic's title, at
+        most once per `[desk] title_interval`; a change inside the interval follows at its end."""
         if self.forum_chat is None:
             return
         forum = self.forum_chat
         topic = await self._desk.topic(forum, customer_id)
-        summary = await self._desk.customer_summary(customer_id, TITLE_MOODS)
+        summary = await self._summary(customer_id)
         if topic is None or summary is None:
             return
         title = topic_title(summary)

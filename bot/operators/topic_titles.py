@@ -1,5 +1,6 @@
-"""A customer's forum topic title: mood now, its trend, who, and what the complaint is about,
-e.g. "😢↘ Ann (@ann) · refund, late"."""
+"""A customer's forum topic title: mood now, its trend, who, what their newest message wants
+(where triage read it) and what the complaint is about, e.g.
+"😢↘ Ann (@ann) · returns · refund, late"."""
 
 from __future__ import annotations
 
@@ -33,5 +34,7 @@ def trend_arrow(moods: Sequence[MoodLabel]) -> str:
 def topic_title(summary: CustomerSummary) -> str:
     who = f"{summary.name} (@{summary.username})" if summary.username else summary.name
     head = f"{MOOD_EMOJI[summary.moods[0]]}{trend_arrow(summary.moods)} " if summary.moods else ""
-    tail = f" · {', '.join(summary.keywords)}" if summary.keywords else ""
+    tail = f" · {summary.intent}" if summary.intent else ""
+    # Last, so that a title over the limit loses keywords before anything else.
+    tail += f" · {', '.join(summary.keywords)}" if summary.keywords else ""
     return shorten(f"{head}{who}{tail}", MAX_TITLE)

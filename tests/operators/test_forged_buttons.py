@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bench.fake_telegram import FakeTelegram
-from storage.models import AnswerFlag, Customer, DeskFact, Rating, Takeover
+from storage.models import AnswerFlag, Customer, DeskFact, IntentCorrection, Rating, Takeover
 from tests.e2e.support import rows
 from tests.operators.bot_support import ANSWER_TIMEOUT, CUSTOMER, OPERATOR
 from tests.operators.desk_support import (
@@ -90,6 +90,15 @@ OPERATOR_PRESSES = [
             "{prefix}:1:negative:1",
         )
     ),
+    # Intent buttons: malformed, an intent not configured, and well-formed under no such button.
+    "fix-intent",
+    "fix-intent:1",
+    "fix-intent:abc:returns",
+    "fix-intent:1:refund_now",
+    f"fix-intent:{HUGE}:returns",
+    f"fix-intent:{ARABIC_ONE}:returns",
+    "fix-intent:1:returns:1",
+    "fix-intent:1:returns",
     "mlog",
     "mlog:0",
     "mlog:x:-:-:-:0",
@@ -169,6 +178,7 @@ async def test_forged_button_data_gets_a_refusal_never_a_traceback(
         rated = await count(service, Rating)
         taken = await count(service, Takeover)
         taught = await count(service, AnswerFlag) + await count(service, DeskFact)
+        taught += await count(service, IntentCorrection)
 
     assert set(answers) == set(pressed)
     assert all(answers[query].text for query in pressed), "a press without a word back"
