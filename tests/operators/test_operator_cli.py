@@ -13,7 +13,7 @@ import matplotlib.image
 import pytest
 
 from bot.cli.main import main
-from bot.cli.operators import LOG_FIELDS
+from bot.cli.operators import INTENT_FIELDS, LOG_FIELDS
 from storage import CustomerInfo, Database, Store, migrations
 from tests.mood_log_seed import tagged
 
@@ -199,3 +199,176 @@ def test_reports_never_change_the_schema(
     assert "has no moodbot schema" in capsys.readouterr().err
     assert run(empty, "migrate") == 0
     assert run(empty, "moods") == 0
+
+
+# --- intents ([triage]) ----------------------------------------------------------------------
+
+
+async def _seed_intents(url: str) -> None:
+    database = Database(url)
+    await database.connect()
+    await migrations.upgrade(database)
+    store = Store(database)
+    try:
+        refund = await tagged(
+            database,
+            ANN,
+            "refund please",
+            "negative",
+            0.9,
+            NOW - timedelta(hours=3),
+            intent=("returns", 0.84),
+        )
+        moved = await tagged(
+            database,
+            BO,
+            "到哪了",
+            "neutral",
+            0.6,
+            NOW - timedelta(hours=2),
+            intent=("shipping", 0.55),
+        )
+        await store.correct_intent(moved.id, "order_status", OPERATOR)
+        await tagged(
+            database,
+            ANN,
+            "money back",
+            "positive",
+            0.7,
+            NOW - timedelta(hours=1),
+            intent=("returns", 0.66),
+        )
+        await tagged(database, BO, "before triage", "negative", 0.8, NOW - timedelta(minutes=30))
+        await tagged(
+            database,
+            ANN,
+            "last month",
+            "negative",
+            0.7,
+            NOW - timedelta(days=20),
+            intent=("returns", 0.9),
+        )
+        assert refund.intent == "returns"
+    finally:
+        await database.close()
+
+
+@pytest.fixture
+def triage_config(tmp_path: Path) -> Path:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'triage.db'}"
+    asyncio.run(_seed_intents(url))
+    return write_config(tmp_path, url)
+
+
+def test_moods_filter_by_intent_and_show_it(
+    triage_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(triage_config, "moods", "--intent", "returns", "--format", "json") == 0
+    returns = json.loads(capsys.readouterr().out)
+    assert run(triage_config, "moods", "--intent", "order_status", "--format", "json") == 0
+    [ordered] = json.loads(capsys.readouterr().out)
+    assert run(triage_config, "moods", "--format", "json") == 0
+    everything = json.loads(capsys.readouterr().out)
+
+    assert [row["text"] for row in returns] == ["money back", "refund please"]
+    assert (returns[1]["intent"], returns[1]["model_intent"]) == ("returns", "returns")
+    assert (returns[1]["model_intent_confidence"], returns[1]["human_intent"]) == (0.84, None)
+    # The operator's correction decides the filter, the model's intent stays beside it.
+    assert ordered["text"] == "到哪了"
+    assert (ordered["intent"], ordered["model_intent"]) == ("order_status", "shipping")
+    assert ordered["human_intent"] == "order_status"
+    assert [(row["text"], row["intent"]) for row in everything] == [
+        ("before triage", None),
+        ("money back", "returns"),
+        ("到哪了", "order_status"),
+        ("refund please", "returns"),
+    ]
+
+
+def test_moods_as_csv_with_the_intent_columns(
+    triage_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(triage_config, "moods", "--format", "csv") == 0
+    reader = csv.DictReader(io.StringIO(capsys.readouterr().out))
+    rows = list(reader)
+
+    assert tuple(reader.fieldnames or ()) == (*LOG_FIELDS[:-1], *INTENT_FIELDS, "text")
+    assert [(row["text"], row["intent"], row["human_intent"]) for row in rows] == [
+        ("before triage", "", ""),
+        ("money back", "returns", ""),
+        ("到哪了", "order_status", "order_status"),
+        ("refund please", "returns", ""),
+    ]
+
+
+def test_moods_table_has_an_intent_column(
+    triage_config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    assert run(triage_config, "moods", "--intent", "order_status") == 0
+    out = capsys.readouterr().out
+
+    assert "1 tagged messages with intent order_status since" in out
+    [header] = [line for line in out.splitlines() if "customer" in line]
+    assert [cell.strip() for cell in header.strip("┃ ").split("┃")][3:5] == [
+        "corrected",
+        "intent",
+    ]
+    assert "🏷 shipping 55% → ✍️ order_status" in out
+
+
+def test_a_log_without_intents_has_no_intent_columns(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(config, "moods", "--format", "json") == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert run(config, "moods") == 0
+    table = capsys.readouterr().out
+
+    assert all(set(row) == set(LOG_FIELDS) for row in rows)
+    assert "intent" not in table and "🏷" not in table
+
+
+def test_moods_refuses_an_intent_not_configured(
+    triage_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(triage_config, "moods", "--intent", "refunds") == 1
+    error = capsys.readouterr().err
+    off = tmp_path / "off.toml"
+    off.write_text(triage_config.read_text() + "\n[triage]\nenabled = false\n", encoding="utf-8")
+    assert run(off, "moods", "--intent", "returns") == 1
+    off_error = capsys.readouterr().err
+
+    assert "no intent 'refunds'; the configured intents are order_status, shipping," in error
+    assert "triage is off ([triage] enabled = false)" in off_error
+
+
+def test_report_adds_the_intents(
+    triage_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "report.png"
+
+    assert run(triage_config, "report", "--since", "7d", "--out", str(out)) == 0
+
+    lines = capsys.readouterr().out.splitlines()
+    start = lines.index("By intent (what customers wanted):")
+    assert lines[start + 1 : start + 4] == [
+        "returns: 2 messages, 50% negative",
+        "order_status: 1 message, 0% negative",
+        "",
+    ]
+    assert lines[start - 1] == "" and lines[start - 2].endswith(" negative")
+    pixels = matplotlib.image.imread(io.BytesIO(out.read_bytes()), format="png")
+    assert pixels.shape[:2] == (480, 1400)
+
+
+def test_report_without_intents_says_nothing_of_them(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "report.png"
+
+    assert run(config, "report", "--since", "7d", "--out", str(out)) == 0
+
+    assert "By intent" not in capsys.readouterr().out
+    pixels = matplotlib.image.imread(io.BytesIO(out.read_bytes()), format="png")
+    assert pixels.shape[:2] == (480, 900)
