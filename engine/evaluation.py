@@ -1,4 +1,5 @@
-"""Scores of mood predictions against human labels."""
+"""Scores of mood predictions against human labels, and of intent predictions ([triage])
+against human intents."""
 
 from __future__ import annotations
 
@@ -93,5 +94,86 @@ def evaluate(
         negative_recall=negatives["negative"] / sum(negatives.values()) if negatives else None,
         neutral_share={g: row["neutral"] / sum(row.values()) for g, row in confusion.items()},
         per_source_accuracy=by_source,
+        per_language=by_language,
+    )
+
+
+# --- intents -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IntentEvalReport:
+    """Scores of intent predictions ([triage]) against human intents."""
+
+    count: int
+    accuracy: float
+    macro_f1: float
+    # The gold data's intents (macro-F1 is over these), most frequent first.
+    intents: tuple[str, ...]
+    per_intent_f1: dict[str, float]
+    # gold -> predicted -> count; the columns are the gold intents, then any other predicted.
+    confusion: dict[str, dict[str, int]]
+    per_language: dict[str, IntentEvalReport] = field(default_factory=dict)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The confusion matrix's columns: the gold intents, then any other predicted."""
+        return tuple(next(iter(self.confusion.values())))
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "count": self.count,
+            "accuracy": round(self.accuracy, 4),
+            "macro_f1": round(self.macro_f1, 4),
+            "intents": list(self.intents),
+            "per_intent_f1": {k: round(v, 4) for k, v in self.per_intent_f1.items()},
+            "confusion": self.confusion,
+            "per_language": {k: v.as_dict() for k, v in self.per_language.items()},
+        }
+
+
+def evaluate_intents(
+    gold: Sequence[str], predicted: Sequence[str], texts: Sequence[str] | None = None
+) -> IntentEvalReport:
+    """Accuracy, macro-F1 over the gold intents and the confusion matrix; with `texts`, also
+    per language the texts are detected in. A prediction outside the gold intents (another
+    configured intent, or none read) counts as wrong for its item."""
+    if len(gold) != len(predicted):
+        raise ValueError("gold and predicted intents differ in length")
+    if not gold:
+        raise ValueError("nothing to evaluate")
+    by_language: dict[str, IntentEvalReport] = {}
+    if texts is not None:
+        if len(texts) != len(gold):
+            raise ValueError("texts and gold intents differ in length")
+        languages = [detect_language(text) for text in texts]
+        for language in sorted(set(languages)):
+            picked = [i for i, lang in enumerate(languages) if lang == language]
+            by_language[language] = evaluate_intents(
+                [gold[i] for i in picked], [predicted[i] for i in picked]
+            )
+    counts = Counter(gold)
+    intents = tuple(sorted(counts, key=lambda intent: (-counts[intent], intent)))
+    others = sorted(set(predicted) - set(intents))
+    columns = (*intents, *others)
+    confusion = {g: dict.fromkeys(columns, 0) for g in intents}
+    for g, p in zip(gold, predicted, strict=True):
+        confusion[g][p] += 1
+    f1: dict[str, float] = {}
+    for intent in intents:
+        tp = confusion[intent][intent]
+        fp = sum(confusion[g][intent] for g in intents if g != intent)
+        fn = counts[intent] - tp
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn)
+        f1[intent] = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    correct = sum(g == p for g, p in zip(gold, predicted, strict=True))
+    return IntentEvalReport(
+        count=len(gold),
+        accuracy=correct / len(gold),
+        macro_f1=sum(f1.values()) / len(f1),
+        intents=intents,
+        per_intent_f1=f1,
+        confusion=confusion,
         per_language=by_language,
     )
