@@ -1,4 +1,5 @@
-"""`moodbot analyze` and `moodbot eval`: the mood classifier over whole files."""
+"""`moodbot analyze` and `moodbot eval`: the mood classifier (and triage's intents) over whole
+files."""
 
 from __future__ import annotations
 
@@ -6,13 +7,14 @@ import asyncio
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
 from bot.cli.text_files import Row, read_rows, write_rows
 from engine.config import EngineConfig
-from engine.evaluation import EvalReport, evaluate
+from engine.evaluation import EvalReport, IntentEvalReport, evaluate, evaluate_intents
 from engine.keywords import complaint_keywords
 from engine.protocol import Engine
 from engine.types import Mood
@@ -52,13 +54,22 @@ def analyze(
     batch_size: int,
     *,
     keywords: bool = False,
+    intent: bool = False,
 ) -> int:
+    """Tag every text of `source` into `target`: its mood and confidence; with `intent`, what
+    it wants and the confidence in that (empty where the engine read no intent); with
+    `keywords`, a negative text's complaint keywords."""
     rows = read_rows(source, column)
     moods = classify_rows(engine, rows, batch_size)
     tagged: list[dict[str, object]] = [
         {**row.fields, "mood": mood.label, "confidence": round(mood.confidence, 4)}
         for row, mood in zip(rows, moods, strict=True)
     ]
+    if intent:
+        for record, mood in zip(tagged, moods, strict=True):
+            read = mood.intent
+            record["intent"] = None if read is None else read.name
+            record["intent_confidence"] = None if read is None else round(read.confidence, 4)
     if keywords:
         for record, words in zip(tagged, keywords_of_negatives(engine, rows, moods), strict=True):
             record["keywords"] = words
@@ -66,20 +77,90 @@ def analyze(
     return len(rows)
 
 
-def run_eval(engine: Engine, source: Path, batch_size: int) -> EvalReport:
+# Where the engine read no intent for a gold line's text: a wrong prediction.
+NO_INTENT = "(none)"
+
+
+@dataclass(frozen=True)
+class GoldSet:
+    """A labelled file: every line has a mood "label", an "intent", or both."""
+
+    rows: list[Row]
+    labels: list[str | None]
+    intents: list[str | None]
+
+    @property
+    def has_labels(self) -> bool:
+        return any(label is not None for label in self.labels)
+
+    @property
+    def has_intents(self) -> bool:
+        return any(intent is not None for intent in self.intents)
+
+
+@dataclass(frozen=True)
+class EvalResults:
+    """The moods' scores over the lines with a label, the intents' over those with an intent;
+    None where no line has one."""
+
+    moods: EvalReport | None
+    intents: IntentEvalReport | None
+
+
+def read_gold(source: Path, intents: Sequence[str] = ()) -> GoldSet:
+    """The gold lines of `source`; ValueError naming the first line that is not a mood label
+    or one of the configured `intents` (none with triage off)."""
     rows = read_rows(source, "text")
-    gold = []
+    labels: list[str | None] = []
+    wanted: list[str | None] = []
     for number, row in enumerate(rows, start=1):
-        label = row.fields.get("label")
-        if label not in MOOD_LABELS:
+        label, intent = row.fields.get("label"), row.fields.get("intent")
+        if label is None and intent is None:
+            raise ValueError(
+                f"{source}: record {number} has neither a label (one of {MOOD_LABELS}) nor "
+                "an intent"
+            )
+        if label is not None and label not in MOOD_LABELS:
             raise ValueError(
                 f"{source}: record {number} has label {label!r}; expected one of {MOOD_LABELS}"
             )
-        gold.append(str(label))
-    moods = classify_rows(engine, rows, batch_size)
-    sources = [str(row.fields.get("source", "")) for row in rows]
-    texts = [row.text for row in rows]
-    return evaluate(gold, [mood.label for mood in moods], sources, texts)
+        if intent is not None and not intents:
+            raise ValueError(
+                f"{source}: record {number} has an intent, but triage is off "
+                "([triage] enabled = false): no intents are read"
+            )
+        if intent is not None and intent not in intents:
+            raise ValueError(
+                f"{source}: record {number} has intent {intent!r}; expected one of the "
+                f"configured intents ({', '.join(intents)})"
+            )
+        labels.append(None if label is None else str(label))
+        wanted.append(None if intent is None else str(intent))
+    return GoldSet(rows, labels, wanted)
+
+
+def run_eval(engine: Engine, gold: GoldSet, batch_size: int) -> EvalResults:
+    moods = classify_rows(engine, gold.rows, batch_size)
+    texts = [row.text for row in gold.rows]
+    mood_report = None
+    if gold.has_labels:
+        picked = [i for i, label in enumerate(gold.labels) if label is not None]
+        mood_report = evaluate(
+            [str(gold.labels[i]) for i in picked],
+            [moods[i].label for i in picked],
+            [str(gold.rows[i].fields.get("source", "")) for i in picked],
+            [texts[i] for i in picked],
+        )
+    intent_report = None
+    if gold.has_intents:
+        picked = [i for i, intent in enumerate(gold.intents) if intent is not None]
+        read = [moods[i].intent for i in picked]
+        intent_report = evaluate_intents(
+            [str(gold.intents[i]) for i in picked],
+            [NO_INTENT if intent is None else intent.name for intent in read],
+            [texts[i] for i in picked],
+        )
+    return EvalResults(mood_report, intent_report)
 
 
 def format_report(report: EvalReport) -> str:
@@ -112,11 +193,52 @@ def _language_line(language: str, report: EvalReport) -> str:
     )
 
 
-def write_report(report: EvalReport, target: Path, engine: EngineConfig) -> None:
-    payload = {
-        "model": engine.model,
-        "neutral_threshold": engine.neutral_threshold_for("en"),
-        "neutral_threshold_zh": engine.neutral_threshold_for("zh"),
-        **report.as_dict(),
-    }
+def format_intent_report(report: IntentEvalReport) -> str:
+    columns = report.columns
+    width = max(8, *(len(name) + 2 for name in columns))
+    lines = [
+        f"items     {report.count}",
+        f"accuracy  {report.accuracy:.3f}",
+        f"macro-F1  {report.macro_f1:.3f}  (over the {len(report.intents)} intents of the gold "
+        "lines)",
+        "",
+        "F1 per intent",
+        *(f"  {f1:.3f}  {intent}" for intent, f1 in report.per_intent_f1.items()),
+        "",
+        "confusion (rows: gold, columns: predicted)",
+        " " * width + "".join(f"{name:>{width}}" for name in columns),
+    ]
+    for gold, row in report.confusion.items():
+        lines.append(f"{gold:>{width}}" + "".join(f"{row[name]:>{width}}" for name in columns))
+    if report.per_language:
+        lines += ["", "per language"]
+        lines += [
+            f"  {language}  items {part.count}  accuracy {part.accuracy:.3f}  "
+            f"macro-F1 {part.macro_f1:.3f}"
+            for language, part in report.per_language.items()
+        ]
+    return "\n".join(lines)
+
+
+def format_results(results: EvalResults) -> str:
+    """The moods' scores as ever, then the intents' under their own heading."""
+    parts = []
+    if results.moods is not None:
+        parts.append(format_report(results.moods))
+    if results.intents is not None:
+        parts.append(f"intents\n\n{format_intent_report(results.intents)}")
+    return "\n\n".join(parts)
+
+
+def write_report(results: EvalResults, target: Path, engine: EngineConfig) -> None:
+    """The scores as JSON: the moods' at the top level as ever, the intents' under "intents"."""
+    payload: dict[str, object] = {"model": engine.model}
+    if results.moods is not None:
+        payload |= {
+            "neutral_threshold": engine.neutral_threshold_for("en"),
+            "neutral_threshold_zh": engine.neutral_threshold_for("zh"),
+            **results.moods.as_dict(),
+        }
+    if results.intents is not None:
+        payload["intents"] = results.intents.as_dict()
     target.write_text(json.dumps(payload, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

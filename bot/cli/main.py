@@ -70,10 +70,21 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="add what each negative text complains about (1-4 keywords; slower)",
     )
+    analyze.add_argument(
+        "--intent",
+        action="store_true",
+        help="add what each text wants ([triage] intents) and the confidence in it",
+    )
 
-    evaluate = commands.add_parser("eval", help="score the mood classifier on labelled JSONL")
+    evaluate = commands.add_parser(
+        "eval",
+        help="score the mood classifier (lines with a label) and the intents (lines with an "
+        "intent) on labelled JSONL",
+    )
     evaluate.add_argument("file", type=Path)
-    evaluate.add_argument("--out", type=Path, help="JSON report (default: FILE with .eval.json)")
+    evaluate.add_argument(
+        "--out", "--json", type=Path, help="JSON report (default: FILE with .eval.json)"
+    )
     evaluate.add_argument("--batch-size", type=int, default=8)
 
     calibrate = commands.add_parser(
@@ -124,10 +135,18 @@ def _analyze(config: Config, args: argparse.Namespace) -> int:
     from bot.cli.batch import analyze
 
     out = args.out or args.file.with_name(f"{args.file.stem}.moods{args.file.suffix}")
+    if args.intent and config.engine.triage is None:
+        raise ValueError("--intent needs triage, which is off ([triage] enabled = false)")
     engine = load_engine(config)
     try:
         count = analyze(
-            engine, args.file, out, args.column, args.batch_size, keywords=args.keywords
+            engine,
+            args.file,
+            out,
+            args.column,
+            args.batch_size,
+            keywords=args.keywords,
+            intent=args.intent,
         )
     finally:
         engine.close()
@@ -146,16 +165,19 @@ def _calibrate(config: Config, args: argparse.Namespace) -> int:
 
 
 def _eval(config: Config, args: argparse.Namespace) -> int:
-    from bot.cli.batch import format_report, run_eval, write_report
+    from bot.cli.batch import format_results, read_gold, run_eval, write_report
 
     out = args.out or args.file.with_name(f"{args.file.stem}.eval.json")
+    triage = config.engine.triage
+    # A file the scores cannot be read from is refused before the model loads.
+    gold = read_gold(args.file, tuple(triage.intents) if triage is not None else ())
     engine = load_engine(config)
     try:
-        report = run_eval(engine, args.file, args.batch_size)
+        results = run_eval(engine, gold, args.batch_size)
     finally:
         engine.close()
-    print(format_report(report))
-    write_report(report, out, config.engine)
+    print(format_results(results))
+    write_report(results, out, config.engine)
     print(f"\nreport written to {out}")
     return 0
 
