@@ -53,7 +53,12 @@ class LocalBackend:
         self.source = loaded.source
         self.decoder = build_decoder(loaded)
         thresholds = {lang: config.neutral_threshold_for(lang) for lang in CLASSIFICATION_PROMPTS}
-        self.classifier = MoodClassifier(self.decoder, loaded.tokenizer, thresholds)
+        self.classifier = MoodClassifier(
+            self.decoder,
+            loaded.tokenizer,
+            thresholds,
+            intents=config.triage.intents if config.triage is not None else None,
+        )
         self.labels = LabelReader(self.decoder)
         self.prefixes = PrefixCache(config.cache_mb * 2**20)
         self._banned = banned_token_ids(loaded.tokenizer)

@@ -7,7 +7,7 @@ import math
 from collections.abc import Mapping
 
 from engine.prompts import MoodCalibration
-from engine.types import Mood
+from engine.types import Intent, Mood
 from engine.vocabulary import MoodLabel
 
 UNCALIBRATED = MoodCalibration()
@@ -49,3 +49,13 @@ def decide_mood(
 def _log(probability: float) -> float:
     # A float32 softmax can round a hopeless label to exactly zero.
     return math.log(max(probability, 1e-30))
+
+
+def decide_intent(probabilities: Mapping[str, float]) -> Intent | None:
+    """The most probable intent (None when none was read), its probability renormalised over
+    the intents (a label read in pieces may leave a little mass elsewhere)."""
+    if not probabilities:
+        return None
+    total = sum(probabilities.values())
+    name = max(probabilities, key=lambda intent: probabilities[intent])
+    return Intent(name, probabilities[name] / total if total > 0 else 0.0)

@@ -11,8 +11,8 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 import httpx
 
@@ -36,7 +36,7 @@ from engine.knowledge.prompts import (
 )
 from engine.knowledge.statements import Statement
 from engine.language import Language, detect_language
-from engine.mood_decision import MAX_TEXT_TOKENS, decide_mood
+from engine.mood_decision import MAX_TEXT_TOKENS, decide_intent, decide_mood
 from engine.openai_client import Json, OpenAIServer, RemoteEngineError
 from engine.prompts import CLASSIFICATION_PROMPTS, TEXT_SLOT, reply_system_prompt
 from engine.reply_prompt import (
@@ -46,6 +46,7 @@ from engine.reply_prompt import (
     reply_messages,
 )
 from engine.reply_stream import ReplyStream
+from engine.triage_prompt import INTENTS_SLOT, TRIAGE_PROMPTS, intents_text
 from engine.types import Mood, Turn
 from engine.vocabulary import MoodLabel
 
@@ -85,7 +86,9 @@ def _label_of(token: str, label_words: dict[MoodLabel, str]) -> MoodLabel | None
     spelled = token.strip().casefold()
     if not spelled:
         return None
-    matches = [label for label, word in label_words.items() if word.casefold().startswith(spelled)]
+    matches = [
+        label for label, word in label_words.items() if word.strip().casefold().startswith(spelled)
+    ]
     return matches[0] if len(matches) == 1 else None
 
 
@@ -108,6 +111,49 @@ def label_probabilities(
     weights = {label: math.exp(value - peak) for label, value in logits.items()}
     total = sum(weights.values())
     return {label: weight / total for label, weight in weights.items()}
+
+
+@dataclass(frozen=True)
+class AnswerToken:
+    token: str
+    top: list[Json]
+
+
+# Answer tokens an intent's name is read from: " order" "_status" tells the longest default.
+INTENT_TOKENS = 3
+
+
+def intent_probabilities(
+    answer: Sequence[AnswerToken], intents: Mapping[str, str]
+) -> dict[str, float]:
+    """Each intent's probability from the answer's top logprobs, as the local engine reads them:
+    a token that begins several names (" order") shares its probability among them by the next
+    token's top logprobs where the answer went on with it, else evenly."""
+    found = dict.fromkeys(intents, 0.0)
+
+    def spread(depth: int, spelled: str, among: list[str], weight: float) -> None:
+        for entry in answer[depth].top:
+            text = (spelled + str(entry["token"])).lstrip().casefold()
+            matching = [name for name in among if text and name.startswith(text)]
+            if not matching:
+                continue
+            probability = weight * math.exp(float(entry["logprob"]))
+            if len(matching) == 1:
+                found[matching[0]] += probability
+            elif depth + 1 < len(answer) and _spelled(answer[: depth + 1]) == text:
+                spread(depth + 1, text, matching, probability)
+            else:
+                for name in matching:
+                    found[name] += probability / len(matching)
+
+    if answer:
+        spread(0, "", list(intents), 1.0)
+    return found
+
+
+def _spelled(tokens: Sequence[AnswerToken]) -> str:
+    """The answer's tokens as one name (the first token's leading space dropped)."""
+    return "".join(token.token for token in tokens).lstrip().casefold()
 
 
 def estimate_tokens(text: str) -> int:
@@ -222,46 +268,100 @@ class RemoteMoodEngine:
 
     async def _classify_with(self, client: httpx.AsyncClient, text: str) -> Mood:
         language = detect_language(text)
-        prompt = CLASSIFICATION_PROMPTS[language]
         customer_text = defuse_control_spellings(_clip(text, language))
+        triage = self.config.triage
+        if triage is not None:
+            return await self._triage_with(client, customer_text, language, triage.intents)
+        prompt = CLASSIFICATION_PROMPTS[language]
         messages = [
             {"role": "system", "content": prompt.system},
             {"role": "user", "content": prompt.user.replace(TEXT_SLOT, customer_text)},
         ]
+        top = await self._answer_logprobs(client, messages, prompt.answer_prefix, 1)
+        probabilities = label_probabilities(top[0].top, prompt.label_words)
+        return decide_mood(
+            probabilities, self.config.neutral_threshold_for(language), prompt.calibration
+        )
+
+    async def _triage_with(
+        self,
+        client: httpx.AsyncClient,
+        customer_text: str,
+        language: Language,
+        intents: Mapping[str, str],
+    ) -> Mood:
+        """The mood and the intent after the triage prompt the local engine reads: two
+        requests (a server shares no branches), the same words."""
+        prompt = TRIAGE_PROMPTS[language]
+        system = prompt.system.replace(INTENTS_SLOT, intents_text(intents, language))
+        user = prompt.user.replace(TEXT_SLOT, customer_text)
+
+        def asked(question: str) -> list[dict[str, str]]:
+            return [
+                {"role": "system", "content": system},
+                {"role": "user", "content": user + question},
+            ]
+
+        mood_top, intent_tops = await asyncio.gather(
+            self._answer_logprobs(client, asked(prompt.mood_question), prompt.mood_answer, 1),
+            self._answer_logprobs(
+                client, asked(prompt.intent_question), prompt.intent_answer, INTENT_TOKENS
+            ),
+        )
+        mood = decide_mood(
+            label_probabilities(mood_top[0].top, prompt.label_words),
+            self.config.neutral_threshold_for(language),
+            prompt.calibration,
+        )
+        return replace(mood, intent=decide_intent(intent_probabilities(intent_tops, intents)))
+
+    async def _answer_logprobs(
+        self,
+        client: httpx.AsyncClient,
+        messages: list[dict[str, str]],
+        answer_prefix: str,
+        tokens: int,
+    ) -> list[AnswerToken]:
+        """The first `tokens` answer tokens (greedy) after the prefix, with their top
+        logprobs."""
         # The same answer prefix as the local engine: the server continues the assistant's
         # turn after it (vLLM's continue_final_message), so the label word comes next.
         prefill: Json = {}
-        if prompt.answer_prefix:
-            messages.append({"role": "assistant", "content": prompt.answer_prefix})
+        if answer_prefix:
+            messages = [*messages, {"role": "assistant", "content": answer_prefix}]
             prefill = {"continue_final_message": True, "add_generation_prompt": False}
         body = {
             "model": self.model_name,
             "messages": messages,
             **prefill,
-            "max_tokens": 1,
+            "max_tokens": tokens,
             "temperature": 0,
             "logprobs": True,
             "top_logprobs": TOP_LOGPROBS,
         }
-        top = await self._top_logprobs(client, body)
-        probabilities = label_probabilities(top, prompt.label_words)
-        return decide_mood(
-            probabilities, self.config.neutral_threshold_for(language), prompt.calibration
-        )
+        return await self._token_logprobs(client, body)
 
     async def _top_logprobs(self, client: httpx.AsyncClient, body: Json) -> list[Json]:
         """The top logprobs of the first answer token."""
+        return (await self._token_logprobs(client, body))[0].top
+
+    async def _token_logprobs(self, client: httpx.AsyncClient, body: Json) -> list[AnswerToken]:
+        """Per answer token, the token chosen and the top logprobs of its place."""
         answer = await self._server.complete(client, body)
         choices = answer.get("choices") or [{}]
-        first = ((choices[0].get("logprobs") or {}).get("content") or [{}])[0]
-        top = first.get("top_logprobs")
-        if not top:
+        content = (choices[0].get("logprobs") or {}).get("content") or [{}]
+        tops = [
+            AnswerToken(str(entry.get("token", "")), list(entry["top_logprobs"]))
+            for entry in content
+            if entry.get("top_logprobs")
+        ]
+        if not tops:
             raise RemoteEngineError(
                 f"inference server at {self._server.api_base} returned no logprobs: moodbot "
                 "reads moods and the facts' pick from label logprobs, so the server must support "
                 "`logprobs` and `top_logprobs` in chat completions (vLLM does)"
             )
-        return list(top)
+        return tops
 
     async def complete(
         self, messages: list[dict[str, str]], *, max_new_tokens: int, low_priority: bool = False

@@ -27,6 +27,7 @@ from engine.knowledge.prompts import (
 )
 from engine.knowledge.retrieval import words
 from engine.prompts import CLASSIFICATION_PROMPTS
+from engine.triage_prompt import INTENTS_SLOT, TRIAGE_PROMPTS, TriagePrompt
 
 POSITIVE_WORDS = ("love", "great", "喜欢", "太好了")
 NEGATIVE_WORDS = ("hate", "broken", "讨厌", "糟糕")
@@ -57,6 +58,28 @@ def positive_share(text: str) -> float:
     if any(word in text for word in NEGATIVE_WORDS):
         return 0.02
     return 0.5
+
+
+# How the fake model reads what a customer wants: the first intent whose words the message holds.
+INTENT_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("order_change", ("cancel", "change my order", "取消", "改地址")),
+    ("order_status", ("where is my order", "my parcel", "订单到哪", "还没到")),
+    ("returns", ("refund", "return", "broken", "退货", "退款")),
+    ("payment", ("charged", "pay", "付款", "支付")),
+    ("shipping", ("deliver", "shipping", "发货", "运费")),
+)
+
+
+def _before_intents(prompt: TriagePrompt) -> str:
+    return prompt.system.split(INTENTS_SLOT)[0]
+
+
+def intent_of(text: str, intents: list[str]) -> str:
+    found = next(
+        (name for name, keys in INTENT_WORDS if name in intents and any(k in text for k in keys)),
+        None,
+    )
+    return found or ("other" if "other" in intents else intents[-1])
 
 
 @dataclass(frozen=True)
@@ -189,6 +212,16 @@ class FakeOpenAIServer:
             if any(user.endswith(question) for question in ASKS_QUESTIONS.values()):
                 return self._answer_token(body, self._asks_candidates(user))
             return self._answer_token(body, self._verify_candidates(user))
+        triage = next(
+            (
+                p
+                for p in TRIAGE_PROMPTS.values()
+                if system.startswith(p.system.split(INTENTS_SLOT)[0])
+            ),
+            None,
+        )
+        if triage is not None:
+            return self._triage(body, system, user, triage)
         prompt = next((p for p in CLASSIFICATION_PROMPTS.values() if p.system == system), None)
         if prompt is None:
             message = {"role": "assistant", "content": self.completion}
@@ -203,6 +236,35 @@ class FakeOpenAIServer:
             ("I", 0.005),
         ]
         return self._answer_token(body, candidates)
+
+    def _triage(
+        self, body: dict[str, Any], system: str, user: str, prompt: TriagePrompt
+    ) -> dict[str, Any]:
+        """The mood as the mood prompt's, or the intent: its name in two answer tokens where it
+        is spelled with "_" (" order", "_status"), as Qwen's tokenizer spells it."""
+        if user.endswith(prompt.mood_question):
+            share = positive_share(user)
+            return self._answer_token(
+                body,
+                [
+                    (self.spell(prompt.label_words["positive"]), 0.98 * share),
+                    (self.spell(prompt.label_words["negative"]), 0.98 * (1 - share)),
+                    ("The", 0.02),
+                ],
+            )
+        intents = [
+            line[2:].split(":", 1)[0] for line in system.splitlines() if line.startswith("- ")
+        ]
+        name = intent_of(user.removesuffix(prompt.intent_question), intents)
+        head, underscore, rest = name.partition("_")
+        first = [(" " + head + (underscore if not rest else ""), 0.9), (" other", 0.05)]
+        answer = self._answer_token(body, first if head != "other" else [(" other", 0.95)])
+        if rest:
+            second = self._answer_token(body, [("_" + rest, 0.8), ("_other", 0.2)])
+            answer["choices"][0]["logprobs"]["content"] += second["choices"][0]["logprobs"][
+                "content"
+            ]
+        return answer
 
     def _pick_candidates(self, system: str, message: str) -> list[tuple[str | None, float]]:
         """The pick's first answer token: the number of the candidate that answers."""

@@ -103,7 +103,13 @@ class OperatorDesk:
         )
         self.handoffs = HandOffAlerts(self.channel, MoodLog(database), config.operators.zone)
         self.digest = DailyDigest(database, config.operators, chats, clock)
-        OperatorCommands(gate, database, config.operators, clock).register(app)
+        OperatorCommands(
+            gate,
+            database,
+            config.operators,
+            clock,
+            intents=intents.names if intents is not None else (),
+        ).register(app)
         MoodCorrections(gate, store, config.operators.zone, clock).register(app)
         if intents is not None:
             IntentCorrections(

@@ -9,13 +9,16 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from bench.tiny_model import tiny_engine_config
+from engine.config import DEFAULT_INTENTS
 from engine.decoder import Decoder
 from engine.kv_cache import RowCache, causal_mask
+from engine.language import Language
 from engine.loading import load_model
 from engine.local_backend import build_decoder
 from engine.mood import MoodClassifier
 from engine.mood_decision import decide_mood
 from engine.prompts import CLASSIFICATION_PROMPTS, TEXT_SLOT, MoodCalibration
+from engine.triage_prompt import INTENTS_SLOT, TRIAGE_PROMPTS, intent_label, intents_text
 
 
 def _plain_probabilities(
@@ -98,3 +101,81 @@ def test_neutral_word_reaching_its_floor_makes_the_mood_neutral() -> None:
 
 def test_a_label_rounded_to_zero_probability_is_still_decided() -> None:
     assert decide_mood({"positive": 0.0, "negative": 1.0}, 0.9).label == "negative"
+
+
+def _plain_intents(
+    decoder: Decoder,
+    tokenizer: PreTrainedTokenizerBase,
+    text: str,
+    language: Language,
+    intents: dict[str, str],
+) -> dict[str, float]:
+    """Each intent's probability, token by token, from whole prompts read alone: the softmax
+    over the distinct first tokens, then (for names sharing it) over the next tokens."""
+    prompt = TRIAGE_PROMPTS[language]
+    system = prompt.system.replace(INTENTS_SLOT, intents_text(intents, language))
+    rendered = tokenizer.apply_chat_template(
+        [
+            {"role": "system", "content": system},
+            {"role": "user", "content": prompt.user + prompt.intent_question},
+        ],
+        tokenize=False,
+        add_generation_prompt=True,
+    )
+    before, after = (rendered + prompt.intent_answer).split(TEXT_SLOT)
+    opening = (
+        tokenizer.encode(before, add_special_tokens=False)
+        + tokenizer.encode(text, add_special_tokens=False)
+        + tokenizer.encode(after, add_special_tokens=False)
+    )
+    names = {
+        name: tokenizer.encode(intent_label(name), add_special_tokens=False) for name in intents
+    }
+
+    def next_token(ids: list[int], choices: list[int]) -> dict[int, float]:
+        cache = RowCache(decoder.shape, decoder.kv_dtype)
+        hidden = decoder.hidden(
+            torch.tensor([ids]), torch.arange(len(ids))[None], cache, causal_mask(0, len(ids))
+        )
+        found = torch.softmax(decoder.label_logits(hidden[:, -1], choices), -1)[0].tolist()
+        return dict(zip(choices, found, strict=True))
+
+    firsts = next_token(opening, list(dict.fromkeys(ids[0] for ids in names.values())))
+    found = {}
+    for name, ids in names.items():
+        sharing = [other for other in names.values() if other[0] == ids[0]]
+        probability = firsts[ids[0]]
+        if len(sharing) > 1:
+            seconds = next_token([*opening, ids[0]], list(dict.fromkeys(o[1] for o in sharing)))
+            probability *= seconds[ids[1]]
+        found[name] = probability
+    return found
+
+
+@pytest.mark.parametrize("dtype", ["bf16", "int4"])
+def test_triage_reads_each_intent_as_its_whole_prompt_would(
+    tiny_model_dir: Path, dtype: str
+) -> None:
+    """The intent's branches after the message (the mood's beside them, unseen) give what the
+    whole triage prompt, read alone token by token, gives; names sharing their first token
+    (order_status, order_change) included."""
+    loaded = load_model(replace(tiny_engine_config(tiny_model_dir), dtype=dtype))
+    decoder = build_decoder(loaded)
+    classifier = MoodClassifier(
+        decoder, loaded.tokenizer, {"en": 0.7, "zh": 0.7}, intents=DEFAULT_INTENTS
+    )
+    texts = ["where is my order 5521?", "我想退货", "thanks a lot"]
+    readings = classifier.readings(texts)
+    for text, language, reading in zip(texts, ["en", "zh", "en"], readings, strict=True):
+        expected = _plain_intents(decoder, loaded.tokenizer, text, language, DEFAULT_INTENTS)
+        assert list(reading.intents) == list(DEFAULT_INTENTS)
+        assert reading.intents == pytest.approx(expected, abs=1e-3)
+        assert sum(reading.intents.values()) == pytest.approx(1.0, abs=1e-4)
+    moods = classifier.classify_many(texts)
+    assert all(mood.intent is not None for mood in moods)
+    assert (
+        MoodClassifier(decoder, loaded.tokenizer, {"en": 0.7, "zh": 0.7})
+        .classify_many(texts)[0]
+        .intent
+        is None
+    )

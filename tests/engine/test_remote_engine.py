@@ -14,10 +14,17 @@ import httpx
 import pytest
 
 from engine import open_engine, openai_client
-from engine.config import EngineConfig, SamplingConfig
+from engine.config import DEFAULT_INTENTS, EngineConfig, SamplingConfig
 from engine.knowledge.prompts import MESSAGE_LEADS
 from engine.prompts import CLASSIFICATION_PROMPTS, mood_cue, reply_system_prompt
-from engine.remote_engine import RemoteEngineError, RemoteMoodEngine, trim_history
+from engine.remote_engine import (
+    AnswerToken,
+    RemoteEngineError,
+    RemoteMoodEngine,
+    intent_probabilities,
+    trim_history,
+)
+from engine.triage_prompt import INTENTS_SLOT, TRIAGE_PROMPTS, intents_text
 from engine.types import Mood, ReplyCancelled, Turn
 from tests.fake_openai import FakeOpenAIServer
 
@@ -44,6 +51,14 @@ def remote_config(api_base: str, **changes: object) -> EngineConfig:
 
 @pytest.fixture
 def engine(server: FakeOpenAIServer) -> Iterator[RemoteMoodEngine]:
+    # Moods alone: the mood prompt's requests (triage's are tested with `triage_engine`).
+    remote = RemoteMoodEngine(remote_config(server.base_url, triage=None))
+    yield remote
+    remote.close()
+
+
+@pytest.fixture
+def triage_engine(server: FakeOpenAIServer) -> Iterator[RemoteMoodEngine]:
     remote = RemoteMoodEngine(remote_config(server.base_url))
     yield remote
     remote.close()
@@ -112,6 +127,58 @@ async def test_classify_english(engine: RemoteMoodEngine, server: FakeOpenAIServ
     assert body["temperature"] == 0
     assert body["logprobs"] is True
     assert body["top_logprobs"] == 20
+
+
+async def test_triage_reads_the_mood_and_the_intent_after_the_local_engines_prompt(
+    triage_engine: RemoteMoodEngine, server: FakeOpenAIServer
+) -> None:
+    mood = await triage_engine.classify("I hate this, it came broken and I want a refund")
+    assert mood.label == "negative"
+    assert mood.intent is not None
+    assert (mood.intent.name, mood.intent.confidence) == ("returns", pytest.approx(0.9 / 0.95))
+    mood_body, intent_body = sorted(server.chat_requests(), key=lambda body: body["max_tokens"])
+    prompt = TRIAGE_PROMPTS["en"]
+    system = prompt.system.replace(INTENTS_SLOT, intents_text(DEFAULT_INTENTS, "en"))
+    message = "Message: I hate this, it came broken and I want a refund"
+    assert mood_body["messages"] == [
+        {"role": "system", "content": system},
+        {"role": "user", "content": message + prompt.mood_question},
+        {"role": "assistant", "content": prompt.mood_answer},
+    ]
+    assert mood_body["continue_final_message"] is True and mood_body["max_tokens"] == 1
+    assert intent_body["messages"][1:] == [
+        {"role": "user", "content": message + prompt.intent_question},
+        {"role": "assistant", "content": prompt.intent_answer},
+    ]
+    assert "- returns: return, refund or exchange" in system
+
+
+async def test_an_intent_spelled_in_two_tokens_is_read_along_the_answer(
+    triage_engine: RemoteMoodEngine,
+) -> None:
+    mood = await triage_engine.classify("我的订单到哪了")
+    assert mood.intent is not None
+    # " order" 0.9, then "_status" 0.8 of it (the rest spells no intent); " other" 0.05.
+    assert mood.intent.name == "order_status"
+    assert mood.intent.confidence == pytest.approx(0.72 / 0.77)
+
+
+def test_a_shared_first_token_the_answer_did_not_go_on_with_is_shared_evenly() -> None:
+    answer = [
+        AnswerToken(
+            " returns",
+            [
+                {"token": " returns", "logprob": math.log(0.6)},
+                {"token": " order", "logprob": math.log(0.3)},
+                {"token": " Other", "logprob": math.log(0.1)},
+            ],
+        )
+    ]
+    found = intent_probabilities(answer, DEFAULT_INTENTS)
+    assert found["returns"] == pytest.approx(0.6)
+    assert found["order_status"] == found["order_change"] == pytest.approx(0.15)
+    assert found["other"] == pytest.approx(0.1)
+    assert found["shipping"] == 0.0
 
 
 async def test_classify_chinese(engine: RemoteMoodEngine, server: FakeOpenAIServer) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 from collections.abc import AsyncIterator
 from datetime import datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import matplotlib.image
@@ -15,8 +14,6 @@ import pytest
 
 from bench.fake_telegram import FakeTelegram
 from bot.config import OperatorsConfig
-from bot.operators import desk
-from bot.operators.commands import OperatorCommands
 from bot.service import BotService
 from engine.config import DEFAULT_INTENTS
 from storage import CustomerInfo, Store
@@ -37,21 +34,8 @@ BO = CustomerInfo(id=100_002, name="波", language="zh")
 INTENTS = tuple(DEFAULT_INTENTS)
 
 
-class CommandsWithIntents(OperatorCommands):
-    """OperatorCommands given the configured intents, as the desk gives them once it passes
-    `intents` (until then it passes none, and /moodlog would know no intent)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        if len(args) < 5:
-            kwargs.setdefault("intents", INTENTS)
-        super().__init__(*args, **kwargs)
-
-
 @pytest.fixture
-async def bot(
-    fake: FakeTelegram, database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[BotService]:
-    monkeypatch.setattr(desk, "OperatorCommands", CommandsWithIntents)
+async def bot(fake: FakeTelegram, database_url: str) -> AsyncIterator[BotService]:
     async with running_bot(operator_config(fake, database_url)) as service:
         yield service
 
