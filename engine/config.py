@@ -40,14 +40,14 @@ class KnowledgeConfig:
 # The intents every message is read for unless [triage] intents replaces them: a name the bot
 # stores and shows, and the plain words the model is prompted with.
 DEFAULT_INTENTS: dict[str, str] = {
-    "order_status": "where a specific order is or when it will arrive",
-    "shipping": "delivery in general: areas, times, costs",
-    "returns": "return, refund or exchange, damaged or faulty items",
-    "product": "what a product does, fits, costs, or whether it exists",
+    "order_status": "where the customer's own order is, when it arrives, its tracking",
+    "shipping": "delivery in general, before any order: areas, times, costs, couriers",
+    "returns": "return, refund or exchange; a damaged, faulty or wrong item",
+    "product": "what a product does, fits, costs, or whether it exists or is in stock",
     "payment": "ways to pay, failed or double charges, invoices, instalments",
-    "order_change": "change or cancel an order, its address or contents",
-    "feedback": "praise or complaint about the service, with no request",
-    "other": "greetings, chit-chat, anything else",
+    "order_change": "change or cancel an order: its address, items or delivery time",
+    "feedback": "praise or a complaint about the shop or its service, asking for nothing",
+    "other": "greetings, thanks, chit-chat, or anything else",
 }
 
 

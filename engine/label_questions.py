@@ -10,7 +10,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Branch:
     """Tokens that follow the item (or the `parent` branch), and the label tokens whose
-    probabilities are read after them."""
+    probabilities are read after them (none: a stem that other branches grow from)."""
 
     suffix: tuple[int, ...]
     labels: tuple[int, ...]
@@ -49,9 +49,15 @@ class LabelTree:
         return found
 
 
-def label_tree(suffix: Sequence[int], labels: Sequence[Sequence[int]], start: int = 0) -> LabelTree:
-    """The branches that read `labels` (token ids each) after the item and `suffix`, to be
-    asked after `start` other branches: their indices (and those in `paths`) count from it."""
+def label_tree(
+    suffix: Sequence[int],
+    labels: Sequence[Sequence[int]],
+    start: int = 0,
+    parent: int | None = None,
+) -> LabelTree:
+    """The branches that read `labels` (token ids each) after `suffix`, which follows the item
+    (or the branch `parent`), to be asked after `start` other branches: their indices (and
+    those in `paths`) count from it."""
     if len({tuple(label) for label in labels}) != len(labels):
         raise ValueError("two labels are spelled the same")
     branches: list[Branch] = []
@@ -75,5 +81,5 @@ def label_tree(suffix: Sequence[int], labels: Sequence[Sequence[int]], start: in
 
     if any(not label for label in labels):
         raise ValueError("a label needs at least one token")
-    grow(tuple(suffix), list(range(len(labels))), 0, None)
+    grow(tuple(suffix), list(range(len(labels))), 0, parent)
     return LabelTree(tuple(branches), tuple(tuple(path) for path in paths))

@@ -76,56 +76,66 @@ class LabelReader:
     def read(
         self, prefix: Prefix, items: Sequence[Sequence[int]], branches: Sequence[Branch]
     ) -> list[list[torch.Tensor]]:
-        """Per item, per branch: the probabilities of the branch's label tokens (fp32)."""
+        """Per item, per branch: the probabilities of the branch's label tokens (fp32).
+
+        The items are packed one after another into a single row, each seeing only the prefix
+        and itself (and its branches their own tree): no item is padded to the longest, so a
+        pass costs the tokens it reads.
+        """
         if not items:
             return []
         _check_tree(branches)
-        rows = len(items)
         branch_tokens = sum(len(branch.suffix) for branch in branches)
-        width = max(len(item) for item in items) + branch_tokens
+        width = sum(len(item) for item in items) + branch_tokens * len(items)
         start = prefix.length
-        ids = torch.zeros((rows, width), dtype=torch.long)
-        positions = torch.full((rows, width), start, dtype=torch.long)
+        ids = torch.zeros((1, width), dtype=torch.long)
+        positions = torch.zeros((1, width), dtype=torch.long)
         # Every query sees the whole prefix; within the row, what the layout below allows.
-        # Padding queries see only the prefix; no real query sees a padding key.
-        mask = torch.zeros((rows, 1, width, start + width), dtype=torch.bool)
+        mask = torch.zeros((1, 1, width, start + width), dtype=torch.bool)
         mask[..., :start] = True
-        ends = torch.zeros((rows, len(branches)), dtype=torch.long)
-        for row, item in enumerate(items):
+        ends = torch.zeros((len(items), len(branches)), dtype=torch.long)
+        column = 0
+        for number, item in enumerate(items):
             tokens = len(item)
-            ids[row, :tokens] = torch.tensor(list(item), dtype=torch.long)
-            positions[row, :tokens] = torch.arange(start, start + tokens)
-            mask[row, 0, :tokens, start : start + tokens] = causal_mask(0, tokens)[0, 0]
+            own_item = range(column, column + tokens)
+            ids[0, own_item] = torch.tensor(list(item), dtype=torch.long)
+            positions[0, own_item] = torch.arange(start, start + tokens)
+            mask[0, 0, own_item, start + column : start + column + tokens] = causal_mask(0, tokens)[
+                0, 0
+            ]
+            item_columns = list(own_item)
             # Per branch: its columns, and the columns (and next position) it continues from.
             spans: list[tuple[list[int], int]] = []
-            column = tokens
+            column += tokens
             for index, branch in enumerate(branches):
                 size = len(branch.suffix)
                 own = list(range(column, column + size))
                 if branch.parent is None:
-                    seen, position = list(range(tokens)), start + tokens
+                    seen, position = item_columns, start + tokens
                 else:
                     parent_columns, parent_next = spans[branch.parent]
                     seen, position = parent_columns, parent_next
-                ids[row, own] = torch.tensor(branch.suffix, dtype=torch.long)
-                positions[row, own] = torch.arange(position, position + size)
+                ids[0, own] = torch.tensor(branch.suffix, dtype=torch.long)
+                positions[0, own] = torch.arange(position, position + size)
                 for offset, query in enumerate(own):
-                    mask[row, 0, query, [start + key for key in seen]] = True
-                    mask[row, 0, query, [start + key for key in own[: offset + 1]]] = True
+                    mask[0, 0, query, [start + key for key in seen]] = True
+                    mask[0, 0, query, [start + key for key in own[: offset + 1]]] = True
                 spans.append((seen + own, position + size))
-                ends[row, index] = own[-1]
+                ends[number, index] = own[-1]
                 column += size
-        hidden = self._decoder.hidden(ids, positions, _PassStore(prefix.kv, rows), mask)
+        hidden = self._decoder.hidden(ids, positions, _PassStore(prefix.kv, 1), mask)[0]
         results: list[list[torch.Tensor]] = [[] for _ in items]
         for index, branch in enumerate(branches):
-            picked = hidden[torch.arange(rows), ends[:, index]]
-            if branch.whole_vocabulary:
+            picked = hidden[ends[:, index]]
+            if not branch.labels:
+                probabilities = torch.empty((len(items), 0))
+            elif branch.whole_vocabulary:
                 logits = self._decoder.logits(picked)
                 probabilities = torch.softmax(logits, dim=-1)[:, list(branch.labels)]
             else:
                 probabilities = torch.softmax(
                     self._decoder.label_logits(picked, branch.labels), dim=-1
                 )
-            for row in range(rows):
-                results[row].append(probabilities[row])
+            for number in range(len(items)):
+                results[number].append(probabilities[number])
         return results

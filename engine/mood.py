@@ -29,10 +29,11 @@ from engine.vocabulary import MoodLabel
 @dataclass
 class _PreparedPrompt:
     prefix: Prefix
-    # The mood's branch first, then the intent's (if any).
+    # The mood's branch (at `mood`) and the intent's (if any).
     branches: tuple[Branch, ...]
     labels: tuple[MoodLabel, ...]
     calibration: MoodCalibration
+    mood: int = 0
     intents: tuple[str, ...] = ()
     intent_tree: LabelTree | None = None
 
@@ -113,21 +114,22 @@ class MoodClassifier:
         self, prompt: TriagePrompt, language: Language, intents: Mapping[str, str]
     ) -> _PreparedPrompt:
         system = prompt.system.replace(INTENTS_SLOT, intents_text(intents, language))
-        prefix, mood_suffix = self._render(system, prompt.user + prompt.mood_question)
-        _, intent_suffix = self._render(system, prompt.user + prompt.intent_question)
-        mood = Branch(
-            self._ids(mood_suffix + prompt.mood_answer), self._label_ids(prompt.label_words)
-        )
+        prefix, stem = self._render(system, prompt.user)
+        # The end of the user turn and the start of the assistant's, shared by both answers.
+        shared = Branch(self._ids(stem), ())
+        mood = Branch(self._ids(prompt.mood_answer), self._label_ids(prompt.label_words), 0)
         tree = label_tree(
-            self._ids(intent_suffix + prompt.intent_answer),
+            self._ids(prompt.intent_answer),
             [self._ids(intent_label(name)) for name in intents],
-            start=1,
+            start=2,
+            parent=0,
         )
         return _PreparedPrompt(
             prefix=self._reader.prefix(self._ids(prefix)),
-            branches=(mood, *tree.branches),
+            branches=(shared, mood, *tree.branches),
             labels=tuple(prompt.label_words),
             calibration=prompt.calibration,
+            mood=1,
             intents=tuple(intents),
             intent_tree=tree,
         )
@@ -153,7 +155,7 @@ class MoodClassifier:
                 prepared.prefix, [self._text_ids(texts[i]) for i in indices], prepared.branches
             )
             for index, branches in zip(indices, read, strict=True):
-                mood = dict(zip(prepared.labels, branches[0].tolist(), strict=True))
+                mood = dict(zip(prepared.labels, branches[prepared.mood].tolist(), strict=True))
                 intents: dict[str, float] = {}
                 if prepared.intent_tree is not None:
                     found = prepared.intent_tree.probabilities([b.tolist() for b in branches])

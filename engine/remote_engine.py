@@ -296,17 +296,10 @@ class RemoteMoodEngine:
         system = prompt.system.replace(INTENTS_SLOT, intents_text(intents, language))
         user = prompt.user.replace(TEXT_SLOT, customer_text)
 
-        def asked(question: str) -> list[dict[str, str]]:
-            return [
-                {"role": "system", "content": system},
-                {"role": "user", "content": user + question},
-            ]
-
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
         mood_top, intent_tops = await asyncio.gather(
-            self._answer_logprobs(client, asked(prompt.mood_question), prompt.mood_answer, 1),
-            self._answer_logprobs(
-                client, asked(prompt.intent_question), prompt.intent_answer, INTENT_TOKENS
-            ),
+            self._answer_logprobs(client, messages, prompt.mood_answer, 1),
+            self._answer_logprobs(client, messages, prompt.intent_answer, INTENT_TOKENS),
         )
         mood = decide_mood(
             label_probabilities(mood_top[0].top, prompt.label_words),

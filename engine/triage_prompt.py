@@ -25,20 +25,28 @@ INTENTS_SLOT = "\x00INTENTS\x00"
 INTENT_EXAMPLES: tuple[tuple[str, str], ...] = (
     ("My parcel from last week still hasn't come, order 5521", "order_status"),
     ("我的订单到哪了？三天了还没发货", "order_status"),
+    ("tracking hasn't moved since Monday, is my package lost?", "order_status"),
     ("How long does delivery to Hong Kong take?", "shipping"),
     ("你们包邮吗？偏远地区运费多少", "shipping"),
+    ("Which courier do you use for Europe?", "shipping"),
     ("The blender arrived cracked, I want my money back", "returns"),
     ("衣服尺码不合适，可以换一件吗", "returns"),
+    ("退款申请一周了还没到账，怎么回事", "returns"),
     ("Does this kettle work with 110V?", "product"),
     ("这款耳机有白色的吗？", "product"),
+    ("is the M size of this jacket still available?", "product"),
     ("My card was charged twice for one order!", "payment"),
     ("可以用信用卡分期付款吗", "payment"),
+    ("I need a VAT invoice for my purchase", "payment"),
     ("Please change the delivery address on my order to my office", "order_change"),
     ("刚下的单能取消吗，拍错了", "order_change"),
+    ("can I add a second cable to the order I placed an hour ago?", "order_change"),
     ("Your support team was super helpful, thanks!", "feedback"),
     ("客服态度太差了，以后再也不买了", "feedback"),
+    ("the courier was rude and threw my box at the door, just so you know", "feedback"),
     ("hello, anyone there?", "other"),
     ("今天天气真好", "other"),
+    ("ok thanks, bye", "other"),
 )
 
 
@@ -48,11 +56,10 @@ class TriagePrompt:
     system: str
     # Holds TEXT_SLOT; the text before it belongs to the constant prefix.
     user: str
-    # Asked after the message in the user turn; the answer opens with `*_answer`.
-    mood_question: str
+    # The assistant's answer opens with one of these, and the label follows: the two answers
+    # share the end of the user turn and the start of the assistant's.
     mood_answer: str
     label_words: dict[MoodLabel, str]
-    intent_question: str
     intent_answer: str
     calibration: MoodCalibration = field(default_factory=MoodCalibration)
 
@@ -60,31 +67,27 @@ class TriagePrompt:
 TRIAGE_PROMPTS: dict[Language, TriagePrompt] = {
     "en": TriagePrompt(
         system=(
-            "You read messages that customers send to an online shop's support team, and "
-            "answer one question about each.\n"
-            "Asked for the mood, answer with one word: positive or negative.\n"
-            "Asked for the intent, answer with the one intent name from this list that fits "
-            f"what the customer wants most:\n{INTENTS_SLOT}"
+            "You read messages that customers send to an online shop's support team. For each "
+            "message you answer two lines:\n"
+            "Mood: positive or negative (how the customer feels)\n"
+            "Intent: the one name from the list below that fits what the customer wants most\n"
+            f"Intents:\n{INTENTS_SLOT}"
         ),
         user=f"Message: {TEXT_SLOT}",
-        mood_question="\nMood?",
         mood_answer="Mood:",
         label_words={"positive": " positive", "negative": " negative"},
-        intent_question="\nIntent?",
         intent_answer="Intent:",
     ),
     "zh": TriagePrompt(
         system=(
-            "你阅读顾客发给网店客服团队的消息，并回答关于它的一个问题。\n"
-            "问情绪时，只回答一个词：正面、负面 或 中性"
-            "（抱怨、不满、反问、讽刺都算负面；单纯的提问算中性）。\n"
-            f"问意图时，从下面的列表中选一个最符合顾客主要诉求的意图名称回答：\n{INTENTS_SLOT}"
+            "你阅读顾客发给网店客服团队的消息。对每条消息回答两行：\n"
+            "情绪：正面、负面 或 中性（抱怨、不满、反问、讽刺都算负面；单纯的提问算中性）\n"
+            "Intent: 从下面的列表中选一个最符合顾客主要诉求的意图名称\n"
+            f"意图列表：\n{INTENTS_SLOT}"
         ),
         user=f"消息：{TEXT_SLOT}",
-        mood_question="\n情绪？",
-        mood_answer="顾客的情绪是",
+        mood_answer="情绪：",
         label_words={"positive": "正面", "negative": "负面", "neutral": "中性"},
-        intent_question="\n意图？",
         intent_answer="Intent:",
     ),
 }

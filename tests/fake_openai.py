@@ -221,7 +221,7 @@ class FakeOpenAIServer:
             None,
         )
         if triage is not None:
-            return self._triage(body, system, user, triage)
+            return self._triage(body, messages, system, user, triage)
         prompt = next((p for p in CLASSIFICATION_PROMPTS.values() if p.system == system), None)
         if prompt is None:
             message = {"role": "assistant", "content": self.completion}
@@ -238,11 +238,16 @@ class FakeOpenAIServer:
         return self._answer_token(body, candidates)
 
     def _triage(
-        self, body: dict[str, Any], system: str, user: str, prompt: TriagePrompt
+        self,
+        body: dict[str, Any],
+        messages: list[dict[str, str]],
+        system: str,
+        user: str,
+        prompt: TriagePrompt,
     ) -> dict[str, Any]:
         """The mood as the mood prompt's, or the intent: its name in two answer tokens where it
         is spelled with "_" (" order", "_status"), as Qwen's tokenizer spells it."""
-        if user.endswith(prompt.mood_question):
+        if messages[-1]["content"] == prompt.mood_answer:
             share = positive_share(user)
             return self._answer_token(
                 body,
@@ -255,7 +260,7 @@ class FakeOpenAIServer:
         intents = [
             line[2:].split(":", 1)[0] for line in system.splitlines() if line.startswith("- ")
         ]
-        name = intent_of(user.removesuffix(prompt.intent_question), intents)
+        name = intent_of(user, intents)
         head, underscore, rest = name.partition("_")
         first = [(" " + head + (underscore if not rest else ""), 0.9), (" other", 0.05)]
         answer = self._answer_token(body, first if head != "other" else [(" other", 0.95)])

@@ -110,14 +110,15 @@ def _plain_intents(
     language: Language,
     intents: dict[str, str],
 ) -> dict[str, float]:
-    """Each intent's probability, token by token, from whole prompts read alone: the softmax
+    """Each intent's probability, token by token, from whole prompts read alone (the answer
+    opened with the intent's words, as the model would answer the intent alone): the softmax
     over the distinct first tokens, then (for names sharing it) over the next tokens."""
     prompt = TRIAGE_PROMPTS[language]
     system = prompt.system.replace(INTENTS_SLOT, intents_text(intents, language))
     rendered = tokenizer.apply_chat_template(
         [
             {"role": "system", "content": system},
-            {"role": "user", "content": prompt.user + prompt.intent_question},
+            {"role": "user", "content": prompt.user},
         ],
         tokenize=False,
         add_generation_prompt=True,

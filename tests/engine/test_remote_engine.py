@@ -142,12 +142,12 @@ async def test_triage_reads_the_mood_and_the_intent_after_the_local_engines_prom
     message = "Message: I hate this, it came broken and I want a refund"
     assert mood_body["messages"] == [
         {"role": "system", "content": system},
-        {"role": "user", "content": message + prompt.mood_question},
+        {"role": "user", "content": message},
         {"role": "assistant", "content": prompt.mood_answer},
     ]
     assert mood_body["continue_final_message"] is True and mood_body["max_tokens"] == 1
     assert intent_body["messages"][1:] == [
-        {"role": "user", "content": message + prompt.intent_question},
+        {"role": "user", "content": message},
         {"role": "assistant", "content": prompt.intent_answer},
     ]
     assert "- returns: return, refund or exchange" in system
