@@ -10,6 +10,7 @@ import pytest
 
 from engine.config import KnowledgeConfig
 from engine.knowledge.answering import (
+    REASON_INTENT,
     REASON_LIVE_DATA,
     REASON_NO_FACTS,
     REASON_NOT_ANSWERED,
@@ -23,7 +24,7 @@ from engine.knowledge.prompts import HANDOFF_REPLIES, evidence_frame
 from engine.knowledge.statements import Statement
 from engine.language import Language
 from engine.reply_text import FALLBACKS
-from engine.types import Mood, Turn
+from engine.types import Intent, Mood, Turn
 
 FACTS = """# Acme
 ## Shipping
@@ -106,6 +107,51 @@ async def test_live_data_goes_to_a_colleague_without_the_model(knowledge: Knowle
     reply, _ = await _answer(model, knowledge, "Where is my order #5521?")
     assert reply.handoff is not None and reply.handoff.reason == REASON_LIVE_DATA
     assert model.picked == [] and model.written == []
+
+
+HANDOFF_INTENTS = ("order_status", "order_change")
+
+
+def _wanting(intent: str) -> Mood:
+    return Mood("neutral", 0.9, intent=Intent(intent, 0.8))
+
+
+@pytest.mark.parametrize("facts", [True, False])
+async def test_an_intent_that_needs_a_person_is_handed_off_at_once(
+    knowledge: KnowledgeBase, facts: bool
+) -> None:
+    model = ScriptedModel(None, [])
+    answerer = GroundedAnswerer(model, knowledge if facts else None, None, HANDOFF_INTENTS)
+    reply = await answerer.answer(
+        [], "Can I still change the size?", _wanting("order_change"), None, lambda _: None
+    )
+    assert reply.handoff is not None
+    assert reply.handoff.reason == REASON_INTENT.format(intent="order_change")
+    assert reply.text == HANDOFF_REPLIES["en"]["neutral"]
+    assert model.picked == [] and model.written == []
+
+
+async def test_the_order_words_stand_aside_where_the_intent_reads_orders(
+    knowledge: KnowledgeBase,
+) -> None:
+    """ "order #5521" alone no longer sends a product question to a person when the intent was
+    read (and order questions go by it); stock words still do, and without an intent the order
+    words do as before."""
+    text = "Is the AC-12 from order #5521 1.5 HP?"
+    model = ScriptedModel("1.5 HP", ["The AC-12 air conditioner is 1.5 HP."] * 2)
+    answerer = GroundedAnswerer(model, knowledge, None, HANDOFF_INTENTS)
+    reply = await answerer.answer([], text, _wanting("product"), None, lambda _: None)
+    assert reply.handoff is None and model.picked
+    stock = await answerer.answer(
+        [], "Is the AC-12 in stock?", _wanting("product"), None, lambda _: None
+    )
+    assert stock.handoff is not None and stock.handoff.reason == REASON_LIVE_DATA
+    unread = await answerer.answer([], text, CALM, None, lambda _: None)
+    assert unread.handoff is not None and unread.handoff.reason == REASON_LIVE_DATA
+    # A team whose hand-off intents leave order questions to the bot keeps the order words.
+    kept = GroundedAnswerer(ScriptedModel(None, []), knowledge, None, ("order_change",))
+    words = await kept.answer([], text, _wanting("product"), None, lambda _: None)
+    assert words.handoff is not None and words.handoff.reason == REASON_LIVE_DATA
 
 
 async def test_a_message_that_asks_nothing_gets_a_reply_without_facts(
