@@ -2,15 +2,15 @@
 alone, on the same loaded model, in one run.
 
 Run: .venv/bin/python -m bench.triage [--dtype bf16|int4] [--latency 40] [--batch 200]
-     [--moods] [--out FILE]
+     [--scores] [--out FILE]
 
 - latency: customer messages of tests/data/intent_dev.jsonl tagged one at a time (as the bot
   tags each message), mood-only and triage alternating per message; p50/p95 and the median
   added seconds (issue 17 allows 0.1 s);
 - throughput: the first `--batch` texts of the mood dev sets tagged in batches of the engine's
   max_batch, as `moodbot analyze` does, each way (issue 17 allows 15 % less);
-- intents: accuracy and macro-F1 on the intent dev set, per language;
-- `--moods`: the mood dev sets' figures both ways (issue 17: within half a point).
+- `--scores`: intent accuracy, macro-F1 and confusion on the intent dev set, per language, and
+  the mood dev sets' figures both ways (issue 17: moods within half a point).
 Prints one JSON object, with the CPU's capability and the machine's load before the run.
 """
 
@@ -90,7 +90,9 @@ def main() -> None:
     parser.add_argument("--dtype", choices=("bf16", "int4"), default="bf16")
     parser.add_argument("--latency", type=int, default=40, help="messages timed one at a time")
     parser.add_argument("--batch", type=int, default=200, help="texts tagged in batches")
-    parser.add_argument("--moods", action="store_true", help="also the mood dev sets both ways")
+    parser.add_argument(
+        "--scores", action="store_true", help="also the intent and mood dev sets' figures"
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     load = os.getloadavg()[0]
@@ -118,15 +120,15 @@ def main() -> None:
             ways, [row["text"] for row in sentiment_rows()][: args.batch], engine.config.max_batch
         ),
     }
-    read = []
-    for start in range(0, len(texts), engine.config.max_batch):
-        read += ways["triage"](texts[start : start + engine.config.max_batch])
-    report["intents"] = evaluate_intents(
-        [row["intent"] for row in intents],
-        [mood.intent.name if mood.intent else "(none)" for mood in read],
-        texts,
-    ).as_dict()
-    if args.moods:
+    if args.scores:
+        read = []
+        for start in range(0, len(texts), engine.config.max_batch):
+            read += ways["triage"](texts[start : start + engine.config.max_batch])
+        report["intents"] = evaluate_intents(
+            [row["intent"] for row in intents],
+            [mood.intent.name if mood.intent else "(none)" for mood in read],
+            texts,
+        ).as_dict()
         rows = sentiment_rows()
         gold = [row["label"] for row in rows]
         sentiment = [row["text"] for row in rows]

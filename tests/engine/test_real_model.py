@@ -104,6 +104,27 @@ async def test_calm_chinese_questions_are_neutral(real_engine: MoodEngine) -> No
     assert [mood.label for mood in moods] == ["neutral"] * len(CALM_CHINESE_QUESTIONS), moods
 
 
+# Written for these tests (none is from the intent dev set): one clear request per intent.
+CLEAR_INTENTS = [
+    ("Where is my order 88213? It was supposed to arrive yesterday.", "order_status"),
+    ("我上周买的东西到现在还没到，订单号 20931，帮我查一下到哪了", "order_status"),
+    ("I received the wrong colour and want to send it back for a refund.", "returns"),
+    ("收到的杯子是碎的，我要退款", "returns"),
+    ("Please cancel my order, I bought it by mistake.", "order_change"),
+    ("我想把刚下的订单的收货地址改一下", "order_change"),
+    ("Do you accept PayPal?", "payment"),
+    ("可以开增值税发票吗？", "payment"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), CLEAR_INTENTS)
+async def test_clear_intents_are_read_beside_the_mood(
+    real_engine: MoodEngine, text: str, expected: str
+) -> None:
+    mood = await real_engine.classify(text)
+    assert mood.intent is not None and mood.intent.name == expected, mood
+
+
 def _is_fallback(reply: str) -> bool:
     return any(reply in by_mood.values() for by_mood in FALLBACKS.values())
 
