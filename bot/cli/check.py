@@ -103,6 +103,18 @@ async def check_facts(config: Config) -> str:
     return f"{knowledge.file}: {base.current.summary()}"
 
 
+async def check_triage(config: Config) -> str:
+    """Which intents each message is read for, and which of them go to a person at once."""
+    triage = config.engine.triage
+    if triage is None:
+        return "off ([triage] enabled = false): moods only"
+    handoffs = ", ".join(triage.handoff_intents) or "none"
+    return (
+        f"{len(triage.intents)} intents read beside each mood ({', '.join(triage.intents)}); "
+        f"handed to a person at once: {handoffs}"
+    )
+
+
 async def check_telegram(config: Config) -> str:
     if not config.telegram.token:
         raise CheckFailed(
@@ -128,6 +140,7 @@ CHECKS = (
     Check("database", check_database),
     Check("model", check_model),
     Check("facts", check_facts),
+    Check("triage", check_triage),
     Check("telegram", check_telegram),
 )
 

@@ -54,7 +54,12 @@ def test_everything_in_place_passes(
     )
     assert lines[2] == f"model: model directory {model_dir}"
     assert lines[3].startswith("facts: none configured")
-    assert lines[4] == f"telegram: reachable, bot @{threaded_fake.bot_user['username']}"
+    assert lines[4] == (
+        "triage: 8 intents read beside each mood (order_status, shipping, returns, product, "
+        "payment, order_change, feedback, other); handed to a person at once: order_status, "
+        "order_change"
+    )
+    assert lines[5] == f"telegram: reachable, bot @{threaded_fake.bot_user['username']}"
     assert lines[-1] == "all checks passed"
     assert threaded_fake.token not in result.stdout + result.stderr
 
@@ -137,7 +142,8 @@ def test_without_auto_migrate_the_schema_must_be_migrated_by_hand(
     assert (migrated.returncode, again.returncode, passed.returncode) == (0, 0, 0)
     assert migrated.stdout == (
         f"database {url}: upgraded from empty through 0001_initial, 0002_alembic_versions, "
-        f"0003_delivered_parts, 0004_handoffs, 0005_desk, 0006_desk_safety, {head_revision()}\n"
+        "0003_delivered_parts, 0004_handoffs, 0005_desk, 0006_desk_safety, 0007_desk_knowledge, "
+        f"{head_revision()}\n"
     )
     assert again.stdout == f"database {url}: already at {head_revision()}, nothing to do\n"
     assert passed.stdout.splitlines()[1] == f"database: reachable, schema at {head_revision()}"
