@@ -4,11 +4,44 @@ against human intents."""
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from engine.language import detect_language
 from engine.vocabulary import MOOD_LABELS
+
+Report = TypeVar("Report")
+
+
+def _per_language(
+    score: Callable[[Sequence[str], Sequence[str]], Report],
+    gold: Sequence[str],
+    predicted: Sequence[str],
+    texts: Sequence[str] | None,
+) -> dict[str, Report]:
+    """`score` over the items of each language the texts are detected in (none without texts)."""
+    if texts is None:
+        return {}
+    languages = [detect_language(text) for text in texts]
+    found = {}
+    for language in sorted(set(languages)):
+        picked = [i for i, lang in enumerate(languages) if lang == language]
+        found[language] = score([gold[i] for i in picked], [predicted[i] for i in picked])
+    return found
+
+
+def _f1_per_label(confusion: dict[str, dict[str, int]], labels: Sequence[str]) -> dict[str, float]:
+    """F1 of each gold label from the confusion matrix (gold -> predicted -> count)."""
+    f1: dict[str, float] = {}
+    for label in labels:
+        tp = confusion[label][label]
+        fp = sum(confusion[g][label] for g in labels if g != label)
+        fn = sum(n for p, n in confusion[label].items() if p != label)
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        f1[label] = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return f1
 
 
 @dataclass(frozen=True)
@@ -55,26 +88,12 @@ def evaluate(
         raise ValueError("gold and predicted labels differ in length")
     if not gold:
         raise ValueError("nothing to evaluate")
-    by_language: dict[str, EvalReport] = {}
-    if texts is not None:
-        languages = [detect_language(text) for text in texts]
-        for language in sorted(set(languages)):
-            picked = [i for i, lang in enumerate(languages) if lang == language]
-            by_language[language] = evaluate(
-                [gold[i] for i in picked], [predicted[i] for i in picked]
-            )
+    by_language = _per_language(evaluate, gold, predicted, texts)
     present = tuple(label for label in MOOD_LABELS if label in set(gold))
     confusion = {g: {p: 0 for p in MOOD_LABELS} for g in present}
     for g, p in zip(gold, predicted, strict=True):
         confusion[g][p] += 1
-    f1: dict[str, float] = {}
-    for label in present:
-        tp = confusion[label][label]
-        fp = sum(confusion[g][label] for g in present if g != label)
-        fn = sum(n for p, n in confusion[label].items() if p != label)
-        precision = tp / (tp + fp) if tp + fp else 0.0
-        recall = tp / (tp + fn) if tp + fn else 0.0
-        f1[label] = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    f1 = _f1_per_label(confusion, present)
     correct = sum(g == p for g, p in zip(gold, predicted, strict=True))
     by_source: dict[str, float] = {}
     if sources is not None:
@@ -142,16 +161,9 @@ def evaluate_intents(
         raise ValueError("gold and predicted intents differ in length")
     if not gold:
         raise ValueError("nothing to evaluate")
-    by_language: dict[str, IntentEvalReport] = {}
-    if texts is not None:
-        if len(texts) != len(gold):
-            raise ValueError("texts and gold intents differ in length")
-        languages = [detect_language(text) for text in texts]
-        for language in sorted(set(languages)):
-            picked = [i for i, lang in enumerate(languages) if lang == language]
-            by_language[language] = evaluate_intents(
-                [gold[i] for i in picked], [predicted[i] for i in picked]
-            )
+    if texts is not None and len(texts) != len(gold):
+        raise ValueError("texts and gold intents differ in length")
+    by_language = _per_language(evaluate_intents, gold, predicted, texts)
     counts = Counter(gold)
     intents = tuple(sorted(counts, key=lambda intent: (-counts[intent], intent)))
     others = sorted(set(predicted) - set(intents))
@@ -159,14 +171,7 @@ def evaluate_intents(
     confusion = {g: dict.fromkeys(columns, 0) for g in intents}
     for g, p in zip(gold, predicted, strict=True):
         confusion[g][p] += 1
-    f1: dict[str, float] = {}
-    for intent in intents:
-        tp = confusion[intent][intent]
-        fp = sum(confusion[g][intent] for g in intents if g != intent)
-        fn = counts[intent] - tp
-        precision = tp / (tp + fp) if tp + fp else 0.0
-        recall = tp / (tp + fn)
-        f1[intent] = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    f1 = _f1_per_label(confusion, intents)
     correct = sum(g == p for g, p in zip(gold, predicted, strict=True))
     return IntentEvalReport(
         count=len(gold),
