@@ -16,11 +16,9 @@ from engine.language import Language, detect_language
 from engine.mood_decision import MAX_TEXT_TOKENS, decide_intent, decide_mood
 from engine.prompts import CLASSIFICATION_PROMPTS, TEXT_SLOT, ClassificationPrompt, MoodCalibration
 from engine.triage_prompt import (
-    INTENTS_SLOT,
     TRIAGE_PROMPTS,
     TriagePrompt,
     intent_label,
-    intents_text,
 )
 from engine.types import Mood
 from engine.vocabulary import MoodLabel
@@ -113,8 +111,7 @@ class MoodClassifier:
     def _prepare_triage(
         self, prompt: TriagePrompt, language: Language, intents: Mapping[str, str]
     ) -> _PreparedPrompt:
-        system = prompt.system.replace(INTENTS_SLOT, intents_text(intents, language))
-        prefix, stem = self._render(system, prompt.user)
+        prefix, stem = self._render(prompt.system_with(intents, language), prompt.user)
         # The end of the user turn and the start of the assistant's, shared by both answers.
         shared = Branch(self._ids(stem), ())
         mood = Branch(self._ids(prompt.mood_answer), self._label_ids(prompt.label_words), 0)

@@ -46,7 +46,7 @@ from engine.reply_prompt import (
     reply_messages,
 )
 from engine.reply_stream import ReplyStream
-from engine.triage_prompt import INTENTS_SLOT, TRIAGE_PROMPTS, intents_text
+from engine.triage_prompt import TRIAGE_PROMPTS
 from engine.types import Mood, Turn
 from engine.vocabulary import MoodLabel
 
@@ -211,6 +211,14 @@ class RemoteMoodEngine:
         self.config = config
         self._server = OpenAIServer(config.api_base, config.api_key)
         self.knowledge = KnowledgeBase(config.knowledge) if config.knowledge else None
+        # With triage on: the intents, and the triage prompt's system turn per language listing
+        # them, built once.
+        self._intents: Mapping[str, str] = config.triage.intents if config.triage else {}
+        self._triage_systems = {
+            language: prompt.system_with(self._intents, language)
+            for language, prompt in TRIAGE_PROMPTS.items()
+            if self._intents
+        }
         self._answerer = GroundedAnswerer(
             self,
             self.knowledge,
@@ -269,9 +277,8 @@ class RemoteMoodEngine:
     async def _classify_with(self, client: httpx.AsyncClient, text: str) -> Mood:
         language = detect_language(text)
         customer_text = defuse_control_spellings(_clip(text, language))
-        triage = self.config.triage
-        if triage is not None:
-            return await self._triage_with(client, customer_text, language, triage.intents)
+        if self._triage_systems:
+            return await self._triage_with(client, customer_text, language)
         prompt = CLASSIFICATION_PROMPTS[language]
         messages = [
             {"role": "system", "content": prompt.system},
@@ -284,16 +291,12 @@ class RemoteMoodEngine:
         )
 
     async def _triage_with(
-        self,
-        client: httpx.AsyncClient,
-        customer_text: str,
-        language: Language,
-        intents: Mapping[str, str],
+        self, client: httpx.AsyncClient, customer_text: str, language: Language
     ) -> Mood:
         """The mood and the intent after the triage prompt the local engine reads: two
         requests (a server shares no branches), the same words."""
         prompt = TRIAGE_PROMPTS[language]
-        system = prompt.system.replace(INTENTS_SLOT, intents_text(intents, language))
+        system = self._triage_systems[language]
         user = prompt.user.replace(TEXT_SLOT, customer_text)
 
         messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
@@ -306,7 +309,8 @@ class RemoteMoodEngine:
             self.config.neutral_threshold_for(language),
             prompt.calibration,
         )
-        return replace(mood, intent=decide_intent(intent_probabilities(intent_tops, intents)))
+        intent = decide_intent(intent_probabilities(intent_tops, self._intents))
+        return replace(mood, intent=intent)
 
     async def _answer_logprobs(
         self,

@@ -63,6 +63,10 @@ class TriagePrompt:
     intent_answer: str
     calibration: MoodCalibration = field(default_factory=MoodCalibration)
 
+    def system_with(self, intents: Mapping[str, str], language: Language) -> str:
+        """The system turn with these intents (and their examples) listed."""
+        return self.system.replace(INTENTS_SLOT, intents_text(intents, language))
+
 
 TRIAGE_PROMPTS: dict[Language, TriagePrompt] = {
     "en": TriagePrompt(
